@@ -1,0 +1,3580 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) 2026 The openai-images developers
+"""A complete client for the OpenAI Images API in one file, standard library only.
+
+Copy this file into a project (Python 3.8+, CPython or PyPy) and use it::
+
+    import openai_images as oi
+
+    client = oi.OpenAIClient()                  # reads OPENAI_API_KEY
+    result = client.images.generate(model="gpt-image-2", prompt="a white cat")
+    result.data[0].save("cat.png")
+
+or from a shell: ``python -m openai_images generate "a white cat"``.
+
+Generation, edits (multipart uploads and JSON references), variations, SSE
+streaming of partial images, retries, timeouts and abort from any thread.
+Code written for the official SDK's images API runs unchanged with
+``from openai_images import OpenAI``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, fields, replace
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    overload,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
+    import http.client
+    import socket
+    import ssl
+    import urllib.request
+    from typing import Literal
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # constants
+    "ImageModels",
+    "ImageSize",
+    "ImageQuality",
+    "ImageBackground",
+    "ImageOutputFormat",
+    "ImageModeration",
+    "ImageInputFidelity",
+    "ImageResponseFormat",
+    "ImageStyle",
+    "ImageComplexity",
+    # errors
+    "OpenAIError",
+    "APIError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ConflictError",
+    "UnprocessableEntityError",
+    "RateLimitError",
+    "InternalServerError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIResponseValidationError",
+    "APIUserAbortError",
+    "ImageStreamError",
+    "IncompleteStreamError",
+    # configuration
+    "Timeout",
+    "RetryPolicy",
+    "OpenAIConfig",
+    # wire primitives
+    "Headers",
+    "Request",
+    "Response",
+    "RequestBuilder",
+    "MultipartEncoder",
+    "FilePart",
+    "SSEParser",
+    "ServerSentEvent",
+    # interceptors
+    "Handler",
+    "Interceptor",
+    "InterceptorChain",
+    # models
+    "ImageGenerationRequest",
+    "ImageEditRequest",
+    "ImageEditJsonRequest",
+    "ImageReference",
+    "ImageVariationRequest",
+    "ImagesResponse",
+    "Image",
+    "ImageUsage",
+    "ImageUsageDetails",
+    "SvgUsage",
+    "ImageGenPartialImageEvent",
+    "ImageGenCompletedEvent",
+    "ImageEditPartialImageEvent",
+    "ImageEditCompletedEvent",
+    "ImageStreamEvent",
+    "UnknownImageStreamEvent",
+    # resources and client
+    "ImagesResource",
+    "ImageStream",
+    "OpenAIClient",
+    "OpenAI",
+    "AzureOpenAI",
+    "main",
+]
+
+# =============================================================================
+# Constants: conveniences, never allowlists. Any string goes on the wire as is.
+# =============================================================================
+
+
+class ImageModels:
+    """Known image model ids (any other string is sent unchanged)."""
+
+    GPT_IMAGE_2_5_SUNBURST = "gpt-image-2.5-sunburst"
+    GPT_IMAGE_2_5_SUNBURST_2026_09_08 = "gpt-image-2.5-sunburst-2026-09-08"
+    GPT_IMAGE_2_5_FLARE = "gpt-image-2.5-flare"
+    GPT_IMAGE_2_5_FLARE_2026_09_08 = "gpt-image-2.5-flare-2026-09-08"
+    GPT_IMAGE_2_6_SUNBURST = "gpt-image-2.6-sunburst"
+    GPT_IMAGE_2_6_FLARE = "gpt-image-2.6-flare"
+    GPT_IMAGE_2 = "gpt-image-2"
+    GPT_IMAGE_2_2026_04_21 = "gpt-image-2-2026-04-21"
+    GPT_IMAGE_1_5 = "gpt-image-1.5"
+    GPT_IMAGE_1_MINI = "gpt-image-1-mini"
+    GPT_IMAGE_1 = "gpt-image-1"
+    CHATGPT_IMAGE_LATEST = "chatgpt-image-latest"
+    DALL_E_3 = "dall-e-3"
+    DALL_E_2 = "dall-e-2"
+
+
+class ImageSize:
+    """Size presets; ``ImageSize.custom(1536, 864)`` gives ``"1536x864"``."""
+
+    AUTO = "auto"
+    SIZE_256X256 = "256x256"
+    SIZE_512X512 = "512x512"
+    SIZE_1024X1024 = "1024x1024"
+    SIZE_1536X1024 = "1536x1024"
+    SIZE_1024X1536 = "1024x1536"
+    SIZE_1792X1024 = "1792x1024"
+    SIZE_1024X1792 = "1024x1792"
+
+    @staticmethod
+    def custom(width: int, height: int) -> str:
+        """Return the ``WIDTHxHEIGHT`` string for a custom size."""
+        return f"{int(width)}x{int(height)}"
+
+
+class ImageQuality:
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    XHIGH = "xhigh"
+    MAX = "max"
+    AUTO = "auto"
+    STANDARD = "standard"
+    HD = "hd"
+
+
+class ImageBackground:
+    TRANSPARENT = "transparent"
+    OPAQUE = "opaque"
+    AUTO = "auto"
+
+
+class ImageOutputFormat:
+    PNG = "png"
+    JPEG = "jpeg"
+    WEBP = "webp"
+    GIF = "gif"
+    SVG = "svg"
+
+
+class ImageModeration:
+    LOW = "low"
+    AUTO = "auto"
+
+
+class ImageInputFidelity:
+    HIGH = "high"
+    LOW = "low"
+
+
+class ImageResponseFormat:
+    URL = "url"
+    B64_JSON = "b64_json"
+
+
+class ImageStyle:
+    VIVID = "vivid"
+    NATURAL = "natural"
+
+
+class ImageComplexity:
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_USER_AGENT = f"openai-images/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+# =============================================================================
+# Errors
+# =============================================================================
+
+
+class OpenAIError(Exception):
+    """Base class of every error this module raises on purpose."""
+
+
+class APIError(OpenAIError):
+    """An error about an API call. ``body`` is the error object the server sent."""
+
+    message: str
+    request: Optional[Request]
+    body: object
+    code: Optional[str]
+    param: Optional[str]
+    type: Optional[str]
+    request_id: Optional[str]
+
+    def __init__(
+        self,
+        message: str,
+        request: Optional[Request] = None,
+        *,
+        body: object = None,
+        request_id: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.body = body
+        self.request_id = request_id
+        info = body if isinstance(body, dict) else {}
+        code = info.get("code")
+        self.code = None if code is None else str(code)
+        self.param = _str_or_none(info.get("param"))
+        self.type = _str_or_none(info.get("type"))
+
+    def __str__(self) -> str:
+        if self.request_id:
+            return f"{self.message} (request_id: {self.request_id})"
+        return self.message
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status (or a redirect, never followed)."""
+
+    response: Response
+    status_code: int
+    retry_after: Optional[float]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: Response,
+        body: object,
+        retry_after: Optional[float] = None,
+    ) -> None:
+        super().__init__(message, response.request, body=body, request_id=response.request_id)
+        self.response = response
+        self.status_code = response.status_code
+        self.retry_after = retry_after
+
+
+class BadRequestError(APIStatusError):
+    """400"""
+
+
+class AuthenticationError(APIStatusError):
+    """401"""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403"""
+
+
+class NotFoundError(APIStatusError):
+    """404"""
+
+
+class ConflictError(APIStatusError):
+    """409"""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422"""
+
+
+class RateLimitError(APIStatusError):
+    """429"""
+
+
+class InternalServerError(APIStatusError):
+    """500 and above"""
+
+
+_STATUS_ERRORS = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+class APIConnectionError(APIError):
+    """No usable HTTP response: DNS, refused, reset, TLS, proxy, truncated body."""
+
+    def __init__(
+        self,
+        message: str = "Connection error.",
+        request: Optional[Request] = None,
+        *,
+        request_id: Optional[str] = None,
+    ) -> None:
+        super().__init__(message, request, request_id=request_id)
+
+
+class APITimeoutError(APIConnectionError):
+    """A time limit fired. ``limit`` names it: ``"connect"``, ``"read"`` or ``"total"``."""
+
+    limit: str
+
+    def __init__(
+        self,
+        message: str = "Request timed out.",
+        request: Optional[Request] = None,
+        *,
+        limit: str = "read",
+        request_id: Optional[str] = None,
+    ) -> None:
+        super().__init__(message, request, request_id=request_id)
+        self.limit = limit
+
+
+class APIResponseValidationError(APIError):
+    """The server answered 2xx with a body this client cannot read (bad JSON, wrong shape)."""
+
+    response: Response
+    status_code: int
+
+    def __init__(self, message: str, *, response: Response, body: object = None) -> None:
+        super().__init__(message, response.request, body=body, request_id=response.request_id)
+        self.response = response
+        self.status_code = response.status_code
+
+
+class APIUserAbortError(APIError):
+    """The call was aborted through ``abort_trigger``, ``ImageStream.abort()`` or ``close()``.
+
+    ``stage`` says where: ``before_request``, ``during_request`` (connecting,
+    uploading, waiting for headers), ``during_response``, ``during_stream`` or
+    ``during_retry_delay``. The server may still finish (and bill) the work.
+    """
+
+    stage: str
+
+    def __init__(
+        self,
+        stage: str,
+        request: Optional[Request] = None,
+        *,
+        request_id: Optional[str] = None,
+    ) -> None:
+        super().__init__(f"Request was aborted ({stage}).", request, request_id=request_id)
+        self.stage = stage
+
+
+class ImageStreamError(APIError):
+    """The server reported an error inside an image stream (``event: error`` or
+    ``{"error": ...}``). ``events`` holds the events received before it."""
+
+    events: List[ImageStreamEvent]
+
+    def __init__(
+        self,
+        message: str,
+        request: Optional[Request] = None,
+        *,
+        body: object = None,
+        request_id: Optional[str] = None,
+        events: Optional[List[ImageStreamEvent]] = None,
+    ) -> None:
+        super().__init__(message, request, body=body, request_id=request_id)
+        self.events = list(events or [])
+
+    @property
+    def partial_images(self) -> List[ImageStreamEvent]:
+        """The partial-image events received before the failure (saveable)."""
+        return [e for e in self.events if getattr(e, "partial_image_index", None) is not None]
+
+
+class IncompleteStreamError(ImageStreamError):
+    """The stream ended before its ``*.completed`` event (truncated or cut off)."""
+
+
+def _str_or_none(value: object) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+# =============================================================================
+# Configuration
+# =============================================================================
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Time limits of one call, in seconds (``None`` = no limit).
+
+    ``connect`` bounds establishing the connection (TCP, proxy, TLS);
+    ``read`` is the longest silence allowed while sending or receiving (image
+    streams send nothing for minutes, so the default is generous); ``total``
+    is an optional deadline for the whole call including retries.
+    """
+
+    connect: Optional[float] = 5.0
+    read: Optional[float] = 600.0
+    total: Optional[float] = None
+
+    @classmethod
+    def coerce(cls, value: object) -> Timeout:
+        """Accept a ``Timeout``, a number (connect and read), ``None`` (no limits)
+        or any object with ``connect`` / ``read`` attributes (an ``httpx.Timeout``)."""
+        if isinstance(value, Timeout):
+            return value
+        if value is None:
+            return cls(None, None, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return cls(_positive(value, "timeout"), _positive(value, "timeout"))
+        if hasattr(value, "connect") and hasattr(value, "read"):
+            connect, read = value.connect, value.read
+            return cls(
+                None if connect is None else _positive(connect, "timeout.connect"),
+                None if read is None else _positive(read, "timeout.read"),
+            )
+        raise TypeError(f"timeout must be a number, None or Timeout, not {type(value).__name__}")
+
+
+def _positive(value: object, name: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before trying a failed call again.
+
+    Retried: connection errors, timeouts (not the ``total`` deadline), 408,
+    409, 429 and 5xx, unless the server says ``x-should-retry: false``, asks
+    to wait longer than ``max_retry_after``, or the 429 is a permanent quota
+    error. The wait is the server's hint when it gives one (``retry-after-ms``,
+    ``retry-after`` seconds or HTTP date), else ``initial_delay`` doubling up
+    to ``max_delay``, minus up to ``jitter`` of it at random.
+    """
+
+    max_retries: int = 2
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 120.0
+    jitter: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool):
+            raise TypeError("max_retries must be an int")
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+
+    def backoff(self, retries_taken: int, rand: float) -> float:
+        """The wait before retry number ``retries_taken + 1`` without a server hint."""
+        delay = min(self.initial_delay * (2.0**retries_taken), self.max_delay)
+        return delay * (1.0 - self.jitter * rand)
+
+
+_PERMANENT_QUOTA_CODES = frozenset(
+    {
+        "insufficient_quota",
+        "credit_balance_exhausted",
+        "organization_spend_limit_exceeded",
+        "project_spend_limit_exceeded",
+        "organization_usage_limit_exceeded",
+    }
+)
+
+ApiKey = Union[str, Callable[[], str]]
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    """Everything a client needs to talk to the API. Immutable; ``repr`` hides the key.
+
+    ``api_key`` may be a callable, called again for every attempt (rotating
+    tokens). ``base_url`` may carry a query (``?api-version=…``), merged into
+    every request. ``auth_header`` is ``"authorization"`` (``Bearer`` token) or
+    ``"api-key"`` (Azure). ``proxies`` maps a scheme to an ``http://`` proxy
+    URL; ``None`` reads ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``, ``{}``
+    disables proxies. ``ssl_context`` replaces the default verifying context.
+    The ``max_*`` limits bound what a broken or hostile server can make the
+    client hold in memory.
+    """
+
+    api_key: Optional[ApiKey] = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    organization: Optional[str] = None
+    project: Optional[str] = None
+    timeout: Timeout = Timeout()
+    retry_policy: RetryPolicy = RetryPolicy()
+    default_headers: Mapping[str, str] = field(default_factory=dict)
+    default_query: Mapping[str, str] = field(default_factory=dict)
+    auth_header: str = "authorization"
+    azure_deployment_routing: bool = False
+    proxies: Optional[Mapping[str, str]] = None
+    ssl_context: Optional[ssl.SSLContext] = field(default=None, repr=False)
+    max_response_bytes: int = 512 * 1024 * 1024
+    max_error_body_bytes: int = 1024 * 1024
+    max_event_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_key, str):
+            object.__setattr__(self, "api_key", _clean_api_key(self.api_key))
+        elif self.api_key is not None and not callable(self.api_key):
+            raise TypeError("api_key must be a string or a callable returning one")
+        scheme = self.base_url.split(":", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"base_url must start with https:// or http://, got {self.base_url!r}")
+        if self.auth_header not in ("authorization", "api-key"):
+            raise ValueError("auth_header must be 'authorization' or 'api-key'")
+        for scheme_name, proxy in (self.proxies or {}).items():
+            if not proxy.lower().startswith("http://"):
+                raise ValueError(
+                    f"proxy for {scheme_name!r} must be an http:// URL (urllib speaks plain "
+                    f"HTTP to proxies and has no SOCKS), got {_redact_url(proxy)!r}"
+                )
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> OpenAIConfig:
+        """Read ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID`` and
+        ``OPENAI_PROJECT_ID`` (an empty value counts as unset); keyword
+        arguments that are not ``None`` win."""
+        env: Dict[str, Any] = {
+            "api_key": _env("OPENAI_API_KEY"),
+            "base_url": _env("OPENAI_BASE_URL"),
+            "organization": _env("OPENAI_ORG_ID"),
+            "project": _env("OPENAI_PROJECT_ID"),
+        }
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: v for k, v in env.items() if v is not None})
+
+    @classmethod
+    def azure(
+        cls,
+        *,
+        endpoint: Optional[str] = None,
+        deployment: Optional[str] = None,
+        api_version: Optional[str] = None,
+        api_key: Optional[ApiKey] = None,
+        ad_token: Optional[ApiKey] = None,
+        base_url: Optional[str] = None,
+        **overrides: Any,
+    ) -> OpenAIConfig:
+        """Configuration for Azure OpenAI.
+
+        URLs become ``{endpoint}/openai/deployments/{deployment}/images/...
+        ?api-version=...``; without ``deployment`` the request's ``model`` names
+        the deployment. The key goes in an ``api-key`` header (an ``ad_token``
+        in ``Authorization: Bearer`` instead). Environment:
+        ``AZURE_OPENAI_ENDPOINT``, ``AZURE_OPENAI_API_KEY``,
+        ``AZURE_OPENAI_AD_TOKEN``, ``OPENAI_API_VERSION``.
+        """
+        api_version = api_version or _env("OPENAI_API_VERSION")
+        if not api_version:
+            raise OpenAIError(
+                "Azure needs an API version: pass api_version=... or set OPENAI_API_VERSION"
+            )
+        if base_url is None:
+            endpoint = endpoint or _env("AZURE_OPENAI_ENDPOINT")
+            if not endpoint:
+                raise OpenAIError(
+                    "Azure needs an endpoint: pass endpoint=... (azure_endpoint=...) "
+                    "or set AZURE_OPENAI_ENDPOINT"
+                )
+            base_url = endpoint.rstrip("/") + "/openai"
+            if deployment:
+                base_url += "/deployments/" + _quote_segment(deployment)
+        if api_key is None and ad_token is None:
+            ad_token = _env("AZURE_OPENAI_AD_TOKEN")
+            api_key = None if ad_token else _env("AZURE_OPENAI_API_KEY")
+        if api_key is not None and ad_token is not None:
+            raise OpenAIError("pass either an Azure api_key or an ad_token, not both")
+        query = dict(overrides.pop("default_query", None) or {})
+        query.setdefault("api-version", api_version)
+        return cls(
+            api_key=ad_token if ad_token is not None else api_key,
+            auth_header="authorization" if ad_token is not None else "api-key",
+            base_url=base_url,
+            default_query=query,
+            azure_deployment_routing=True,
+            **overrides,
+        )
+
+    def resolve_api_key(self) -> str:
+        """The key to send now (calls a callable key). Raises ``OpenAIError`` if unset."""
+        key = self.api_key
+        if callable(key):
+            key = _clean_api_key(key())
+        if not key:
+            variable = "AZURE_OPENAI_API_KEY" if self.auth_header == "api-key" else "OPENAI_API_KEY"
+            raise OpenAIError(
+                "No API key: pass api_key=... to the client or set the "
+                f"{variable} environment variable"
+            )
+        return key
+
+
+def _env(name: str) -> Optional[str]:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def _clean_api_key(key: object) -> str:
+    """Strip surrounding white space; refuse keys that http.client would reject
+    with the key itself in the message (CR, LF, non-Latin-1)."""
+    if not isinstance(key, str):
+        raise TypeError(f"api_key must be a string, not {type(key).__name__}")
+    key = key.strip()
+    if not all(" " < ch < "\x7f" for ch in key):
+        raise OpenAIError(
+            "The API key contains white space, control or non-ASCII characters; "
+            "check how it was copied (the key is not shown here)"
+        )
+    return key
+
+
+def _quote_segment(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _redact_url(url: str) -> str:
+    """Hide ``user:password@`` in a URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+# =============================================================================
+# Wire primitives: plain objects with no network I/O
+# =============================================================================
+
+_SECRET_HEADERS = frozenset(
+    {"authorization", "api-key", "x-api-key", "openai-api-key", "proxy-authorization", "cookie"}
+)
+
+
+class Headers(MutableMapping[str, str]):
+    """HTTP headers: case-insensitive keys, insertion order, last spelling kept.
+
+    ``repr`` redacts credentials (``Authorization``, ``api-key``, …).
+    """
+
+    def __init__(self, items: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None):
+        self._items: Dict[str, Tuple[str, str]] = {}
+        if items is not None:
+            pairs = items.items() if isinstance(items, Mapping) else items
+            for name, value in pairs:
+                self[name] = value
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self._items[name.lower()] = (name, value)
+
+    def __delitem__(self, name: str) -> None:
+        del self._items[name.lower()]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def copy(self) -> Headers:
+        return Headers(self._items.values())
+
+    def apply(self, overrides: Mapping[str, Optional[str]]) -> None:
+        """Set each header; a ``None`` value removes it."""
+        for name, value in overrides.items():
+            if value is None:
+                self.pop(name, None)
+            else:
+                self[name] = value
+
+    def redacted(self) -> Dict[str, str]:
+        """A plain dict with credential values replaced by ``<redacted>``."""
+        return {
+            name: "<redacted>" if name.lower() in _SECRET_HEADERS else value
+            for name, value in self._items.values()
+        }
+
+    def __repr__(self) -> str:
+        return f"Headers({self.redacted()!r})"
+
+
+@dataclass
+class Request:
+    """One HTTP request as the interceptors see it. ``body`` is ``bytes`` (JSON),
+    a ``MultipartEncoder`` (re-iterable upload) or ``None``."""
+
+    method: str
+    url: str
+    headers: Headers
+    body: Union[bytes, MultipartEncoder, None] = None
+    timeout: Timeout = Timeout()
+    retry_policy: RetryPolicy = RetryPolicy()
+    stream: bool = False
+    attempt: int = 0
+    header_overrides: Mapping[str, Optional[str]] = field(default_factory=dict)
+    control: Optional[_CallControl] = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+
+class Response:
+    """An HTTP response; the body is read on demand through ``raw``.
+
+    ``raw`` is any object with ``read1(n)``, ``readinto(buf)`` and ``close()``
+    (the transport's body reader, or ``io.BytesIO`` in tests). ``read()`` reads
+    the whole body once, up to ``limit`` bytes, and caches it.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: Headers,
+        request: Request,
+        raw: Any = None,
+        *,
+        reason: str = "",
+        content: Optional[bytes] = None,
+    ) -> None:
+        self.status_code = status_code
+        self.reason = reason
+        self.headers = headers
+        self.request = request
+        self.raw = raw
+        self._content = content
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self.headers.get("x-request-id")
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    def read(self, limit: Optional[int] = None) -> bytes:
+        """The whole body (decompressed), at most ``limit`` bytes; cached.
+
+        Raises ``APIResponseValidationError`` when the body is larger than the
+        limit and ``APIConnectionError`` when it is shorter than announced.
+        """
+        if self._content is None:
+            try:
+                self._content = _read_all(self, limit)
+            finally:
+                self.close()
+        return self._content
+
+    def read_capped(self, limit: int) -> bytes:
+        """At most ``limit`` bytes of the body (the rest is dropped); cached.
+        For error bodies, which may be huge HTML pages."""
+        if self._content is None:
+            parts: List[bytes] = []
+            size = 0
+            try:
+                for chunk in self.iter_raw(min(limit, 1 << 20) or 1):
+                    parts.append(chunk[: limit - size])
+                    size += len(parts[-1])
+                    if size >= limit:
+                        break
+            finally:
+                self.close()
+            self._content = b"".join(parts)
+        return self._content[:limit]
+
+    def iter_raw(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Yield body bytes as soon as they arrive (``read1``), until the end."""
+        if self._content is not None:
+            if self._content:
+                yield self._content
+            return
+        while True:
+            chunk = self.raw.read1(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    def json(self, limit: Optional[int] = None) -> Any:
+        """The body parsed as JSON; a malformed body is ``APIResponseValidationError``."""
+        content = self.read(limit)
+        try:
+            return json.loads(content)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            snippet = content[:200].decode("utf-8", "replace")
+            raise APIResponseValidationError(
+                f"The server sent a {self.status_code} response that is not valid JSON "
+                f"({exc.__class__.__name__}: {exc}); it starts with {snippet!r}",
+                response=self,
+                body=snippet,
+            ) from None
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.status_code}] request_id={self.request_id!r}>"
+
+
+def _read_all(response: Response, limit: Optional[int]) -> bytes:
+    """Read a body completely, bounded by ``limit``, checking ``Content-Length``
+    and undoing ``Content-Encoding: gzip/deflate``."""
+    raw = response.raw
+    if raw is None:
+        return b""
+    too_big = APIResponseValidationError(
+        f"The response body is larger than the configured limit of {limit} bytes",
+        response=response,
+    )
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and response.request.method != "HEAD":
+        expected = int(declared)
+        if limit is not None and expected > limit and encoding == "identity":
+            raise too_big
+        buffer = bytearray(expected)
+        view = memoryview(buffer)
+        filled = 0
+        while filled < expected:
+            count = raw.readinto(view[filled:])
+            if not count:
+                raise APIConnectionError(
+                    f"Connection closed after {filled} of {expected} response bytes",
+                    response.request,
+                    request_id=response.request_id,
+                )
+            filled += count
+        view.release()
+        body = bytes(buffer)
+    else:
+        parts: List[bytes] = []
+        size = 0
+        while True:
+            chunk = raw.read1(1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if limit is not None and size > limit and encoding == "identity":
+                raise too_big
+            parts.append(chunk)
+        body = b"".join(parts)
+    if encoding in ("gzip", "deflate", "x-gzip"):
+        body = _decompress(body, encoding, limit, response, too_big)
+    return body
+
+
+def _decompress(
+    body: bytes, encoding: str, limit: Optional[int], response: Response, too_big: Exception
+) -> bytes:
+    import zlib
+
+    wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+    decoder = zlib.decompressobj(wbits)
+    try:
+        out = decoder.decompress(body, limit + 1 if limit is not None else 0)
+    except zlib.error as exc:
+        raise APIResponseValidationError(
+            f"The response body is not valid {encoding} data ({exc})", response=response
+        ) from None
+    if limit is not None and len(out) > limit:
+        raise too_big
+    return out
+
+
+# -- request building ---------------------------------------------------------
+
+
+class RequestBuilder:
+    """Turns a path, a body and per-call options into a ``Request``.
+
+    URL: the base URL's path is kept (``/v1`` + ``/images/generations``), its
+    query is merged with ``default_query`` and then the per-call query (later
+    wins). Headers, later wins: built-ins (``User-Agent``, ``Accept``,
+    ``Content-Type``) < ``default_headers`` < organization / project (and the
+    credentials, added per attempt by the auth interceptor) < per-call
+    ``extra_headers``, where a ``None`` value removes a header.
+    """
+
+    _DEPLOYMENT_PATHS = ("/images/generations", "/images/edits")
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self.config = config
+
+    def url(
+        self,
+        path: str,
+        extra_query: Optional[Mapping[str, object]] = None,
+        *,
+        model: Optional[str] = None,
+    ) -> str:
+        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+        base = urlsplit(self.config.base_url)
+        base_path = base.path.rstrip("/")
+        if (
+            self.config.azure_deployment_routing
+            and model
+            and path in self._DEPLOYMENT_PATHS
+            and "/deployments" not in base_path
+        ):
+            path = f"/deployments/{_quote_segment(model)}{path}"
+        query: Dict[str, str] = dict(parse_qsl(base.query, keep_blank_values=True))
+        for extra in (self.config.default_query, extra_query or {}):
+            for key, value in extra.items():
+                if value is None:
+                    query.pop(key, None)
+                else:
+                    query[key] = _form_text(value)
+        return urlunsplit(
+            (base.scheme, base.netloc, base_path + "/" + path.lstrip("/"), urlencode(query), "")
+        )
+
+    def headers(
+        self, *, content_type: Optional[str], stream: bool, extra_headers: Mapping[str, Optional[str]]
+    ) -> Headers:
+        headers = Headers(
+            {
+                "User-Agent": _USER_AGENT,
+                "Accept": "text/event-stream" if stream else "application/json",
+            }
+        )
+        if not stream:
+            headers["Accept-Encoding"] = "gzip, deflate"
+        if content_type:
+            headers["Content-Type"] = content_type
+        headers.update(self.config.default_headers)
+        if self.config.organization:
+            headers["OpenAI-Organization"] = self.config.organization
+        if self.config.project:
+            headers["OpenAI-Project"] = self.config.project
+        headers.apply(extra_headers)
+        return headers
+
+    def build(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Union[Mapping[str, object], MultipartEncoder, None],
+        stream: bool = False,
+        model: Optional[str] = None,
+        timeout: Optional[Timeout] = None,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = None,
+        extra_query: Optional[Mapping[str, object]] = None,
+        control: Optional[_CallControl] = None,
+    ) -> Request:
+        """Build the request; a mapping body is sent as compact UTF-8 JSON."""
+        payload: Union[bytes, MultipartEncoder, None]
+        if isinstance(body, MultipartEncoder):
+            payload, content_type = body, body.content_type
+        elif body is None:
+            payload, content_type = None, None
+        else:
+            payload, content_type = _json_bytes(body), "application/json"
+        overrides = dict(extra_headers or {})
+        return Request(
+            method=method,
+            url=self.url(path, extra_query, model=model),
+            headers=self.headers(content_type=content_type, stream=stream, extra_headers=overrides),
+            body=payload,
+            timeout=timeout or self.config.timeout,
+            retry_policy=self.config.retry_policy,
+            stream=stream,
+            header_overrides=overrides,
+            control=control,
+        )
+
+
+def _json_bytes(body: Mapping[str, object]) -> bytes:
+    try:
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"The request body cannot be sent as JSON: {exc}") from None
+    return text.encode("utf-8")
+
+
+def _form_text(value: object) -> str:
+    """How a scalar travels in a form field or query: booleans as true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# -- multipart/form-data --------------------------------------------------------
+
+FileContent = Union[bytes, bytearray, memoryview, "os.PathLike[str]", str, IO[bytes]]
+FileInput = Union[
+    FileContent,
+    Tuple[Optional[str], FileContent],
+    Tuple[Optional[str], FileContent, Optional[str]],
+    Tuple[Optional[str], FileContent, Optional[str], Mapping[str, str]],
+]
+
+_MAGIC_TYPES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+_EXTENSION_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".jpe": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+}
+_TYPE_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+_UPLOAD_BLOCK = 1 << 20
+
+
+def sniff_image_type(head: bytes) -> Optional[str]:
+    """The image media type announced by the first bytes, or ``None``."""
+    for magic, media_type in _MAGIC_TYPES:
+        if head.startswith(magic):
+            return media_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _basename(name: str) -> str:
+    """The last path component, splitting on ``/`` and ``\\`` on every platform."""
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _escape_param(value: str) -> str:
+    """WHATWG escaping of a multipart ``name`` / ``filename`` value."""
+    return value.replace("\n", "%0A").replace("\r", "%0D").replace('"', "%22")
+
+
+class FilePart:
+    """One file of a multipart body: field name, file name, media type and a
+    source that can be read again for a retry (a path is reopened, a file
+    object is seeked back to where it was, bytes are reused).
+
+    Build it with ``FilePart.from_input(field, value)``, which accepts a path
+    (``str`` or ``PathLike``), bytes, a binary file object, or a tuple
+    ``(filename, content[, content_type[, headers]])``. The media type is the
+    one given, else sniffed from the magic bytes, else taken from the file
+    extension; ``application/octet-stream`` is never sent (the API rejects it).
+    """
+
+    def __init__(
+        self,
+        field_name: str,
+        filename: str,
+        content_type: str,
+        size: int,
+        source: Union[str, bytes, IO[bytes]],
+        offset: int = 0,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        self.field_name = field_name
+        self.filename = filename
+        self.content_type = content_type
+        self.size = size
+        self.source = source
+        self.offset = offset
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def from_input(
+        cls, field_name: str, value: object, *, label: Optional[str] = None, stem: str = "image"
+    ) -> FilePart:
+        """Normalise one file input; ``label`` (``image[2]``, ``mask``) names it in errors."""
+        label = label or field_name
+        filename: Optional[str] = None
+        content_type: Optional[str] = None
+        headers: Optional[Mapping[str, str]] = None
+        content = value
+        if isinstance(value, tuple):
+            if not 2 <= len(value) <= 4:
+                raise TypeError(
+                    f"{label}: a file tuple is (filename, content[, content_type[, headers]])"
+                )
+            filename, content = value[0], value[1]
+            content_type = value[2] if len(value) > 2 else None
+            headers = value[3] if len(value) > 3 else None
+        if content_type == "application/octet-stream":
+            content_type = None
+        offset = 0
+        source: Union[str, bytes, IO[bytes]]
+        if isinstance(content, (str, os.PathLike)):
+            path = os.fspath(content)
+            if not isinstance(path, str):
+                path = os.fsdecode(path)
+            try:
+                with open(path, "rb") as handle:
+                    head = handle.read(16)
+                    size = os.fstat(handle.fileno()).st_size
+            except FileNotFoundError:
+                raise FileNotFoundError(2, f"{label}: no such file", path) from None
+            except IsADirectoryError:
+                raise IsADirectoryError(21, f"{label}: is a directory, not a file", path) from None
+            source = path
+            filename = filename if filename is not None else path
+        elif isinstance(content, (bytes, bytearray, memoryview)):
+            source = bytes(content)
+            head, size = source[:16], len(source)
+        elif hasattr(content, "read"):
+            if isinstance(content, io.TextIOBase):
+                raise TypeError(f"{label}: open the file in binary mode ('rb'), not text mode")
+            stream: IO[bytes] = content  # type: ignore[assignment]
+            name = getattr(stream, "name", None)
+            if filename is None and isinstance(name, (str, bytes)):
+                filename = os.fsdecode(name)
+            if _seekable(stream):
+                offset = stream.tell()
+                head = stream.read(16)
+                end = stream.seek(0, 2)
+                stream.seek(offset)
+                size = end - offset
+                source = stream
+            else:  # pipes and sockets cannot be re-read: keep the bytes for retries
+                source = stream.read()
+                if not isinstance(source, bytes):
+                    raise TypeError(f"{label}: the file object must return bytes from read()")
+                head, size = source[:16], len(source)
+        else:
+            raise TypeError(
+                f"{label}: expected a path, bytes, a binary file object or a "
+                f"(filename, content[, content_type]) tuple, not {type(content).__name__}"
+            )
+        if isinstance(head, str):
+            raise TypeError(f"{label}: open the file in binary mode ('rb'), not text mode")
+        base = _basename(filename) if filename else ""
+        content_type = (
+            content_type
+            or sniff_image_type(head)
+            or _EXTENSION_TYPES.get(os.path.splitext(base)[1].lower())
+        )
+        if content_type is None:
+            shown = f" ({base})" if base else ""
+            raise ValueError(
+                f"{label}{shown}: cannot tell the image type; the API accepts PNG, JPEG and "
+                "WebP. Pass a real image file, or a (filename, data, 'image/png') tuple"
+            )
+        if not base:
+            subtype = content_type.split("/")[-1].split(";")[0].strip()
+            base = stem + _TYPE_EXTENSIONS.get(content_type, "." + subtype)
+        return cls(field_name, base, content_type, size, source, offset, headers)
+
+    @property
+    def replayable(self) -> bool:
+        return not hasattr(self.source, "read") or _seekable(self.source)
+
+    def header_block(self) -> bytes:
+        lines = [
+            f'Content-Disposition: form-data; name="{_escape_param(self.field_name)}"; '
+            f'filename="{_escape_param(self.filename)}"',
+            f"Content-Type: {self.content_type}",
+        ]
+        lines.extend(f"{name}: {value}" for name, value in self.headers.items())
+        return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+    def iter_content(self) -> Iterator[Union[bytes, memoryview]]:
+        """Yield the content in blocks; fail clearly if the file changed size."""
+        if isinstance(self.source, bytes):
+            yield self.source
+            return
+        if isinstance(self.source, str):
+            with open(self.source, "rb") as handle:
+                yield from self._blocks(handle)
+        else:
+            self.source.seek(self.offset)
+            yield from self._blocks(self.source)
+
+    def _blocks(self, handle: IO[bytes]) -> Iterator[Union[bytes, memoryview]]:
+        remaining = self.size
+        buffer = bytearray(min(_UPLOAD_BLOCK, max(remaining, 1)))
+        view = memoryview(buffer)
+        try:
+            while remaining > 0:
+                count = handle.readinto(view[: min(len(buffer), remaining)])  # type: ignore[attr-defined]
+                if not count:
+                    raise OpenAIError(
+                        f"{self.filename}: the file shrank while it was being uploaded "
+                        f"({self.size - remaining} of {self.size} bytes sent)"
+                    )
+                remaining -= count
+                yield view[:count]
+            if handle.read(1):
+                raise OpenAIError(
+                    f"{self.filename}: the file grew while it was being uploaded "
+                    f"(expected {self.size} bytes)"
+                )
+        finally:
+            view.release()
+
+    def __repr__(self) -> str:
+        return (
+            f"FilePart({self.field_name!r}, filename={self.filename!r}, "
+            f"content_type={self.content_type!r}, size={self.size})"
+        )
+
+
+def _seekable(stream: Any) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def form_fields(name: str, value: object) -> List[Tuple[str, str]]:
+    """Flatten one form value the way the official SDK does: ``None`` omitted,
+    booleans ``true``/``false``, mappings as ``name[key]``, lists as ``name[]``."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [pair for key, item in value.items() for pair in form_fields(f"{name}[{key}]", item)]
+    if isinstance(value, (list, tuple)):
+        return [pair for item in value for pair in form_fields(f"{name}[]", item)]
+    return [(name, _form_text(value))]
+
+
+class MultipartEncoder:
+    """A ``multipart/form-data`` body with a known length, re-iterable for retries.
+
+    Text fields come first, then the files in order. Memory stays flat: file
+    content is read in 1 MiB blocks while sending. ``content_length`` is
+    exact before a byte is read; every ``iter_chunks()`` call starts a fresh
+    pass over the same bytes (apart from file changes, which raise).
+    """
+
+    def __init__(
+        self,
+        fields: Sequence[Tuple[str, str]],
+        files: Sequence[FilePart] = (),
+        boundary: Optional[str] = None,
+    ) -> None:
+        self.boundary = boundary or os.urandom(16).hex()
+        self.fields = list(fields)
+        self.files = list(files)
+        delimiter = f"--{self.boundary}\r\n".encode("ascii")
+        text = bytearray()
+        for name, value in self.fields:
+            text += delimiter
+            text += f'Content-Disposition: form-data; name="{_escape_param(name)}"\r\n\r\n'.encode()
+            text += value.encode("utf-8") + b"\r\n"
+        self._text = bytes(text)
+        self._file_heads = [delimiter + part.header_block() + b"\r\n" for part in self.files]
+        self._closing = f"--{self.boundary}--\r\n".encode("ascii")
+        self.content_length = (
+            len(self._text)
+            + sum(len(head) + part.size + 2 for head, part in zip(self._file_heads, self.files))
+            + len(self._closing)
+        )
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    @property
+    def replayable(self) -> bool:
+        return all(part.replayable for part in self.files)
+
+    def iter_chunks(self) -> Iterator[Union[bytes, memoryview]]:
+        """A fresh iterator over the whole body (memoryviews are valid until the next item)."""
+        if self._text:
+            yield self._text
+        for head, part in zip(self._file_heads, self.files):
+            yield head
+            yield from part.iter_content()
+            yield b"\r\n"
+        yield self._closing
+
+    def to_bytes(self) -> bytes:
+        """The whole body in memory (for tests and small bodies)."""
+        return b"".join(bytes(chunk) for chunk in self.iter_chunks())
+
+    def describe(self) -> str:
+        """A short summary without file content, for logs and dry runs."""
+        files = ", ".join(
+            f"{p.field_name}={p.filename} ({p.content_type}, {p.size} bytes)" for p in self.files
+        )
+        names = ", ".join(name for name, _ in self.fields)
+        return f"multipart fields [{names}] files [{files}] ({self.content_length} bytes)"
+
+
+# -- server-sent events --------------------------------------------------------
+
+
+class ServerSentEvent:
+    """One dispatched event. ``event`` defaults to ``"message"``; ``id`` is the
+    last event id seen (``None`` if the stream never sent one); ``retry`` is a
+    valid ``retry`` value from this event's block, else ``None``."""
+
+    __slots__ = ("data", "event", "id", "retry")
+
+    def __init__(
+        self, event: str = "message", data: str = "", id: Optional[str] = None, retry: Optional[int] = None
+    ) -> None:
+        self.event = event
+        self.data = data
+        self.id = id
+        self.retry = retry
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ServerSentEvent) and (
+            self.event, self.data, self.id, self.retry) == (other.event, other.data, other.id, other.retry)
+
+    def __repr__(self) -> str:
+        data = self.data if len(self.data) <= 80 else f"<{len(self.data)} chars>"
+        return f"ServerSentEvent(event={self.event!r}, data={data!r}, id={self.id!r}, retry={self.retry!r})"
+
+
+class SSEParser:
+    """An incremental ``text/event-stream`` parser following the WHATWG rules.
+
+    ``feed(chunk)`` returns the events completed by that chunk, whatever the
+    chunking: CR, LF and CRLF (also split across chunks), one leading BOM,
+    one leading space stripped, data lines joined with LF, no event for a
+    block without data, sticky ``id`` (ignored if it contains NUL),
+    digits-only ``retry``. Lines are split as bytes and decoded as UTF-8 one
+    by one (invalid bytes become U+FFFD). Linear time; memory bounded by
+    ``max_event_bytes`` (a longer line or event raises ``ValueError``).
+    ``close()`` ends the stream, discards an unterminated block and returns
+    whether anything was pending.
+    """
+
+    def __init__(self, max_event_bytes: Optional[int] = 64 * 1024 * 1024) -> None:
+        self.max_event_bytes = max_event_bytes
+        self.last_event_id: Optional[str] = None
+        self.retry: Optional[int] = None
+        self.comments = 0
+        self._fragments: List[bytes] = []
+        self._fragment_bytes = 0
+        self._skip_lf = False
+        self._first_line = True
+        self._data: List[str] = []
+        self._data_bytes = 0
+        self._event = ""
+        self._id: Optional[str] = None
+        self._block_retry: Optional[int] = None
+        self._pending_fields = False
+
+    def feed(self, chunk: bytes) -> List[ServerSentEvent]:
+        events: List[ServerSentEvent] = []
+        if not chunk:
+            return events
+        pos = 0
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[0] == 0x0A:
+                pos = 1
+        size = len(chunk)
+        cr = chunk.find(b"\r", pos)
+        lf = chunk.find(b"\n", pos)
+        while cr != -1 or lf != -1:
+            if lf == -1 or (cr != -1 and cr < lf):
+                end = cr
+                if end + 1 == size:
+                    after = size
+                    self._skip_lf = True
+                else:
+                    after = end + 2 if chunk[end + 1] == 0x0A else end + 1
+            else:
+                end = lf
+                after = lf + 1
+            if self._fragments:
+                self._fragments.append(chunk[pos:end])
+                line = b"".join(self._fragments)
+                self._fragments = []
+                self._fragment_bytes = 0
+                self._check_size(len(line))
+            else:
+                line = chunk[pos:end]
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+            pos = after
+            if cr != -1 and cr < pos:
+                cr = chunk.find(b"\r", pos)
+            if lf != -1 and lf < pos:
+                lf = chunk.find(b"\n", pos)
+        if pos < size:
+            rest = chunk[pos:] if pos else chunk
+            self._fragments.append(rest)
+            self._fragment_bytes += len(rest)
+            self._check_size(self._fragment_bytes)
+        return events
+
+    def close(self) -> bool:
+        """End of stream: drop what is pending; True if a line or block was cut off."""
+        pending = bool(self._fragments) or bool(self._data) or self._pending_fields
+        self._fragments = []
+        self._fragment_bytes = 0
+        self._data = []
+        self._data_bytes = 0
+        self._event = ""
+        self._id = self.last_event_id
+        self._pending_fields = False
+        return pending
+
+    def _check_size(self, size: int) -> None:
+        if self.max_event_bytes is not None and size + self._data_bytes > self.max_event_bytes:
+            raise ValueError(
+                f"server-sent event larger than max_event_bytes ({self.max_event_bytes} bytes)"
+            )
+
+    def _line(self, line: bytes) -> Optional[ServerSentEvent]:
+        if self._first_line:
+            self._first_line = False
+            if line[:3] == b"\xef\xbb\xbf":
+                line = line[3:]
+        if not line:
+            return self._dispatch()
+        if line[0] == 0x3A:  # ":" comment
+            self.comments += 1
+            return None
+        colon = line.find(b":")
+        if colon == -1:
+            name, value = line, b""
+        else:
+            name, value = line[:colon], line[colon + 1 :]
+            if value[:1] == b" ":
+                value = value[1:]
+        if name == b"data":
+            self._data.append(value.decode("utf-8", "replace"))
+            self._data_bytes += len(value) + 1
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id":
+            if b"\x00" not in value:
+                self._id = value.decode("utf-8", "replace")
+        elif name == b"retry":
+            if value.isdigit():  # bytes.isdigit() is ASCII-only
+                self._block_retry = self.retry = int(value)
+        else:
+            return None
+        self._pending_fields = True
+        return None
+
+    def _dispatch(self) -> Optional[ServerSentEvent]:
+        self.last_event_id = self._id
+        self._pending_fields = False
+        retry, self._block_retry = self._block_retry, None
+        event_type, self._event = self._event, ""
+        if not self._data:
+            return None
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        self._data = []
+        self._data_bytes = 0
+        return ServerSentEvent(event_type or "message", data, self.last_event_id, retry)
+
+
+# =============================================================================
+# Transport: urllib with captured sockets, so that abort works at every stage
+# =============================================================================
+
+_WATCH_POLL = 0.01  # how often a threading.Event trigger is looked at
+
+
+class _CallControl:
+    """Abort and deadline state of one call, shared by the calling thread, an
+    optional watcher thread and whoever calls ``abort()``.
+
+    ``abort()`` sets the flag first, then shuts down every socket the call
+    has opened: whatever the caller is blocked in (connect, TLS handshake,
+    upload, waiting for headers, reading) wakes at once, and the transport
+    reports the abort instead of the socket error. A ``threading.Event``
+    trigger needs a watcher thread (it has no callbacks); a ``Future`` uses
+    ``add_done_callback``; a ``total`` deadline uses the watcher too.
+    ``finish()`` ends the watcher, so no thread outlives the call.
+    """
+
+    def __init__(self, trigger: object = None, total: Optional[float] = None) -> None:
+        self._lock = threading.Lock()
+        self._aborted = threading.Event()
+        self._done = threading.Event()
+        self._sockets: List[socket.socket] = []
+        self._watcher: Optional[threading.Thread] = None
+        self.reason: Optional[str] = None  # "user" or "deadline"
+        self.total = total
+        self.deadline = None if total is None else time.monotonic() + total
+        self.stage = "before_request"
+        self.connected = False
+        self._event: Optional[threading.Event] = None
+        if trigger is None:
+            pass
+        elif isinstance(trigger, threading.Event):
+            self._event = trigger
+            if trigger.is_set():
+                self.abort()
+        elif callable(getattr(trigger, "add_done_callback", None)):
+            trigger.add_done_callback(lambda _future: self.abort())  # type: ignore[attr-defined]
+        else:
+            raise TypeError(
+                "abort_trigger must be a threading.Event or a concurrent.futures.Future, "
+                f"not {type(trigger).__name__}"
+            )
+        if not self._aborted.is_set() and (self._event is not None or self.deadline is not None):
+            self._watcher = threading.Thread(target=self._watch, name="openai-images-watch", daemon=True)
+            self._watcher.start()
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted.is_set()
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            wait = None if self.deadline is None else self.deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                self.abort("deadline")
+                return
+            if self._event is not None:
+                if self._event.wait(_WATCH_POLL if wait is None else min(wait, _WATCH_POLL)):
+                    self.abort()
+                    return
+            else:
+                self._done.wait(wait)
+
+    def abort(self, reason: str = "user") -> None:
+        """Idempotent and safe from any thread; a no-op once the call has finished."""
+        with self._lock:
+            if self._aborted.is_set() or self._done.is_set():
+                return
+            self.reason = reason
+            self._aborted.set()
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+    def attach(self, sock: socket.socket) -> None:
+        """Track a socket of this call; shut it down at once if already aborted."""
+        with self._lock:
+            self._sockets.append(sock)
+            aborted = self._aborted.is_set()
+        if aborted:
+            _shutdown(sock)
+
+    def error(self, request: Optional[Request] = None, request_id: Optional[str] = None) -> APIError:
+        """The exception that reports this abort."""
+        if self.reason == "deadline":
+            return APITimeoutError(
+                f"Request exceeded its total timeout of {self.total:g} s ({self.stage}).",
+                request,
+                limit="total",
+                request_id=request_id,
+            )
+        return APIUserAbortError(self.stage, request, request_id=request_id)
+
+    def check(self, request: Optional[Request] = None) -> None:
+        if self._aborted.is_set():
+            raise self.error(request)
+
+    def sleep(self, seconds: float, request: Optional[Request] = None) -> None:
+        """Wait ``seconds`` unless aborted first (then raise the abort error)."""
+        self.stage = "during_retry_delay"
+        if self._aborted.wait(max(seconds, 0.0)):
+            raise self.error(request)
+
+    def finish(self) -> None:
+        """The call is over: later aborts do nothing; the watcher thread ends."""
+        with self._lock:
+            self._done.set()
+            self._sockets = []
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    import socket as socket_module
+
+    try:  # the base method: SSLSocket.shutdown would also drop its SSL object
+        socket_module.socket.shutdown(sock, socket_module.SHUT_RDWR)
+    except OSError:
+        pass  # already closed or never connected; macOS raises ENOTCONN
+
+
+class _Network:
+    """The network classes, built on first use so that importing this module
+    does not load urllib, http.client, ssl or email."""
+
+    _instance: Optional[_Network] = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> _Network:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self) -> None:
+        import http.client
+        import socket
+        import urllib.error
+        import urllib.request
+
+        self.http_client = http.client
+        self.socket = socket
+        self.urllib_request = urllib.request
+        self.URLError = urllib.error.URLError
+
+        class CapturingMixin:
+            """Registers every socket with the call's control before connecting."""
+
+            _oi_control: _CallControl
+            _oi_read_timeout: Optional[float]
+            sock: Any
+
+            def _oi_open_socket(
+                self, address: Tuple[str, int], timeout: Any, source_address: Any = None
+            ) -> socket.socket:
+                host, port = address
+                error: Optional[OSError] = None
+                for family, kind, proto, _, addr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+                    sock = socket.socket(family, kind, proto)
+                    self._oi_control.attach(sock)
+                    try:
+                        if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                            sock.settimeout(timeout)
+                        if source_address:
+                            sock.bind(source_address)
+                        sock.connect(addr)
+                        return sock
+                    except OSError as exc:
+                        sock.close()
+                        error = exc
+                        if self._oi_control.aborted:
+                            break
+                raise error or OSError(f"getaddrinfo returned no address for {host}")
+
+            def _oi_connected(self) -> None:
+                self.sock.settimeout(self._oi_read_timeout)
+                self._oi_control.connected = True
+
+        class HTTPConnection(CapturingMixin, http.client.HTTPConnection):
+            def __init__(self, *args: Any, oi_control: _CallControl, oi_read_timeout: Optional[float], **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._oi_control = oi_control
+                self._oi_read_timeout = oi_read_timeout
+                self._create_connection = self._oi_open_socket
+
+            def connect(self) -> None:
+                super().connect()
+                self._oi_connected()
+
+        class HTTPSConnection(CapturingMixin, http.client.HTTPSConnection):
+            _context: ssl.SSLContext
+            _tunnel_host: Optional[str]
+
+            def __init__(self, *args: Any, oi_control: _CallControl, oi_read_timeout: Optional[float], **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._oi_control = oi_control
+                self._oi_read_timeout = oi_read_timeout
+                self._create_connection = self._oi_open_socket
+
+            def connect(self) -> None:
+                # HTTPSConnection.connect, with the handshake after the TLS
+                # socket is registered, so that abort can interrupt it.
+                http.client.HTTPConnection.connect(self)
+                server_hostname = self._tunnel_host or self.host
+                sock = self._context.wrap_socket(
+                    self.sock, server_hostname=server_hostname, do_handshake_on_connect=False
+                )
+                self.sock = sock
+                self._oi_control.attach(sock)
+                sock.do_handshake()
+                self._oi_connected()
+
+        class OpenHandler(urllib.request.AbstractHTTPHandler):
+            def __init__(self, context: ssl.SSLContext) -> None:
+                super().__init__()
+                self._context = context
+
+            def http_open(self, req: Any) -> http.client.HTTPResponse:
+                return self.do_open(
+                    _partial(HTTPConnection, oi_control=req.oi_control, oi_read_timeout=req.oi_read_timeout), req
+                )
+
+            def https_open(self, req: Any) -> http.client.HTTPResponse:
+                return self.do_open(
+                    _partial(HTTPSConnection, oi_control=req.oi_control, oi_read_timeout=req.oi_read_timeout),
+                    req,
+                    context=self._context,
+                )
+
+            http_request = urllib.request.AbstractHTTPHandler.do_request_
+            https_request = urllib.request.AbstractHTTPHandler.do_request_
+
+        self.OpenHandler = OpenHandler
+
+    def opener(self, config: OpenAIConfig) -> urllib.request.OpenerDirector:
+        """An opener with only what an API client needs: proxies, http(s), no
+        redirects (a 3xx is returned, and reported as an error), no file: or ftp:."""
+        request = self.urllib_request
+        context = config.ssl_context
+        if context is None:
+            import ssl
+
+            context = ssl.create_default_context()
+            context.set_alpn_protocols(["http/1.1"])
+        opener: urllib.request.OpenerDirector = request.OpenerDirector()
+        opener.addheaders = []
+        proxies = None if config.proxies is None else dict(config.proxies)
+        for handler in (request.ProxyHandler(proxies), self.OpenHandler(context), request.UnknownHandler()):
+            opener.add_handler(handler)
+        return opener
+
+
+def _partial(cls: Any, **bound: Any) -> Callable[..., Any]:
+    def make(*args: Any, **kwargs: Any) -> Any:
+        return cls(*args, **bound, **kwargs)
+
+    return make
+
+
+class HTTPTransport:
+    """The innermost handler: sends a ``Request`` and returns a ``Response``
+    whose body has not been read. Every status is returned as a response;
+    network failures become ``APIConnectionError`` / ``APITimeoutError``, and
+    anything after an abort becomes the abort's error."""
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self.config = config
+        self._opener: Optional[urllib.request.OpenerDirector] = None
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Response:
+        net = _Network.get()
+        with self._lock:
+            if self._opener is None:
+                self._opener = net.opener(self.config)
+            opener = self._opener
+        control = request.control or _CallControl()
+        control.check(request)
+        control.stage = "during_request"
+        control.connected = False
+        body = request.body
+        chunks: Optional[Iterator[Union[bytes, memoryview]]] = None
+        data: Union[bytes, Iterator[Union[bytes, memoryview]], None]
+        if isinstance(body, MultipartEncoder):
+            data = chunks = body.iter_chunks()
+        else:
+            data = body
+        plain = {k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
+        if isinstance(body, MultipartEncoder):
+            plain["Content-Length"] = str(body.content_length)
+        url_request = net.urllib_request.Request(request.url, data=data, headers=plain, method=request.method)
+        for name, value in request.headers.items():
+            if name.lower() in _SECRET_HEADERS:  # never carried across a redirect
+                url_request.add_unredirected_header(name, value)
+        url_request.oi_control = control
+        url_request.oi_read_timeout = request.timeout.read
+        connect_timeout = request.timeout.connect
+        try:
+            raw = opener.open(url_request, timeout=connect_timeout)
+        except Exception as exc:
+            raise _network_error(exc, request, control) from None
+        finally:
+            if chunks is not None:
+                chunks.close()  # type: ignore[attr-defined]  # closes files opened for the upload
+        control.stage = "during_response"
+        headers = Headers(raw.headers.items())
+        response = Response(raw.status, headers, request, reason=raw.reason or "")
+        response.raw = _BodyReader(raw, control, response)
+        return response
+
+
+class _BodyReader:
+    """Reads an ``http.client.HTTPResponse`` and reports failures as API errors."""
+
+    def __init__(self, raw: http.client.HTTPResponse, control: _CallControl, response: Response) -> None:
+        self._raw = raw
+        self._control = control
+        self._response = response
+
+    def read1(self, size: int) -> bytes:
+        try:
+            return self._raw.read1(size)
+        except Exception as exc:
+            raise self._error(exc) from None
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self._raw.readinto(buffer)
+        except Exception as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: Exception) -> OpenAIError:
+        response = self._response
+        return _network_error(exc, response.request, self._control, response.request_id)
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        except Exception:  # closing a socket that was shut down can fail; nothing to do
+            pass
+
+
+def _network_error(
+    exc: BaseException, request: Request, control: _CallControl, request_id: Optional[str] = None
+) -> OpenAIError:
+    """Translate whatever urllib, http.client, socket or ssl raised."""
+    if control.aborted:
+        return control.error(request, request_id)
+    if isinstance(exc, OpenAIError):
+        return exc  # an API error already, or a local one (a file changed during the upload)
+    net = _Network.get()
+    reason: BaseException = exc
+    if isinstance(exc, net.URLError) and isinstance(exc.reason, BaseException):
+        reason = exc.reason
+    elif isinstance(exc, net.URLError):
+        return APIConnectionError(f"Connection error: {exc.reason}", request, request_id=request_id)
+    host = request.url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+    if isinstance(reason, net.socket.timeout):
+        limit = "read" if control.connected else "connect"
+        seconds = request.timeout.read if control.connected else request.timeout.connect
+        what = "no data for" if control.connected else "could not connect within"
+        return APITimeoutError(
+            f"Request timed out: {what} {seconds:g} s ({limit} timeout, {host}).",
+            request,
+            limit=limit,
+            request_id=request_id,
+        )
+    import ssl
+
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        detail = f"TLS certificate verification failed for {host}: {reason.verify_message}. "
+        detail += "Pass ssl_context=... with your CA, or set SSL_CERT_FILE."
+        return APIConnectionError(detail, request, request_id=request_id)
+    if isinstance(reason, net.socket.gaierror):
+        return APIConnectionError(f"Could not resolve host {host}: {reason}", request)
+    if isinstance(reason, ConnectionRefusedError):
+        return APIConnectionError(f"Connection refused by {host}.", request)
+    if isinstance(reason, (ValueError, UnicodeError)) and not isinstance(reason, net.http_client.HTTPException):
+        # http.client puts the offending header value in the message: never show it
+        return APIConnectionError(
+            "Invalid request: a header name or value contains characters HTTP does not allow "
+            "(line breaks or non-Latin-1 text)",
+            request,
+        )
+    kind = type(reason).__name__
+    text = str(reason) or kind
+    return APIConnectionError(f"Connection error ({kind}): {text}", request, request_id=request_id)
+
+
+# =============================================================================
+# Interceptors
+# =============================================================================
+
+Handler = Callable[[Request], Response]
+Interceptor = Callable[[Request, Handler], Response]
+
+
+class InterceptorChain:
+    """Composes interceptors around a handler: the first one is outermost.
+
+    An interceptor is ``(request, next) -> response``; it may change the
+    request, call ``next`` zero or more times, and inspect or replace the
+    response. The client's chain is: error mapping, your interceptors,
+    retry, auth, logging, transport. So your interceptors see each call once,
+    with the final response (an error status is still a ``Response``).
+    """
+
+    def __init__(self, interceptors: Sequence[Interceptor], handler: Handler) -> None:
+        self.interceptors = list(interceptors)
+        self.handler = handler
+        for interceptor in reversed(self.interceptors):
+            handler = _bind(interceptor, handler)
+        self._entry = handler
+
+    def __call__(self, request: Request) -> Response:
+        return self._entry(request)
+
+
+def _bind(interceptor: Interceptor, next_handler: Handler) -> Handler:
+    return lambda request: interceptor(request, next_handler)
+
+
+class AuthInterceptor:
+    """Adds the credentials on every attempt (a callable key is asked again),
+    below per-call ``extra_headers``."""
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self.config = config
+
+    def __call__(self, request: Request, next_handler: Handler) -> Response:
+        headers = request.headers.copy()
+        overrides = request.header_overrides
+        if not any(name.lower() == self.config.auth_header for name in overrides):
+            key = self.config.resolve_api_key()
+            if self.config.auth_header == "api-key":
+                headers["api-key"] = key
+            else:
+                headers["Authorization"] = f"Bearer {key}"
+        headers.apply(overrides)
+        return next_handler(replace(request, headers=headers))
+
+
+logger = logging.getLogger("openai_images")
+
+
+class LoggingInterceptor:
+    """Logs each attempt to the ``openai_images`` logger: INFO one line per
+    attempt, DEBUG headers (credentials redacted) and a body summary."""
+
+    def __call__(self, request: Request, next_handler: Handler) -> Response:
+        if not logger.isEnabledFor(logging.INFO):
+            return next_handler(request)
+        url = _redact_query(request.url)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "Request %s %s attempt=%d headers=%s body=%s",
+                request.method, url, request.attempt, request.headers.redacted(), _describe_body(request.body),
+            )
+        started = time.monotonic()
+        try:
+            response = next_handler(request)
+        except APIError as exc:
+            logger.info(
+                "HTTP Request: %s %s failed after %.3f s: %s",
+                request.method, url, time.monotonic() - started, type(exc).__name__,
+            )
+            raise
+        logger.info(
+            'HTTP Request: %s %s "%d %s" (%.3f s, request_id=%s)',
+            request.method, url, response.status_code, response.reason,
+            time.monotonic() - started, response.request_id,
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Response headers: %s", response.headers.redacted())
+        return response
+
+
+def _describe_body(body: Union[bytes, MultipartEncoder, None]) -> str:
+    if body is None:
+        return "none"
+    if isinstance(body, MultipartEncoder):
+        return body.describe()
+    text = body.decode("utf-8", "replace")
+    return text if len(text) <= 1000 else f"{text[:1000]}... ({len(body)} bytes)"
+
+
+def _redact_query(url: str) -> str:
+    """Hide query values whose name suggests a secret (``key``, ``token``, ``sig``)."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url
+    parts = []
+    for item in query.split("&"):
+        name, eq, _ = item.partition("=")
+        secret = any(word in name.lower() for word in ("key", "token", "secret", "sig", "password"))
+        parts.append(f"{name}=<redacted>" if eq and secret else item)
+    return base + "?" + "&".join(parts)
+
+
+class RetryInterceptor:
+    """Retries per ``request.retry_policy`` (see ``RetryPolicy``). Back-off waits
+    end at once on abort. A body that cannot be replayed is sent once."""
+
+    def __init__(self, random_source: Optional[Callable[[], float]] = None) -> None:
+        if random_source is None:
+            import random
+
+            random_source = random.random
+        self.random = random_source
+
+    def __call__(self, request: Request, next_handler: Handler) -> Response:
+        policy = request.retry_policy
+        control = request.control or _CallControl()
+        body = request.body
+        replayable = not isinstance(body, MultipartEncoder) or body.replayable
+        retries = 0
+        while True:
+            attempt = replace(request, attempt=retries, control=control)
+            try:
+                response = next_handler(attempt)
+            except APIConnectionError as exc:
+                if (isinstance(exc, APITimeoutError) and exc.limit == "total") or control.aborted:
+                    raise
+                if retries >= policy.max_retries or not replayable:
+                    raise
+                delay = policy.backoff(retries, self.random())
+                logger.info("Retrying %s %s in %.2f s after %s", request.method, _redact_query(request.url), delay, type(exc).__name__)
+            else:
+                if response.status_code < 400 or retries >= policy.max_retries or not replayable:
+                    return response
+                retry, hint = _should_retry(response, policy)
+                if not retry:
+                    return response
+                if hint is not None and 0 < hint <= policy.max_retry_after:
+                    delay = hint
+                else:
+                    delay = policy.backoff(retries, self.random())
+                response.close()
+                logger.info(
+                    "Retrying %s %s in %.2f s after status %d (request_id=%s)",
+                    request.method, _redact_query(request.url), delay, response.status_code, response.request_id,
+                )
+            control.sleep(delay, request)
+            retries += 1
+
+
+def _should_retry(response: Response, policy: RetryPolicy) -> Tuple[bool, Optional[float]]:
+    """The official SDK's order: a hint above the cap, ``x-should-retry``, then
+    the status (408, 409, 429, 5xx), except permanent-quota 429s."""
+    hint = retry_after_seconds(response.headers)
+    if hint is not None and hint > policy.max_retry_after:
+        return False, hint
+    should = response.headers.get("x-should-retry")
+    if should == "true":
+        return True, hint
+    if should == "false":
+        return False, hint
+    status = response.status_code
+    if status == 429 and _is_permanent_quota(response):
+        return False, hint
+    return status in (408, 409, 429) or status >= 500, hint
+
+
+def _is_permanent_quota(response: Response) -> bool:
+    body = _error_object(response)
+    if not isinstance(body, dict):
+        return False
+    return body.get("code") in _PERMANENT_QUOTA_CODES or body.get("type") == "insufficient_quota"
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: Optional[float] = None) -> Optional[float]:
+    """The server's retry hint in seconds, or ``None``: ``retry-after-ms``, then
+    ``retry-after`` as seconds, then as an HTTP date (can be negative).
+    Only plain ASCII decimals count; a number too large for a float is
+    ``inf`` (meaning: longer than any cap), while a literal ``inf`` is ignored."""
+    import re
+
+    number = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?", re.ASCII)
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        text = (headers.get(name) or "").strip()
+        if number.fullmatch(text):
+            return float(text) * scale
+    date = headers.get("retry-after")
+    if not date:
+        return None
+    from email.utils import mktime_tz, parsedate_tz
+
+    try:
+        parsed = parsedate_tz(date)
+        if parsed is None:
+            return None
+        return float(mktime_tz(parsed)) - (time.time() if now is None else now)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+class ErrorInterceptor:
+    """Turns an error status (and a redirect, which is never followed) into
+    the matching ``APIStatusError`` subclass."""
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self.config = config
+
+    def __call__(self, request: Request, next_handler: Handler) -> Response:
+        response = next_handler(request)
+        if response.status_code >= 300:
+            raise make_status_error(response, self.config.max_error_body_bytes)
+        return response
+
+
+def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
+    """The parsed error body (the inner ``error`` object when there is one),
+    else the body text; read once (bounded) and cached on the response."""
+    cached = getattr(response, "_error_object", _MISSING)
+    if cached is not _MISSING:
+        return cached
+    try:
+        text = response.read_capped(limit).decode("utf-8", "replace")
+    except APIError:
+        text = ""
+    body: object = text.strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = _MISSING
+    if data is not _MISSING:
+        body = data.get("error", data) if isinstance(data, dict) and data.get("error") else data
+    response._error_object = body  # type: ignore[attr-defined]
+    return body
+
+
+_MISSING: Any = object()
+
+
+def make_status_error(response: Response, limit: int = 1024 * 1024) -> APIStatusError:
+    """Build the exception for an error (or redirect) response."""
+    status = response.status_code
+    body = _error_object(response, limit)
+    message = ""
+    if isinstance(body, dict):
+        message = str(body["message"]) if isinstance(body.get("message"), str) else ""
+    elif isinstance(body, str) and body:
+        message = " ".join(body.split())
+        message = message if len(message) <= 200 else message[:200] + "…"
+    if 300 <= status < 400:
+        location = response.headers.get("location", "?")
+        message = (
+            f"the server redirected to {location}; API requests are not redirected, so that "
+            "credentials never reach another host. Set base_url to the final address"
+        )
+    text = f"Error code: {status}" + (f" - {message}" if message else "")
+    cls = _STATUS_ERRORS.get(status, InternalServerError if status >= 500 else APIStatusError)
+    return cls(text, response=response, body=body, retry_after=retry_after_seconds(response.headers))
+
+
+# =============================================================================
+# Models: requests, responses, stream events
+# =============================================================================
+
+_FIELD_TYPES = {"Optional[str]": (str,), "Optional[int]": (int,), "Optional[bool]": (bool,), "str": (str,)}
+
+
+def _check_field_types(obj: Any) -> None:
+    """Reject values of the wrong type early (never values: forward compatible)."""
+    for spec in fields(obj):
+        expected = _FIELD_TYPES.get(str(spec.type))
+        value = getattr(obj, spec.name)
+        if expected is None or value is None:
+            continue
+        wrong_bool = isinstance(value, bool) and bool not in expected
+        if wrong_bool or not isinstance(value, expected):
+            raise TypeError(
+                f"{type(obj).__name__}.{spec.name} must be {expected[0].__name__}, "
+                f"not {type(value).__name__} ({value!r})"
+            )
+
+
+def _optional_fields(obj: Any, skip: Iterable[str] = ()) -> Dict[str, Any]:
+    """The fields the caller set (not ``None``), in alphabetical order."""
+    skipped = set(skip)
+    return {
+        spec.name: getattr(obj, spec.name)
+        for spec in sorted(fields(obj), key=lambda s: s.name)
+        if spec.name not in skipped and getattr(obj, spec.name) is not None
+    }
+
+
+def _redacted_repr(obj: Any) -> str:
+    """Field values, with the prompt as its length, identities hidden and
+    files summarised: safe for logs."""
+    parts = []
+    for spec in fields(obj):
+        value = getattr(obj, spec.name)
+        if value is None:
+            continue
+        if spec.name == "prompt":
+            shown = f"<{len(value)} chars>"
+        elif spec.name in ("user", "safety_identifier"):
+            shown = "<redacted>"
+        elif spec.name in ("image", "mask", "markup"):
+            shown = _describe_file_input(value)
+        else:
+            shown = repr(value)
+        parts.append(f"{spec.name}={shown}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
+
+
+def _describe_file_input(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_describe_file_input(item) for item in value) + "]"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, tuple) and value:
+        return f"<file {value[0]!r}>"
+    if isinstance(value, (str, os.PathLike)):
+        return repr(os.fspath(value))
+    return f"<{type(value).__name__}>"
+
+
+@dataclass(repr=False)
+class ImageGenerationRequest:
+    """Body of ``POST /images/generations``. ``None`` fields stay off the wire;
+    every value is sent as given (new models, sizes and options work)."""
+
+    prompt: str
+    model: Optional[str] = None
+    background: Optional[str] = None
+    complexity: Optional[str] = None
+    frame_count: Optional[int] = None
+    frame_duration_ms: Optional[int] = None
+    moderation: Optional[str] = None
+    n: Optional[int] = None
+    output_compression: Optional[int] = None
+    output_format: Optional[str] = None
+    partial_images: Optional[int] = None
+    quality: Optional[str] = None
+    response_format: Optional[str] = None
+    safety_identifier: Optional[str] = None
+    size: Optional[str] = None
+    stream: Optional[bool] = None
+    style: Optional[str] = None
+    svg: Optional[Mapping[str, Any]] = None
+    user: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _check_field_types(self)
+
+    def to_json(self) -> Dict[str, Any]:
+        """The JSON body in the official SDK's key order: model, stream, prompt,
+        then the rest alphabetically."""
+        body: Dict[str, Any] = {}
+        if self.model is not None:
+            body["model"] = self.model
+        if self.stream is not None:
+            body["stream"] = self.stream
+        body["prompt"] = self.prompt
+        body.update(_optional_fields(self, ("model", "stream", "prompt")))
+        return body
+
+    __repr__ = _redacted_repr
+
+
+@dataclass(repr=False)
+class ImageEditRequest:
+    """Body of the multipart ``POST /images/edits``.
+
+    ``image`` is one file (sent as part ``image``) or a list of files (sent as
+    repeated ``image[]`` parts, even a list of one). A file is a path, bytes,
+    a binary file object or ``(filename, content[, content_type])``.
+    """
+
+    image: Union[FileInput, Sequence[FileInput]]
+    prompt: str
+    mask: Optional[FileInput] = None
+    markup: Optional[FileInput] = None
+    background: Optional[str] = None
+    complexity: Optional[str] = None
+    frame_count: Optional[int] = None
+    frame_duration_ms: Optional[int] = None
+    input_fidelity: Optional[str] = None
+    model: Optional[str] = None
+    moderation: Optional[str] = None
+    n: Optional[int] = None
+    output_compression: Optional[int] = None
+    output_format: Optional[str] = None
+    partial_images: Optional[int] = None
+    quality: Optional[str] = None
+    response_format: Optional[str] = None
+    safety_identifier: Optional[str] = None
+    size: Optional[str] = None
+    stream: Optional[bool] = None
+    svg: Optional[Mapping[str, Any]] = None
+    user: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _check_field_types(self)
+
+    def to_multipart(self, extra_body: Optional[Mapping[str, Any]] = None, boundary: Optional[str] = None) -> MultipartEncoder:
+        """Text parts (prompt, then the rest alphabetically, then ``extra_body``),
+        then the files: ``image``/``image[]``, ``markup``, ``mask``."""
+        text = {"prompt": self.prompt, **_optional_fields(self, ("prompt", "image", "mask", "markup"))}
+        text.update(extra_body or {})
+        files = _image_parts(self.image)
+        for name in ("markup", "mask"):
+            value = getattr(self, name)
+            if value is not None:
+                files.append(FilePart.from_input(name, value, stem=name))
+        return MultipartEncoder(_text_parts(text), files, boundary)
+
+    __repr__ = _redacted_repr
+
+
+def _image_parts(image: object) -> List[FilePart]:
+    """A list means several images (``image[]`` parts, even for one); anything
+    else, a tuple included, is one file (part ``image``), as in the official SDK."""
+    if isinstance(image, list):
+        if not image:
+            raise ValueError("image: the list of images is empty")
+        return [FilePart.from_input("image[]", item, label=f"image[{i}]") for i, item in enumerate(image)]
+    return [FilePart.from_input("image", image)]
+
+
+def _text_parts(values: Mapping[str, Any]) -> List[Tuple[str, str]]:
+    return [pair for name, value in values.items() for pair in form_fields(name, value)]
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """An input image by reference: exactly one of ``image_url`` (a URL or a
+    ``data:`` URL) and ``file_id`` (from the Files API)."""
+
+    image_url: Optional[str] = None
+    file_id: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if (self.image_url is None) == (self.file_id is None):
+            raise ValueError("ImageReference needs exactly one of image_url and file_id")
+        _check_field_types(self)
+
+    @classmethod
+    def coerce(cls, value: object) -> ImageReference:
+        """Accept an ``ImageReference``, a mapping, or a string (a URL)."""
+        if isinstance(value, ImageReference):
+            return value
+        if isinstance(value, str):
+            return cls(image_url=value)
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"image_url", "file_id"}
+            if unknown:
+                raise ValueError(f"ImageReference: unknown keys {sorted(unknown)}")
+            return cls(**value)
+        raise TypeError(f"expected an ImageReference, a mapping or a URL string, not {type(value).__name__}")
+
+    def to_json(self) -> Dict[str, str]:
+        return {"image_url": self.image_url} if self.image_url is not None else {"file_id": str(self.file_id)}
+
+    def __repr__(self) -> str:
+        if self.image_url is not None:
+            url = self.image_url if len(self.image_url) <= 80 else f"{self.image_url[:40]}…<{len(self.image_url)} chars>"
+            return f"ImageReference(image_url={url!r})"
+        return f"ImageReference(file_id={self.file_id!r})"
+
+
+@dataclass(repr=False)
+class ImageEditJsonRequest:
+    """Body of the JSON ``POST /images/edits``: images by URL or file id."""
+
+    images: Sequence[Union[ImageReference, str, Mapping[str, str]]]
+    prompt: str
+    mask: Optional[Union[ImageReference, str, Mapping[str, str]]] = None
+    model: Optional[str] = None
+    background: Optional[str] = None
+    input_fidelity: Optional[str] = None
+    moderation: Optional[str] = None
+    n: Optional[int] = None
+    output_compression: Optional[int] = None
+    output_format: Optional[str] = None
+    partial_images: Optional[int] = None
+    quality: Optional[str] = None
+    size: Optional[str] = None
+    stream: Optional[bool] = None
+    user: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.images, (str, ImageReference, Mapping)):
+            self.images = [self.images]
+        self.images = [ImageReference.coerce(item) for item in self.images]
+        if not self.images:
+            raise ValueError("images: at least one image reference is needed")
+        if self.mask is not None:
+            self.mask = ImageReference.coerce(self.mask)
+        _check_field_types(self)
+
+    def to_json(self) -> Dict[str, Any]:
+        body: Dict[str, Any] = {}
+        if self.model is not None:
+            body["model"] = self.model
+        if self.stream is not None:
+            body["stream"] = self.stream
+        body["prompt"] = self.prompt
+        for name, value in _optional_fields(self, ("model", "stream", "prompt")).items():
+            if name == "images":
+                value = [ImageReference.coerce(item).to_json() for item in value]
+            elif name == "mask":
+                value = ImageReference.coerce(value).to_json()
+            body[name] = value
+        return body
+
+    __repr__ = _redacted_repr
+
+
+@dataclass(repr=False)
+class ImageVariationRequest:
+    """Body of ``POST /images/variations`` (a retired endpoint, kept for compatibility)."""
+
+    image: FileInput
+    model: Optional[str] = None
+    n: Optional[int] = None
+    response_format: Optional[str] = None
+    size: Optional[str] = None
+    user: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _check_field_types(self)
+
+    def to_multipart(self, extra_body: Optional[Mapping[str, Any]] = None, boundary: Optional[str] = None) -> MultipartEncoder:
+        text = _optional_fields(self, ("image",))
+        text.update(extra_body or {})
+        return MultipartEncoder(_text_parts(text), [FilePart.from_input("image", self.image)], boundary)
+
+    __repr__ = _redacted_repr
+
+
+# -- responses -------------------------------------------------------------------
+
+
+class _Model:
+    """Lenient parsing of a JSON object into a dataclass: known keys become
+    fields (nested models parsed), unknown keys are kept in ``extra`` and come
+    back from ``to_dict()``; missing keys are ``None``."""
+
+    _nested: ClassVar[Dict[str, Any]] = {}
+    _lists: ClassVar[Dict[str, Any]] = {}
+    extra: Dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        names = _field_names(cls)
+        known: Dict[str, Any] = {}
+        extra: Dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in names:
+                extra[key] = value
+            elif key in cls._nested and isinstance(value, Mapping):
+                known[key] = cls._nested[key].from_dict(value)
+            elif key in cls._lists and isinstance(value, list):
+                item_cls = cls._lists[key]
+                known[key] = [item_cls.from_dict(v) if isinstance(v, Mapping) else v for v in value]
+            else:
+                known[key] = value
+        obj = cls(**known)
+        obj.extra = extra
+        return obj
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON object, unknown keys included, ``None`` fields left out."""
+        out: Dict[str, Any] = {}
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if value is None or name in ("extra", "request_id"):
+                continue
+            if isinstance(value, _Model):
+                value = value.to_dict()
+            elif isinstance(value, list):
+                value = [v.to_dict() if isinstance(v, _Model) else v for v in value]
+            out[name] = value
+        out.update(self.extra)
+        return out
+
+
+_FIELD_NAME_CACHE: Dict[type, Tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> Tuple[str, ...]:
+    names = _FIELD_NAME_CACHE.get(cls)
+    if names is None:
+        names = _FIELD_NAME_CACHE[cls] = tuple(spec.name for spec in fields(cls))
+    return names
+
+
+class _ImageData:
+    """``to_bytes()`` and ``save()`` for anything with ``b64_json``."""
+
+    b64_json: Optional[str]
+    url: Optional[str] = None
+
+    def to_bytes(self) -> bytes:
+        """The decoded image. Strict: anything that is not base64 raises ``ValueError``."""
+        if self.b64_json is None:
+            hint = " (it has a URL instead: download it from .url)" if self.url else ""
+            raise ValueError(f"this image carries no base64 data{hint}")
+        import binascii
+
+        try:
+            return base64.b64decode(self.b64_json, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"b64_json is not valid base64 ({exc})") from None
+
+    def save(self, path: Union[str, os.PathLike[str]]) -> str:
+        """Write the image to ``path`` atomically (never a partial file under
+        that name); returns the path."""
+        return write_file_atomic(path, self.to_bytes())
+
+
+def write_file_atomic(path: Union[str, os.PathLike[str]], data: bytes, *, overwrite: bool = True) -> str:
+    """Write ``data`` to a temporary file next to ``path``, then rename it into
+    place. Normal permissions (umask applies). With ``overwrite=False`` an
+    existing file is never replaced (``FileExistsError``)."""
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    temp = os.path.join(directory, f".{os.path.basename(target)}.{os.urandom(4).hex()}.part")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if overwrite:
+            os.replace(temp, target)
+        else:
+            os.link(temp, target)  # fails if the target exists, atomically
+            os.unlink(temp)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+    return target
+
+
+def _short(value: Optional[str]) -> str:
+    return "None" if value is None else f"<{len(value)} chars>"
+
+
+@dataclass
+class ImageUsageDetails(_Model):
+    image_tokens: Optional[int] = None
+    text_tokens: Optional[int] = None
+    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class ImageUsage(_Model):
+    """Token usage of a GPT image model call."""
+
+    input_tokens: Optional[int] = None
+    input_tokens_details: Optional[ImageUsageDetails] = None
+    output_tokens: Optional[int] = None
+    total_tokens: Optional[int] = None
+    output_tokens_details: Optional[ImageUsageDetails] = None
+    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+    _nested: ClassVar[Dict[str, Any]] = {"input_tokens_details": ImageUsageDetails, "output_tokens_details": ImageUsageDetails}
+
+
+@dataclass
+class SvgUsage(_Model):
+    input_tokens: Optional[int] = None
+    model: Optional[str] = None
+    output_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
+    total_tokens: Optional[int] = None
+    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class Image(_ImageData, _Model):
+    """One generated image: ``b64_json`` (GPT image models) or ``url``."""
+
+    b64_json: Optional[str] = None
+    url: Optional[str] = None
+    revised_prompt: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Image(b64_json={_short(self.b64_json)}, url={self.url!r}, revised_prompt={self.revised_prompt!r})"
+
+
+@dataclass
+class ImagesResponse(_Model):
+    """The answer of generate / edit / edit_json / create_variation."""
+
+    created: Optional[int] = None
+    data: List[Image] = field(default_factory=list)
+    background: Optional[str] = None
+    output_format: Optional[str] = None
+    quality: Optional[str] = None
+    size: Optional[str] = None
+    safety_identifier: Optional[str] = None
+    usage: Optional[ImageUsage] = None
+    svg_usage: Optional[SvgUsage] = None
+    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+    request_id: Optional[str] = None
+    _nested: ClassVar[Dict[str, Any]] = {"usage": ImageUsage, "svg_usage": SvgUsage}
+    _lists: ClassVar[Dict[str, Any]] = {"data": Image}
+
+    @classmethod
+    def parse(cls, response: Response, limit: Optional[int] = None) -> ImagesResponse:
+        """Parse a 2xx response; a body that is not an images response is
+        ``APIResponseValidationError``."""
+        payload = response.json(limit)
+        if not isinstance(payload, dict) or not isinstance(payload.get("data", []), list):
+            shape = type(payload).__name__ if not isinstance(payload, dict) else "'data' that is not a list"
+            raise APIResponseValidationError(
+                f"The server's reply is not an images response (got {shape})",
+                response=response,
+                body=payload,
+            )
+        if payload.get("error"):
+            raise make_status_error(response) if response.status_code >= 400 else APIError(
+                f"The server answered {response.status_code} with an error: "
+                f"{_error_message(payload['error'])}",
+                response.request,
+                body=payload["error"],
+                request_id=response.request_id,
+            )
+        parsed: ImagesResponse = cls.from_dict(payload)
+        parsed.request_id = response.request_id
+        return parsed
+
+    def __iter__(self) -> Iterator[Image]:
+        return iter(self.data)
+
+
+def _error_message(error: object) -> str:
+    if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
+        return str(error["message"])
+    if isinstance(error, str) and error:
+        return error
+    return "An error occurred"
+
+
+# -- stream events ---------------------------------------------------------------
+
+
+@dataclass
+class _ImageEvent(_ImageData, _Model):
+    type: Optional[str] = None
+    b64_json: Optional[str] = None
+    created_at: Optional[int] = None
+    size: Optional[str] = None
+    quality: Optional[str] = None
+    background: Optional[str] = None
+    output_format: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={_short(value) if name == 'b64_json' else repr(value)}"
+            for name, value in ((n, getattr(self, n)) for n in _field_names(type(self)) if n != "extra")
+            if value is not None
+        )
+        return f"{type(self).__name__}({shown})"
+
+
+@dataclass(repr=False)
+class _PartialImageEvent(_ImageEvent):
+    partial_image_index: Optional[int] = None
+
+
+@dataclass(repr=False)
+class _CompletedEvent(_ImageEvent):
+    usage: Optional[ImageUsage] = None
+    safety_identifier: Optional[str] = None
+    _nested: ClassVar[Dict[str, Any]] = {"usage": ImageUsage}
+
+
+@dataclass(repr=False)
+class ImageGenPartialImageEvent(_PartialImageEvent):
+    """``image_generation.partial_image``: a preview; ``partial_image_index`` from 0."""
+
+
+@dataclass(repr=False)
+class ImageGenCompletedEvent(_CompletedEvent):
+    """``image_generation.completed``: the final image and its ``usage``."""
+
+
+@dataclass(repr=False)
+class ImageEditPartialImageEvent(_PartialImageEvent):
+    """``image_edit.partial_image``"""
+
+
+@dataclass(repr=False)
+class ImageEditCompletedEvent(_CompletedEvent):
+    """``image_edit.completed``"""
+
+
+@dataclass
+class UnknownImageStreamEvent:
+    """An event of a type this version does not know; ``raw`` is its JSON."""
+
+    type: Optional[str]
+    raw: Any
+    event: str = "message"
+
+    def to_dict(self) -> Any:
+        return self.raw
+
+
+ImageStreamEvent = Union[
+    ImageGenPartialImageEvent,
+    ImageGenCompletedEvent,
+    ImageEditPartialImageEvent,
+    ImageEditCompletedEvent,
+    UnknownImageStreamEvent,
+]
+
+_EVENT_CLASSES: Dict[str, Any] = {
+    "image_generation.partial_image": ImageGenPartialImageEvent,
+    "image_generation.completed": ImageGenCompletedEvent,
+    "image_edit.partial_image": ImageEditPartialImageEvent,
+    "image_edit.completed": ImageEditCompletedEvent,
+}
+
+
+def parse_stream_event(data: Any, sse_event: str = "message") -> ImageStreamEvent:
+    """A typed event from one event's JSON: by its ``type``, else by the SSE
+    event name (some relays drop one of them); unknown types are kept raw."""
+    kind = data.get("type") if isinstance(data, dict) else None
+    if not isinstance(kind, str) or not kind:
+        kind = sse_event if sse_event != "message" else None
+    cls = _EVENT_CLASSES.get(kind) if kind else None
+    if cls is None or not isinstance(data, dict):
+        return UnknownImageStreamEvent(kind, data, sse_event)
+    event: ImageStreamEvent = cls.from_dict(data)
+    if event.type is None:
+        event.type = kind
+    return event
+
+
+# =============================================================================
+# ImagesResource and ImageStream
+# =============================================================================
+
+_KEEP_EVENTS = 16  # events an ImageStreamError keeps (the partial images)
+
+
+class ImageStream:
+    """The events of a streaming call, in order, each delivered as soon as its
+    blank line arrives. Iterable and a context manager.
+
+    Ends normally after the ``*.completed`` event (or ``data: [DONE]`` after
+    it). Raises ``ImageStreamError`` for an error event, ``IncompleteStreamError``
+    if the stream ends without a completed event (both keep the last events
+    received in ``.events``), and ``APIUserAbortError`` after ``abort()`` /
+    ``close()`` from another thread or the call's ``abort_trigger``: no event
+    is delivered after an abort, not even one already received.
+    """
+
+    def __init__(
+        self,
+        response: Response,
+        control: _CallControl,
+        *,
+        kind: str,
+        max_event_bytes: Optional[int] = None,
+        on_release: Optional[Callable[[ImageStream], None]] = None,
+    ) -> None:
+        import collections
+
+        self.response = response
+        self._control = control
+        self._kind = kind  # "image_generation" or "image_edit"
+        self._parser = SSEParser(max_event_bytes)
+        self._pending: Any = collections.deque()
+        self._received: Any = collections.deque(maxlen=_KEEP_EVENTS)
+        self._completed: Optional[ImageStreamEvent] = None
+        self._lock = threading.Lock()
+        self._reading = False
+        self._released = False
+        self._ended = False
+        self._closed_here = False
+        self._on_release = on_release
+        control.stage = "during_stream"
+        if response.content_type == "application/json":  # a server that ignored stream=true
+            self._pending.extend(self._events_from_json())
+            self._ended = True
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self.response.request_id
+
+    @property
+    def completed(self) -> Optional[ImageStreamEvent]:
+        """The completed event, once it has been received."""
+        return self._completed
+
+    def __iter__(self) -> ImageStream:
+        return self
+
+    def __next__(self) -> ImageStreamEvent:
+        with self._lock:
+            if self._released or self._closed_here:
+                if self._control.aborted and not self._closed_here:
+                    raise self._control.error(self.response.request, self.request_id)
+                raise StopIteration
+            self._reading = True
+        try:
+            while not self._pending:
+                if self._ended:
+                    self._finish()
+                    raise StopIteration
+                self._read_more()
+            self._control.check(self.response.request)
+            event: ImageStreamEvent = self._pending.popleft()
+            return event
+        except BaseException:
+            self._release()
+            raise
+        finally:
+            with self._lock:
+                self._reading = False
+                release = self._control.aborted and not self._released
+            if release:
+                self._release()
+
+    def _read_more(self) -> None:
+        chunk = self.response.raw.read1(1 << 18)
+        self._control.check(self.response.request)
+        if not chunk:
+            self._parser.close()
+            self._ended = True
+            if self._completed is None:
+                raise self._incomplete("the stream ended")
+            return
+        try:
+            events = self._parser.feed(chunk)
+        except ValueError as exc:
+            raise APIResponseValidationError(str(exc), response=self.response) from None
+        for sse in events:
+            if sse.data.startswith("[DONE]"):
+                self._ended = True
+                if self._completed is None:
+                    raise self._incomplete("the stream sent [DONE]")
+                return
+            self._pending.append(self._typed(sse))
+            if self._completed is not None:
+                self._ended = True  # nothing after the completed event matters
+                return
+
+    def _typed(self, sse: ServerSentEvent) -> ImageStreamEvent:
+        try:
+            data = json.loads(sse.data)
+        except ValueError:
+            if sse.event == "error":
+                raise self._stream_error(sse.data or "The server sent an error event", sse.data)
+            raise APIResponseValidationError(
+                f"A stream event is not valid JSON: {sse.data[:200]!r}", response=self.response, body=sse.data
+            ) from None
+        if isinstance(data, dict):
+            error = data.get("error")
+            if error or sse.event == "error" or data.get("type") == "error":
+                body = error if error else data
+                raise self._stream_error(_error_message(body) if error or "message" in data else
+                                         "An error occurred during streaming", body)
+        event = parse_stream_event(data, sse.event)
+        self._received.append(event)
+        if isinstance(event, (ImageGenCompletedEvent, ImageEditCompletedEvent)):
+            self._completed = event
+        return event
+
+    def _events_from_json(self) -> List[ImageStreamEvent]:
+        """A JSON images response to a stream request, as completed events."""
+        parsed = ImagesResponse.parse(self.response)
+        common = {k: v for k, v in parsed.to_dict().items() if k in ("size", "quality", "background", "output_format", "usage")}
+        events: List[ImageStreamEvent] = []
+        for image in parsed.data:
+            data = {"type": f"{self._kind}.completed", "b64_json": image.b64_json, "created_at": parsed.created, **common}
+            events.append(parse_stream_event(data))
+        self._completed = events[-1] if events else None
+        if self._completed is None:
+            raise self._incomplete("the server answered with JSON holding no image")
+        return events
+
+    def _stream_error(self, message: str, body: object) -> ImageStreamError:
+        return ImageStreamError(
+            message, self.response.request, body=body, request_id=self.request_id, events=list(self._received)
+        )
+
+    def _incomplete(self, what: str) -> IncompleteStreamError:
+        partials = sum(1 for e in self._received if isinstance(e, _PartialImageEvent))
+        return IncompleteStreamError(
+            f"Incomplete image stream: {what} before its completed event "
+            f"({partials} partial image(s) received; see .events)",
+            self.response.request,
+            request_id=self.request_id,
+            events=list(self._received),
+        )
+
+    def _finish(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self.response.close()
+        self._control.finish()
+        if self._on_release is not None:
+            self._on_release(self)
+
+    def abort(self) -> None:
+        """End the stream now, from any thread; the reader gets ``APIUserAbortError``."""
+        self._control.abort()
+        with self._lock:
+            idle = not self._reading
+        if idle:
+            self._release()
+
+    def close(self) -> None:
+        """Release the connection. From the consuming thread, iteration just
+        stops; from another thread, like ``abort()``. Idempotent."""
+        with self._lock:
+            reading = self._reading
+            if not reading:
+                self._closed_here = True
+        if reading:
+            self.abort()
+        else:
+            self._control.abort()
+            self._release()
+
+    def final_image(self) -> ImageStreamEvent:
+        """Consume the rest of the stream and return the completed event
+        (``.to_bytes()``, ``.save(path)``)."""
+        for _ in self:
+            pass
+        if self._completed is None:
+            raise self._incomplete("the stream was closed")
+        return self._completed
+
+    def __enter__(self) -> ImageStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<ImageStream {self._kind} request_id={self.request_id!r}>"
+
+
+_OPTION_NAMES = ("timeout", "extra_headers", "extra_query", "extra_body", "abort_trigger")
+
+
+def _request_from(cls: Any, method: str, request: Any, params: Dict[str, Any]) -> Any:
+    """The request object of a call made either with one or with keyword fields."""
+    if request is not None:
+        if not isinstance(request, cls):
+            raise TypeError(f"{method}() takes a {cls.__name__} or keyword arguments, not {type(request).__name__}")
+        if params:
+            raise TypeError(f"{method}(): pass either a {cls.__name__} or keyword fields, not both")
+        return request
+    names = _field_names(cls)
+    unknown = [name for name in params if name not in names]
+    if unknown:
+        import difflib
+
+        hints = [difflib.get_close_matches(name, names + _OPTION_NAMES, 1) for name in unknown]
+        hint = "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
+        raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}{hint}; use extra_body for new API fields")
+    missing = [spec.name for spec in fields(cls) if spec.default is spec.default_factory is _dataclass_missing() and params.get(spec.name) is None]
+    if missing:
+        raise TypeError(f"{method}(): missing required argument(s): {', '.join(repr(m) for m in missing)}")
+    return cls(**{k: v for k, v in params.items() if v is not None})
+
+
+def _dataclass_missing() -> Any:
+    import dataclasses
+
+    return dataclasses.MISSING
+
+
+class ImagesResource:
+    """``client.images``: generate, edit (multipart and JSON), variations, and
+    their streaming forms.
+
+    Each method takes a request object (``ImageGenerationRequest``, …) or the
+    same fields as keyword arguments (the official SDK's names), plus per-call
+    ``timeout`` (seconds, ``Timeout`` or ``None``), ``extra_headers`` (a
+    ``None`` value removes a header), ``extra_query``, ``extra_body`` (merged
+    over the body; new API fields) and ``abort_trigger`` (a
+    ``threading.Event`` or ``concurrent.futures.Future``).
+    """
+
+    def __init__(self, client: OpenAIClient) -> None:
+        self._client = client
+
+    @overload
+    def generate(self, request: Optional[ImageGenerationRequest] = None, *, stream: Literal[True], timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImageStream: ...
+    @overload
+    def generate(self, request: Optional[ImageGenerationRequest] = None, *, stream: Optional[Literal[False]] = ..., timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImagesResponse: ...
+
+    def generate(
+        self,
+        request: Optional[ImageGenerationRequest] = None,
+        *,
+        stream: Optional[bool] = None,
+        timeout: Any = _MISSING,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = None,
+        extra_query: Optional[Mapping[str, object]] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        abort_trigger: object = None,
+        **params: Any,
+    ) -> Union[ImagesResponse, ImageStream]:
+        """Create images from a prompt (``POST /images/generations``).
+        With ``stream=True`` (or a request whose ``stream`` is true) returns an
+        ``ImageStream`` of ``ImageGen*Event``s."""
+        if stream is not None:
+            params["stream"] = stream
+        req: ImageGenerationRequest = _request_from(ImageGenerationRequest, "generate", request, params)
+        body = {**req.to_json(), **(extra_body or {})}
+        return self._send(
+            "/images/generations", body, stream=bool(body.get("stream")), kind="image_generation",
+            model=req.model, timeout=timeout, extra_headers=extra_headers, extra_query=extra_query,
+            abort_trigger=abort_trigger,
+        )
+
+    def generate_stream(self, request: Optional[ImageGenerationRequest] = None, **kwargs: Any) -> ImageStream:
+        """``generate`` that always streams (sends ``stream: true``)."""
+        request = replace(request, stream=True) if request is not None else None
+        result: ImageStream = self.generate(request, **{**kwargs, "stream": True} if request is None else kwargs)
+        return result
+
+    @overload
+    def edit(self, request: Optional[ImageEditRequest] = None, *, stream: Literal[True], timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImageStream: ...
+    @overload
+    def edit(self, request: Optional[ImageEditRequest] = None, *, stream: Optional[Literal[False]] = ..., timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImagesResponse: ...
+
+    def edit(
+        self,
+        request: Optional[ImageEditRequest] = None,
+        *,
+        stream: Optional[bool] = None,
+        timeout: Any = _MISSING,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = None,
+        extra_query: Optional[Mapping[str, object]] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        abort_trigger: object = None,
+        **params: Any,
+    ) -> Union[ImagesResponse, ImageStream]:
+        """Edit or extend images (multipart ``POST /images/edits``). Files are
+        streamed from disk; see ``ImageEditRequest`` for the accepted forms."""
+        if stream is not None:
+            params["stream"] = stream
+        req: ImageEditRequest = _request_from(ImageEditRequest, "edit", request, params)
+        body = req.to_multipart(extra_body)
+        streaming = bool(req.stream if extra_body is None or "stream" not in extra_body else extra_body["stream"])
+        return self._send(
+            "/images/edits", body, stream=streaming, kind="image_edit", model=req.model, timeout=timeout,
+            extra_headers=extra_headers, extra_query=extra_query, abort_trigger=abort_trigger,
+        )
+
+    def edit_stream(self, request: Optional[ImageEditRequest] = None, **kwargs: Any) -> ImageStream:
+        """``edit`` that always streams."""
+        request = replace(request, stream=True) if request is not None else None
+        result: ImageStream = self.edit(request, **{**kwargs, "stream": True} if request is None else kwargs)
+        return result
+
+    @overload
+    def edit_json(self, request: Optional[ImageEditJsonRequest] = None, *, stream: Literal[True], timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImageStream: ...
+    @overload
+    def edit_json(self, request: Optional[ImageEditJsonRequest] = None, *, stream: Optional[Literal[False]] = ..., timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImagesResponse: ...
+
+    def edit_json(
+        self,
+        request: Optional[ImageEditJsonRequest] = None,
+        *,
+        stream: Optional[bool] = None,
+        timeout: Any = _MISSING,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = None,
+        extra_query: Optional[Mapping[str, object]] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        abort_trigger: object = None,
+        **params: Any,
+    ) -> Union[ImagesResponse, ImageStream]:
+        """Edit images given by URL or file id (JSON ``POST /images/edits``)."""
+        if stream is not None:
+            params["stream"] = stream
+        req: ImageEditJsonRequest = _request_from(ImageEditJsonRequest, "edit_json", request, params)
+        body = {**req.to_json(), **(extra_body or {})}
+        return self._send(
+            "/images/edits", body, stream=bool(body.get("stream")), kind="image_edit", model=req.model,
+            timeout=timeout, extra_headers=extra_headers, extra_query=extra_query, abort_trigger=abort_trigger,
+        )
+
+    def edit_json_stream(self, request: Optional[ImageEditJsonRequest] = None, **kwargs: Any) -> ImageStream:
+        """``edit_json`` that always streams."""
+        request = replace(request, stream=True) if request is not None else None
+        result: ImageStream = self.edit_json(request, **{**kwargs, "stream": True} if request is None else kwargs)
+        return result
+
+    def create_variation(
+        self,
+        request: Optional[ImageVariationRequest] = None,
+        *,
+        timeout: Any = _MISSING,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = None,
+        extra_query: Optional[Mapping[str, object]] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        abort_trigger: object = None,
+        **params: Any,
+    ) -> ImagesResponse:
+        """Variations of an image (``POST /images/variations``). The endpoint is
+        retired; a ``DeprecationWarning`` says so on every call."""
+        import warnings
+
+        warnings.warn(
+            "create_variation is deprecated: the variations endpoint is retired; use edit() "
+            "with a GPT image model and a prompt",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        req: ImageVariationRequest = _request_from(ImageVariationRequest, "create_variation", request, params)
+        result = self._send(
+            "/images/variations", req.to_multipart(extra_body), stream=False, kind="image_variation",
+            model=req.model, timeout=timeout, extra_headers=extra_headers, extra_query=extra_query,
+            abort_trigger=abort_trigger,
+        )
+        assert isinstance(result, ImagesResponse)
+        return result
+
+    def _send(
+        self,
+        path: str,
+        body: Union[Dict[str, Any], MultipartEncoder],
+        *,
+        stream: bool,
+        kind: str,
+        model: Optional[str],
+        timeout: Any,
+        extra_headers: Optional[Mapping[str, Optional[str]]],
+        extra_query: Optional[Mapping[str, object]],
+        abort_trigger: object,
+    ) -> Union[ImagesResponse, ImageStream]:
+        client = self._client
+        client._check_open()
+        config = client.config
+        limits = config.timeout if timeout is _MISSING else Timeout.coerce(timeout)
+        control = _CallControl(abort_trigger, limits.total)
+        try:
+            request = client.request_builder.build(
+                "POST", path, body=body, stream=stream, model=model, timeout=limits,
+                extra_headers=extra_headers, extra_query=extra_query, control=control,
+            )
+            response = client.chain(request)
+            if stream:
+                image_stream = ImageStream(
+                    response, control, kind=kind, max_event_bytes=config.max_event_bytes,
+                    on_release=client._forget_stream,
+                )
+                client._remember_stream(image_stream)
+                return image_stream
+            try:
+                return ImagesResponse.parse(response, config.max_response_bytes)
+            finally:
+                response.close()
+        except BaseException:
+            control.finish()
+            raise
+        finally:
+            if not stream:
+                control.finish()
+
+
+# =============================================================================
+# OpenAIClient
+# =============================================================================
+
+
+class OpenAIClient:
+    """The client. Settings come from keyword arguments, else the environment
+    (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID``,
+    ``OPENAI_PROJECT_ID``), or all at once from ``config=OpenAIConfig(...)``.
+
+    Thread-safe: one client can serve many threads. ``close()`` aborts open
+    streams and is idempotent; the client is also a context manager.
+    ``OPENAI_LOG=debug|info`` turns on logging to stderr (keys redacted).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[ApiKey] = None,
+        base_url: Optional[str] = None,
+        organization: Optional[str] = None,
+        project: Optional[str] = None,
+        timeout: Any = _MISSING,
+        max_retries: Optional[int] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+        default_query: Optional[Mapping[str, str]] = None,
+        interceptors: Sequence[Interceptor] = (),
+        ssl_context: Optional[ssl.SSLContext] = None,
+        proxies: Optional[Mapping[str, str]] = None,
+        config: Optional[OpenAIConfig] = None,
+    ) -> None:
+        changes: Dict[str, Any] = {
+            "api_key": api_key, "base_url": base_url, "organization": organization, "project": project,
+            "default_headers": default_headers, "default_query": default_query,
+            "ssl_context": ssl_context, "proxies": proxies,
+        }
+        if timeout is not _MISSING:
+            changes["timeout"] = Timeout.coerce(timeout)
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if config is None:
+            config = OpenAIConfig.from_env(**changes)
+        elif changes:
+            config = replace(config, **changes)
+        if max_retries is not None:
+            config = replace(config, retry_policy=replace(config.retry_policy, max_retries=max_retries))
+        if config.api_key is None:
+            config.resolve_api_key()  # raises the "no API key" error before any traffic
+        _configure_logging_from_env()
+        self.config = config
+        self.interceptors = list(interceptors)
+        self.request_builder = RequestBuilder(config)
+        self.transport = HTTPTransport(config)
+        self.chain = InterceptorChain(
+            [ErrorInterceptor(config), *self.interceptors, RetryInterceptor(), AuthInterceptor(config), LoggingInterceptor()],
+            self.transport,
+        )
+        self.images = ImagesResource(self)
+        self._streams: Dict[int, ImageStream] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def azure(cls, **kwargs: Any) -> OpenAIClient:
+        """A client for Azure OpenAI; see ``OpenAIConfig.azure`` for the arguments."""
+        interceptors = kwargs.pop("interceptors", ())
+        return cls(config=OpenAIConfig.azure(**kwargs), interceptors=interceptors)
+
+    def with_options(self, **changes: Any) -> OpenAIClient:
+        """A new client with some settings changed (same arguments as the constructor)."""
+        interceptors = changes.pop("interceptors", self.interceptors)
+        return type(self)._from_config(self.config, interceptors, changes)
+
+    copy = with_options
+
+    @classmethod
+    def _from_config(cls, config: OpenAIConfig, interceptors: Sequence[Interceptor], changes: Dict[str, Any]) -> OpenAIClient:
+        client = OpenAIClient.__new__(cls)
+        OpenAIClient.__init__(client, config=config, interceptors=interceptors, **changes)
+        return client
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Abort open streams; later calls raise ``OpenAIError``. Idempotent."""
+        with self._lock:
+            self._closed = True
+            streams = list(self._streams.values())
+        for stream in streams:
+            stream.abort()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OpenAIError("This client has been closed; create a new one")
+
+    def _remember_stream(self, stream: ImageStream) -> None:
+        with self._lock:
+            self._streams[id(stream)] = stream
+
+    def _forget_stream(self, stream: ImageStream) -> None:
+        with self._lock:
+            self._streams.pop(id(stream), None)
+
+    def __enter__(self) -> OpenAIClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} base_url={self.config.base_url!r}>"
+
+
+OpenAI = OpenAIClient
+
+
+class AzureOpenAI(OpenAIClient):
+    """Drop-in for the official SDK's ``AzureOpenAI`` (images only)."""
+
+    def __init__(
+        self,
+        *,
+        azure_endpoint: Optional[str] = None,
+        azure_deployment: Optional[str] = None,
+        api_version: Optional[str] = None,
+        api_key: Optional[ApiKey] = None,
+        azure_ad_token: Optional[str] = None,
+        azure_ad_token_provider: Optional[Callable[[], str]] = None,
+        base_url: Optional[str] = None,
+        config: Optional[OpenAIConfig] = None,
+        **kwargs: Any,
+    ) -> None:
+        if config is None:
+            config = OpenAIConfig.azure(
+                endpoint=azure_endpoint, deployment=azure_deployment, api_version=api_version,
+                api_key=api_key, ad_token=azure_ad_token_provider or azure_ad_token, base_url=base_url,
+            )
+        super().__init__(config=config, **kwargs)
+
+
+_logging_configured = False
+
+
+def _configure_logging_from_env() -> None:
+    """``OPENAI_LOG=debug`` or ``info``: log to stderr (once per process)."""
+    global _logging_configured
+    level = {"debug": logging.DEBUG, "info": logging.INFO}.get((os.environ.get("OPENAI_LOG") or "").lower())
+    if level is None or _logging_configured:
+        return
+    _logging_configured = True
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+# =============================================================================
+# Command line: python -m openai_images generate "a white cat"
+# =============================================================================
+
+_FORMAT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "gif": ".gif", "svg": ".svg"}
+
+
+class _UsageError(Exception):
+    """A command-line mistake: exit status 2."""
+
+
+def _build_parser() -> Any:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="openai-images",
+        description="Generate and edit images with the OpenAI Images API.",
+        epilog="The API key comes from OPENAI_API_KEY. Exit status: 0 ok, 1 API or network "
+        "error, 2 usage error, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"openai-images {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    def common(sub: Any, *, edit: bool = False, variation: bool = False) -> None:
+        sub.add_argument("--model", "-m", help="model id, e.g. gpt-image-2 (any string is sent)")
+        sub.add_argument("--size", "-s", help="e.g. 1024x1024, 1536x1024, auto, or WIDTHxHEIGHT")
+        sub.add_argument("-n", type=int, help="number of images")
+        sub.add_argument("--user", help="end-user identifier (legacy)")
+        if not variation:
+            sub.add_argument("--quality", "-q", help="low, medium, high, xhigh, max, auto")
+            sub.add_argument("--background", help="transparent, opaque, auto")
+            sub.add_argument("--output-format", "-f", help="png, jpeg, webp, gif, svg")
+            sub.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
+            sub.add_argument("--moderation", help="low or auto")
+            sub.add_argument("--partial-images", type=int, metavar="0-3", help="partial images to stream")
+            sub.add_argument("--stream", action="store_true", help="stream partial images as they are made")
+            sub.add_argument("--safety-identifier", help="stable end-user id for safety monitoring")
+        if edit:
+            sub.add_argument("--input-fidelity", help="high or low")
+        sub.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                         help="any other API field (VALUE parsed as JSON when it can be), repeatable")
+        sub.add_argument("-o", "--output", help="output file (numbered -1, -2 … when n > 1)")
+        sub.add_argument("--json", action="store_true", help="print the response as JSON instead of saving")
+        sub.add_argument("--include-b64", action="store_true", help="with --json: keep the base64 data")
+        sub.add_argument("--base-url", help="API base URL (default: OPENAI_BASE_URL or the OpenAI API)")
+        sub.add_argument("--timeout", type=float, help="seconds without data before giving up (default 600)")
+        sub.add_argument("--max-retries", type=int, help="retries for transient failures (default 2)")
+        sub.add_argument("--verbose", "-v", action="store_true", help="log HTTP requests to stderr (keys redacted)")
+        sub.add_argument("--quiet", action="store_true", help="no progress messages")
+
+    generate = commands.add_parser("generate", help="create images from a prompt")
+    generate.add_argument("prompt", help="the prompt, or - to read it from standard input")
+    common(generate)
+    edit = commands.add_parser("edit", help="edit images (files, URLs or file ids)")
+    edit.add_argument("prompt", help="the instruction, or - to read it from standard input")
+    edit.add_argument("images", nargs="*", metavar="IMAGE", help="image files to upload")
+    edit.add_argument("--image-url", action="append", default=[], help="an image by URL (JSON form), repeatable")
+    edit.add_argument("--file-id", action="append", default=[], help="an image by file id (JSON form), repeatable")
+    edit.add_argument("--mask", help="mask file (PNG with transparent areas to edit)")
+    edit.add_argument("--markup", help="markup file (transparent PNG guide)")
+    common(edit, edit=True)
+    variation = commands.add_parser("variation", help="variations of an image (retired endpoint)")
+    variation.add_argument("image", help="the image file")
+    common(variation, variation=True)
+    return parser
+
+
+def _cli_params(args: Any) -> Dict[str, Any]:
+    names = {
+        "model": "model", "size": "size", "n": "n", "user": "user", "quality": "quality",
+        "background": "background", "output_format": "output_format", "compression": "output_compression",
+        "moderation": "moderation", "partial_images": "partial_images", "safety_identifier": "safety_identifier",
+        "input_fidelity": "input_fidelity",
+    }
+    params = {api: getattr(args, attr) for attr, api in names.items() if getattr(args, attr, None) is not None}
+    for item in args.param:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise _UsageError(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text
+    return params
+
+
+def _read_prompt(text: str) -> str:
+    if text == "-":
+        text = sys.stdin.read().strip()
+        if not text:
+            raise _UsageError("the prompt read from standard input is empty")
+    return text
+
+
+def _output_paths(args: Any, images: Sequence[Any], fmt: Optional[str]) -> List[str]:
+    count = len(images)
+    if args.output:
+        root, ext = os.path.splitext(args.output)
+        if count == 1:
+            return [args.output]
+        return [f"{root}-{i}{ext}" for i in range(1, count + 1)]
+    return [""] * count
+
+
+def _save_images(args: Any, images: Sequence[_ImageData], fmt: Optional[str]) -> List[str]:
+    """Save each image atomically; without -o choose names that never overwrite."""
+    saved = []
+    for path, image in zip(_output_paths(args, images, fmt), images):
+        data = image.to_bytes()
+        if path:
+            saved.append(write_file_atomic(path, data))
+            continue
+        ext = _FORMAT_EXTENSIONS.get((fmt or "").lower()) or _TYPE_EXTENSIONS.get(sniff_image_type(data[:16]) or "", ".png")
+        stem = "image-" + time.strftime("%Y%m%d-%H%M%S")
+        for number in range(1, 10000):
+            candidate = f"{stem}{'' if number == 1 else f'-{number}'}{ext}"
+            try:
+                saved.append(write_file_atomic(candidate, data, overwrite=False))
+                break
+            except FileExistsError:
+                continue
+    return saved
+
+
+def _progress(args: Any, message: str) -> None:
+    if not args.quiet and sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
+
+
+def _run(args: Any) -> int:
+    client_options: Dict[str, Any] = {}
+    if args.base_url:
+        client_options["base_url"] = args.base_url
+    if args.timeout is not None:
+        client_options["timeout"] = Timeout(connect=min(args.timeout, 30.0), read=args.timeout)
+    if args.max_retries is not None:
+        client_options["max_retries"] = args.max_retries
+    if args.verbose:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    params = _cli_params(args)
+    abort = threading.Event()
+    with OpenAIClient(**client_options) as client:
+        images = client.images
+        stream = bool(getattr(args, "stream", False))
+        if args.command == "generate":
+            call: Callable[..., Any] = images.generate
+            params["prompt"] = _read_prompt(args.prompt)
+        elif args.command == "edit":
+            params["prompt"] = _read_prompt(args.prompt)
+            references = [ImageReference(image_url=u) for u in args.image_url] + [ImageReference(file_id=f) for f in args.file_id]
+            if references and (args.images or args.mask or args.markup):
+                raise _UsageError("use either image files or --image-url/--file-id, not both")
+            if references:
+                call = images.edit_json
+                params["images"] = references
+            elif args.images:
+                call = images.edit
+                params["image"] = args.images[0] if len(args.images) == 1 else list(args.images)
+                for name in ("mask", "markup"):
+                    if getattr(args, name):
+                        params[name] = getattr(args, name)
+            else:
+                raise _UsageError("edit needs at least one IMAGE file, --image-url or --file-id")
+        else:
+            call = images.create_variation
+            params["image"] = args.image
+        if stream:
+            params["stream"] = True
+        started = time.monotonic()
+        _progress(args, "Waiting for the server…")
+        result = call(abort_trigger=abort, **params)
+        if isinstance(result, ImageStream):
+            with result:
+                for event in result:
+                    index = getattr(event, "partial_image_index", None)
+                    if index is not None:
+                        _progress(args, f"partial image {index + 1} received ({time.monotonic() - started:.1f} s)")
+                completed = result.completed
+            fmt = getattr(completed, "output_format", None)
+            if args.json:
+                print(json.dumps(_elide_b64(completed.to_dict() if completed else {}, args.include_b64), indent=2))
+                return 0
+            paths = _save_images(args, [completed] if isinstance(completed, _ImageData) else [], fmt)
+        else:
+            if args.json:
+                payload = result.to_dict()
+                print(json.dumps(_elide_b64(payload, args.include_b64), indent=2))
+                return 0
+            paths = _save_images(args, result.data, result.output_format)
+            usage = result.usage
+            if usage is not None:
+                _progress(args, f"tokens: {usage.total_tokens} ({time.monotonic() - started:.1f} s)")
+        for path in paths:
+            print(path)
+    return 0
+
+
+def _elide_b64(value: Any, keep: bool) -> Any:
+    if keep:
+        return value
+    if isinstance(value, dict):
+        return {k: (f"<{len(v)} base64 chars>" if k == "b64_json" and isinstance(v, str) else _elide_b64(v, keep)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_elide_b64(v, keep) for v in value]
+    return value
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit status (never a traceback for
+    an expected failure)."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("openai-images: interrupted", file=sys.stderr)
+        return 130
+    except _UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"openai-images: error: {exc}", file=sys.stderr)
+        return 2
+    except (TypeError, ValueError) as exc:
+        print(f"openai-images: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a missing or unreadable file, a full disk
+        name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"openai-images: error: {exc.strerror or exc}{name}", file=sys.stderr)
+        return 2 if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)) else 1
+    except OpenAIError as exc:
+        print(f"openai-images: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
