@@ -1478,6 +1478,7 @@ class SSEParser:
         if name == b"data":
             self._data.append(value.decode("utf-8", "replace"))
             self._data_bytes += len(value) + 1
+            self._check_size(0)
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":

@@ -1,0 +1,1189 @@
+"""Tests for openai_images: a fake Images API on 127.0.0.1, real sockets, real files.
+
+Run with ``python -m unittest -v test_openai_images`` (nothing to install), or pytest.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import email.parser
+import email.policy
+import io
+import json
+import logging
+import os
+import random
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import parse_qsl, urlsplit
+
+import openai_images as oi
+
+TEST_KEY = "sk-test-SECRET-4f9a2b7c1d"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def make_png(width: int = 1, height: int = 1, seed: int = 0) -> bytes:
+    """A real PNG (RGBA) of the given size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" + bytes((seed + i) % 256 for i in range(width * 4))
+    raw = row * height
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+PNG = make_png(2, 2)
+PNG_B64 = base64.b64encode(PNG).decode()
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF\x00" + b"jpegdata" * 4
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 24
+USAGE = {
+    "input_tokens": 50,
+    "input_tokens_details": {"image_tokens": 40, "text_tokens": 10},
+    "output_tokens": 100,
+    "total_tokens": 150,
+}
+
+
+# =============================================================================
+# The fake Images API
+# =============================================================================
+
+
+class Recorded:
+    """What the server received for one request."""
+
+    def __init__(self, method: str, path: str, query: Dict[str, str], headers: Any, body: bytes) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.json: Any = None
+        self.fields: List[Tuple[str, str]] = []
+        self.files: List[Tuple[str, Optional[str], str, bytes]] = []  # name, filename, type, payload
+        ctype = headers.get("Content-Type", "")
+        if ctype.startswith("application/json"):
+            self.json = json.loads(body)
+        elif ctype.startswith("multipart/form-data"):
+            message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body
+            )
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                filename = part.get_param("filename", header="content-disposition")
+                payload = part.get_payload(decode=True) or b""
+                if filename is None:
+                    self.fields.append((name, payload.decode("utf-8")))
+                else:
+                    self.files.append((name, filename, part.get_content_type(), payload))
+
+    @property
+    def form(self) -> Dict[str, str]:
+        return dict(self.fields)
+
+
+class Action:
+    """How the server answers one request (fault knobs)."""
+
+    def __init__(
+        self,
+        status: int = 200,
+        body: Any = None,
+        headers: Optional[Dict[str, str]] = None,
+        *,
+        delay: float = 0.0,
+        drop: bool = False,
+        hang: bool = False,
+        sse: Optional[List[Any]] = None,
+        chunked: bool = True,
+        truncate_after: Optional[int] = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+        self.delay = delay
+        self.drop = drop
+        self.hang = hang
+        self.sse = sse  # list of bytes chunks or floats (pauses)
+        self.chunked = chunked
+        self.truncate_after = truncate_after
+
+
+def sse_event(data: Any, event: Optional[str] = None, eol: str = "\n") -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data)
+    lines = ([f"event: {event}"] if event else []) + [f"data: {text}"]
+    return (eol.join(lines) + eol + eol).encode()
+
+
+def image_events(kind: str = "image_generation", partials: int = 2, eol: str = "\n", named: bool = True) -> List[bytes]:
+    events = []
+    for index in range(partials):
+        data = {
+            "type": f"{kind}.partial_image",
+            "b64_json": base64.b64encode(make_png(2, 2, seed=index + 1)).decode(),
+            "created_at": 1,
+            "size": "1254x1254",
+            "quality": "high",
+            "background": "opaque",
+            "output_format": "png",
+            "partial_image_index": index,
+        }
+        events.append(sse_event(data, f"{kind}.partial_image" if named else None, eol))
+    completed = {
+        "type": f"{kind}.completed",
+        "b64_json": PNG_B64,
+        "created_at": 2,
+        "size": "1024x1024",
+        "quality": "high",
+        "background": "opaque",
+        "output_format": "png",
+        "usage": USAGE,
+    }
+    events.append(sse_event(completed, f"{kind}.completed" if named else None, eol))
+    return events
+
+
+class FakeImagesAPI:
+    """A faithful fake of the Images API on 127.0.0.1 that records every request
+    and answers from a script of ``Action``s (then like the real API)."""
+
+    def __init__(self) -> None:
+        self.requests: List[Recorded] = []
+        self.script: List[Action] = []
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.counter = 0
+        self.connections = 0
+        api = self
+
+        class HandlerClass(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                api.handle(self)
+
+            do_GET = do_POST
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # clients that abort or time out reset connections on purpose
+
+        self.server = Server(("127.0.0.1", 0), HandlerClass)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.script.clear()
+            self.counter = 0
+        self.release.clear()
+
+    def queue(self, *actions: Action) -> None:
+        with self.lock:
+            self.script.extend(actions)
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        parts = urlsplit(h.path)
+        record = Recorded(h.command, parts.path, dict(parse_qsl(parts.query)), h.headers, body)
+        with self.lock:
+            self.requests.append(record)
+            self.counter += 1
+            request_id = f"req_{self.counter}"
+            action = self.script.pop(0) if self.script else None
+        if action is None:
+            action = self.default_action(record)
+        if action.delay:
+            time.sleep(action.delay)
+        if action.hang:
+            self.release.wait(30)
+            h.close_connection = True
+            return
+        if action.drop:
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        headers = {"x-request-id": request_id, **action.headers}
+        if action.sse is not None:
+            h.send_response(action.status)
+            h.send_header("Content-Type", "text/event-stream")
+            if action.chunked:
+                h.send_header("Transfer-Encoding", "chunked")
+            for name, value in headers.items():
+                h.send_header(name, value)
+            h.send_header("Connection", "close")
+            h.end_headers()
+            try:
+                for piece in action.sse:
+                    if isinstance(piece, (int, float)):
+                        time.sleep(piece)
+                        continue
+                    if piece == "HANG":
+                        self.release.wait(30)
+                        continue
+                    if piece == "CUT":
+                        h.connection.shutdown(socket.SHUT_RDWR)
+                        break
+                    if action.chunked:
+                        h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    else:
+                        h.wfile.write(piece)
+                    h.wfile.flush()
+                else:
+                    if action.chunked:
+                        h.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                pass
+            h.close_connection = True
+            return
+        payload = action.body
+        if isinstance(payload, (dict, list)):
+            payload = json.dumps(payload).encode()
+            headers.setdefault("Content-Type", "application/json")
+        elif isinstance(payload, str):
+            payload = payload.encode()
+        payload = payload or b""
+        h.send_response(action.status)
+        for name, value in headers.items():
+            h.send_header(name, value)
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        if action.truncate_after is not None:
+            h.wfile.write(payload[: action.truncate_after])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        h.wfile.write(payload)
+
+    def default_action(self, record: Recorded) -> Action:
+        """Answer like the real API: images as base64, usage, metadata."""
+        params: Dict[str, Any] = record.json if record.json is not None else record.form
+        if str(params.get("stream")).lower() == "true":
+            kind = "image_edit" if record.path.endswith("/edits") else "image_generation"
+            return Action(sse=image_events(kind, int(params.get("partial_images") or 2)))
+        n = int(params.get("n") or 1)
+        body: Dict[str, Any] = {"created": 1700000000, "data": [{"b64_json": PNG_B64} for _ in range(n)]}
+        if not record.path.endswith("/variations"):
+            body.update(
+                background="opaque",
+                output_format=params.get("output_format") or "png",
+                quality="high",
+                size=params.get("size") or "1024x1024",
+                usage=USAGE,
+            )
+        return Action(body=body)
+
+
+SERVER: Optional[FakeImagesAPI] = None
+
+
+def server() -> FakeImagesAPI:
+    global SERVER
+    if SERVER is None:
+        SERVER = FakeImagesAPI()
+    return SERVER
+
+
+def tearDownModule() -> None:
+    if SERVER is not None:
+        SERVER.close()
+
+
+FAST_RETRIES = oi.RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
+
+
+def open_fds() -> Optional[int]:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+
+
+class ServerTestCase(unittest.TestCase):
+    """Each test gets a reset fake server and a client pointed at it."""
+
+    def setUp(self) -> None:
+        self.api = server()
+        self.api.reset()
+        self.threads_before = threading.active_count()
+        self.fds_before = open_fds()
+        self.client = self.make_client()
+
+    def tearDown(self) -> None:
+        self.api.release.set()
+        self.client.close()
+
+    def make_client(self, **kwargs: Any) -> oi.OpenAIClient:
+        config = oi.OpenAIConfig(
+            api_key=kwargs.pop("api_key", TEST_KEY),
+            base_url=kwargs.pop("base_url", self.api.url),
+            retry_policy=kwargs.pop("retry_policy", FAST_RETRIES),
+            timeout=kwargs.pop("timeout", oi.Timeout(connect=5, read=10)),
+            proxies={},
+            **kwargs,
+        )
+        return oi.OpenAIClient(config=config)
+
+    def assert_no_leaks(self) -> None:
+        """No thread started by the library is alive and no socket is left open."""
+        self.api.release.set()  # let hanging server handlers close their side
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            names = [t.name for t in threading.enumerate() if t.name == "openai-images-watch"]
+            fds = open_fds()
+            if not names and (fds is None or self.fds_before is None or fds <= self.fds_before):
+                return
+            time.sleep(0.01)
+        self.assertEqual(names, [], "watcher threads left behind")
+        if fds is not None and self.fds_before is not None:
+            self.assertLessEqual(fds, self.fds_before, "file descriptors left open")
+
+    @property
+    def last(self) -> Recorded:
+        return self.api.requests[-1]
+
+
+# =============================================================================
+# Configuration
+# =============================================================================
+
+
+class ConfigTests(unittest.TestCase):
+    ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_API_VERSION",
+           "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_AD_TOKEN")
+
+    def setUp(self) -> None:
+        self.saved = {name: os.environ.pop(name, None) for name in self.ENV}
+
+    def tearDown(self) -> None:
+        for name, value in self.saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+
+    def test_environment_is_read_and_empty_means_unset(self) -> None:
+        os.environ.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL="", OPENAI_ORG_ID="org-1", OPENAI_PROJECT_ID="")
+        config = oi.OpenAIConfig.from_env()
+        self.assertEqual(config.api_key, TEST_KEY)
+        self.assertEqual(config.base_url, oi.DEFAULT_BASE_URL)
+        self.assertEqual(config.organization, "org-1")
+        self.assertIsNone(config.project)
+
+    def test_keyword_arguments_win_over_environment(self) -> None:
+        os.environ.update(OPENAI_API_KEY="sk-env", OPENAI_BASE_URL="https://env.example/v1")
+        client = oi.OpenAIClient(api_key=TEST_KEY, base_url="https://kw.example/v1", max_retries=5, timeout=7)
+        self.assertEqual(client.config.api_key, TEST_KEY)
+        self.assertEqual(client.config.base_url, "https://kw.example/v1")
+        self.assertEqual(client.config.retry_policy.max_retries, 5)
+        self.assertEqual(client.config.timeout, oi.Timeout(7, 7))
+
+    def test_missing_key_is_a_clear_error_before_any_traffic(self) -> None:
+        api = server()
+        api.reset()
+        with self.assertRaises(oi.OpenAIError) as caught:
+            oi.OpenAIClient(base_url=api.url)
+        self.assertIn("OPENAI_API_KEY", str(caught.exception))
+        self.assertEqual(api.requests, [])
+
+    def test_empty_key_counts_as_missing(self) -> None:
+        os.environ["OPENAI_API_KEY"] = ""
+        with self.assertRaises(oi.OpenAIError):
+            oi.OpenAIClient()
+
+    def test_key_with_newline_is_stripped_and_bad_characters_rejected_without_echo(self) -> None:
+        self.assertEqual(oi.OpenAIConfig(api_key=TEST_KEY + "\n").api_key, TEST_KEY)
+        with self.assertRaises(oi.OpenAIError) as caught:
+            oi.OpenAIConfig(api_key="sk-a\nb-" + TEST_KEY)
+        self.assertNotIn(TEST_KEY, str(caught.exception))
+
+    def test_repr_never_shows_the_key(self) -> None:
+        client = oi.OpenAIClient(api_key=TEST_KEY)
+        for text in (repr(client.config), str(client.config), repr(client)):
+            self.assertNotIn(TEST_KEY, text)
+
+    def test_invalid_settings(self) -> None:
+        with self.assertRaises(ValueError):
+            oi.OpenAIConfig(api_key=TEST_KEY, base_url="file:///etc/passwd")
+        with self.assertRaises(ValueError):
+            oi.OpenAIConfig(api_key=TEST_KEY, proxies={"https": "socks5://127.0.0.1:1080"})
+        with self.assertRaises(ValueError):
+            oi.RetryPolicy(max_retries=-1)
+        with self.assertRaises(TypeError):
+            oi.Timeout.coerce("10")
+        self.assertEqual(oi.Timeout.coerce(None), oi.Timeout(None, None, None))
+
+    def test_azure_environment(self) -> None:
+        os.environ.update(AZURE_OPENAI_API_KEY=TEST_KEY, AZURE_OPENAI_ENDPOINT="https://res.openai.azure.com/",
+                          OPENAI_API_VERSION="2026-10-01")
+        config = oi.OpenAIConfig.azure()
+        self.assertEqual(config.base_url, "https://res.openai.azure.com/openai")
+        self.assertEqual(config.auth_header, "api-key")
+        self.assertEqual(dict(config.default_query), {"api-version": "2026-10-01"})
+        del os.environ["OPENAI_API_VERSION"]
+        with self.assertRaises(oi.OpenAIError) as caught:
+            oi.OpenAIConfig.azure()
+        self.assertIn("OPENAI_API_VERSION", str(caught.exception))
+
+
+# =============================================================================
+# Request building
+# =============================================================================
+
+
+class RequestBuilderTests(unittest.TestCase):
+    def builder(self, **kwargs: Any) -> oi.RequestBuilder:
+        return oi.RequestBuilder(oi.OpenAIConfig(api_key=TEST_KEY, **kwargs))
+
+    def test_url_keeps_base_path_and_query_and_per_call_query_wins(self) -> None:
+        builder = self.builder(base_url="https://h.example/custom/v1/?api-version=1&keep=yes",
+                               default_query={"d": "1", "api-version": "2"})
+        url = builder.url("/images/generations", {"api-version": "3", "x": True})
+        self.assertEqual(url, "https://h.example/custom/v1/images/generations?api-version=3&keep=yes&d=1&x=true")
+
+    def test_header_precedence(self) -> None:
+        builder = self.builder(default_headers={"X-A": "default", "OpenAI-Organization": "from-defaults"},
+                               organization="org-config")
+        headers = builder.headers(content_type="application/json", stream=False,
+                                  extra_headers={"x-a": "call", "Accept": None})
+        self.assertEqual(headers["X-A"], "call")
+        self.assertEqual(headers["OpenAI-Organization"], "org-config")
+        self.assertNotIn("Accept", headers)
+        self.assertRegex(headers["User-Agent"], r"^openai-images/[\d.]+ Python/3\.\d+$")
+
+    def test_json_body_is_compact_utf8_in_sdk_key_order(self) -> None:
+        request = oi.ImageGenerationRequest(prompt="un chat blanc é", model="gpt-image-2", size="1536x864", n=0,
+                                            stream=False, background="transparent")
+        body = oi.RequestBuilder(oi.OpenAIConfig(api_key=TEST_KEY)).build(
+            "POST", "/images/generations", body=request.to_json()).body
+        self.assertEqual(
+            body,
+            '{"model":"gpt-image-2","stream":false,"prompt":"un chat blanc é","background":"transparent",'
+            '"n":0,"size":"1536x864"}'.encode(),
+        )
+
+    def test_azure_deployment_routing(self) -> None:
+        config = oi.OpenAIConfig.azure(endpoint="https://res.example", api_version="V", api_key=TEST_KEY)
+        builder = oi.RequestBuilder(config)
+        self.assertEqual(builder.url("/images/generations", model="my deploy/x"),
+                         "https://res.example/openai/deployments/my%20deploy%2Fx/images/generations?api-version=V")
+        self.assertEqual(builder.url("/images/variations", model="dep"),
+                         "https://res.example/openai/images/variations?api-version=V")
+        pinned = oi.RequestBuilder(oi.OpenAIConfig.azure(endpoint="https://res.example", deployment="d1",
+                                                         api_version="V", api_key=TEST_KEY))
+        self.assertEqual(pinned.url("/images/edits", model="x"),
+                         "https://res.example/openai/deployments/d1/images/edits?api-version=V")
+
+    def test_request_validation(self) -> None:
+        with self.assertRaises(TypeError):
+            oi.ImageGenerationRequest(prompt="p", n="2")  # type: ignore[arg-type]
+        with self.assertRaises(TypeError):
+            oi.ImageGenerationRequest(prompt="p", n=True)  # type: ignore[arg-type]
+        with self.assertRaises(ValueError):
+            oi.ImageReference(image_url="u", file_id="f")
+        with self.assertRaises(ValueError):
+            oi.ImageReference()
+
+    def test_request_repr_is_redacted(self) -> None:
+        text = repr(oi.ImageEditRequest(image=PNG, prompt="secret plan", user="alice@example.com"))
+        self.assertNotIn("secret plan", text)
+        self.assertNotIn("alice", text)
+        self.assertIn("<11 chars>", text)
+        self.assertIn(f"<{len(PNG)} bytes>", text)
+
+
+# =============================================================================
+# Multipart encoding
+# =============================================================================
+
+
+class MultipartTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def path(self, name: str, data: bytes) -> str:
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return path
+
+    def test_byte_exact_layout(self) -> None:
+        body = oi.ImageEditRequest(
+            image=[("a.png", PNG), ("b.jpg", JPEG)], mask=("m.png", PNG), prompt="p", n=2, stream=True,
+        ).to_multipart(boundary="BOUNDARY")
+        expected = (
+            b'--BOUNDARY\r\nContent-Disposition: form-data; name="prompt"\r\n\r\np\r\n'
+            b'--BOUNDARY\r\nContent-Disposition: form-data; name="n"\r\n\r\n2\r\n'
+            b'--BOUNDARY\r\nContent-Disposition: form-data; name="stream"\r\n\r\ntrue\r\n'
+            b'--BOUNDARY\r\nContent-Disposition: form-data; name="image[]"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + PNG + b"\r\n"
+            b'--BOUNDARY\r\nContent-Disposition: form-data; name="image[]"; filename="b.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n" + JPEG + b"\r\n"
+            b'--BOUNDARY\r\nContent-Disposition: form-data; name="mask"; filename="m.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + PNG + b"\r\n"
+            b"--BOUNDARY--\r\n"
+        )
+        self.assertEqual(body.to_bytes(), expected)
+        self.assertEqual(body.content_length, len(expected))
+        self.assertEqual(body.content_type, "multipart/form-data; boundary=BOUNDARY")
+
+    def test_field_serialisation(self) -> None:
+        fields = oi.form_fields("svg", {"model": "m", "reasoning": {"effort": "low"}})
+        self.assertEqual(fields, [("svg[model]", "m"), ("svg[reasoning][effort]", "low")])
+        self.assertEqual(oi.form_fields("flag", False), [("flag", "false")])
+        self.assertEqual(oi.form_fields("tags", ["a", 1]), [("tags[]", "a"), ("tags[]", "1")])
+        self.assertEqual(oi.form_fields("gone", None), [])
+        self.assertEqual(oi.form_fields("empty", ""), [("empty", "")])
+
+    def test_content_length_matches_for_every_source(self) -> None:
+        big = PNG + os.urandom(300_000)
+        path = self.path("big.png", big)
+        handle = open(path, "rb")
+        self.addCleanup(handle.close)
+        handle.read(0)
+        mid = io.BytesIO(b"junk" + PNG)
+        mid.seek(4)
+        body = oi.MultipartEncoder(
+            [("prompt", "é")],
+            [
+                oi.FilePart.from_input("image[]", path),
+                oi.FilePart.from_input("image[]", handle),
+                oi.FilePart.from_input("image[]", mid),
+                oi.FilePart.from_input("image[]", bytearray(PNG)),
+            ],
+        )
+        first = body.to_bytes()
+        self.assertEqual(len(first), body.content_length)
+        self.assertEqual(body.to_bytes(), first, "a second pass (a retry) must send identical bytes")
+        self.assertEqual(first.count(big), 2)
+        self.assertIn(b"\r\n\r\n" + PNG + b"\r\n--", first)
+
+    def test_escaping_of_names_and_filenames(self) -> None:
+        part = oi.FilePart.from_input("image", ('we"ird\r\nna\\me%0A\x00é.png', PNG))
+        self.assertEqual(part.filename, 'we"ird\r\nna\\me%0A\x00é.png'.replace("\\", "/").rsplit("/", 1)[-1])
+        body = oi.MultipartEncoder([('a"b\nc', "v\r\nv")], [oi.FilePart.from_input("image", ('x"y\r.png', PNG))],
+                                   boundary="B").to_bytes()
+        self.assertIn(b'name="a%22b%0Ac"\r\n\r\nv\r\nv\r\n', body)
+        self.assertIn('filename="x%22y%0D.png"'.encode(), body)
+        raw = oi.MultipartEncoder([], [oi.FilePart.from_input("image", ("a%0A\x01é.png", PNG))], boundary="B").to_bytes()
+        self.assertIn('filename="a%0A\x01é.png"'.encode("utf-8"), raw)
+
+    def test_base_names_only(self) -> None:
+        self.assertEqual(oi.FilePart.from_input("image", ("C:\\Users\\me\\a.png", PNG)).filename, "a.png")
+        self.assertEqual(oi.FilePart.from_input("image", ("/home/me/b.png", PNG)).filename, "b.png")
+        self.assertEqual(oi.FilePart.from_input("image", self.path("c.png", PNG)).filename, "c.png")
+
+    def test_content_type_precedence(self) -> None:
+        def kind(value: Any) -> Tuple[str, str]:
+            part = oi.FilePart.from_input("image", value)
+            return part.content_type, part.filename
+
+        self.assertEqual(kind(("x.png", PNG, "image/x-custom")), ("image/x-custom", "x.png"))
+        self.assertEqual(kind(("x.png", JPEG, "application/octet-stream")), ("image/jpeg", "x.png"))
+        self.assertEqual(kind(("photo.png", JPEG)), ("image/jpeg", "photo.png"))  # bytes win over the name
+        self.assertEqual(kind(("photo.png.gz", JPEG)), ("image/jpeg", "photo.png.gz"))
+        self.assertEqual(kind(("a.WEBP", b"????")), ("image/webp", "a.WEBP"))
+        self.assertEqual(kind(WEBP), ("image/webp", "image.webp"))
+        self.assertEqual(kind(JPEG), ("image/jpeg", "image.jpg"))
+        self.assertEqual(kind(b"GIF89a...."), ("image/gif", "image.gif"))
+        self.assertEqual(oi.FilePart.from_input("mask", PNG, stem="mask").filename, "mask.png")
+        with self.assertRaises(ValueError) as caught:
+            oi.FilePart.from_input("image[]", ("notes.txt", b"hello"), label="image[2]")
+        self.assertIn("image[2]", str(caught.exception))
+        self.assertIn("notes.txt", str(caught.exception))
+
+    def test_bad_inputs(self) -> None:
+        with self.assertRaises(FileNotFoundError) as caught:
+            oi.FilePart.from_input("image", os.path.join(self.tmp.name, "missing.png"))
+        self.assertIn("missing.png", str(caught.exception))
+        with self.assertRaises(TypeError):
+            oi.FilePart.from_input("image", 42)
+        with open(self.path("t.png", PNG), "r", encoding="latin-1") as text_file, self.assertRaises(TypeError):
+            oi.FilePart.from_input("image", text_file)
+        with self.assertRaises(ValueError):
+            oi.ImageEditRequest(image=[], prompt="p").to_multipart()
+
+    def test_file_that_changes_size_fails_clearly(self) -> None:
+        path = self.path("grow.png", PNG)
+        body = oi.MultipartEncoder([], [oi.FilePart.from_input("image", path)])
+        with open(path, "ab") as handle:
+            handle.write(b"more")
+        with self.assertRaises(oi.OpenAIError) as caught:
+            body.to_bytes()
+        self.assertIn("grew", str(caught.exception))
+        with open(path, "wb") as handle:
+            handle.write(PNG[:10])
+        with self.assertRaises(oi.OpenAIError) as caught:
+            body.to_bytes()
+        self.assertIn("shrank", str(caught.exception))
+
+    def test_non_seekable_stream_is_kept_for_retries(self) -> None:
+        read_end, write_end = os.pipe()
+        os.write(write_end, PNG)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            part = oi.FilePart.from_input("image", pipe)
+        self.assertTrue(part.replayable)
+        self.assertEqual(b"".join(bytes(c) for c in part.iter_content()), PNG)
+
+    def test_boundary_is_random_hex(self) -> None:
+        a, b = oi.MultipartEncoder([]), oi.MultipartEncoder([])
+        self.assertRegex(a.boundary, r"^[0-9a-f]{32}$")
+        self.assertNotEqual(a.boundary, b.boundary)
+
+
+# =============================================================================
+# Retry-after parsing
+# =============================================================================
+
+
+class RetryAfterTests(unittest.TestCase):
+    def hint(self, **headers: str) -> Optional[float]:
+        return oi.retry_after_seconds(oi.Headers({k.replace("_", "-"): v for k, v in headers.items()}), now=1000.0)
+
+    def test_forms(self) -> None:
+        self.assertEqual(self.hint(retry_after_ms="1500", retry_after="9"), 1.5)
+        self.assertEqual(self.hint(retry_after="2.5"), 2.5)
+        self.assertEqual(self.hint(retry_after=" 3 "), 3.0)
+        self.assertEqual(self.hint(retry_after_ms="junk", retry_after="4"), 4.0)
+        self.assertEqual(self.hint(retry_after="Thu, 01 Jan 1970 00:16:50 GMT"), 10.0)
+        self.assertLess(self.hint(retry_after="Thu, 01 Jan 1970 00:00:00 GMT") or 0, 0)
+        self.assertEqual(self.hint(retry_after="1e400"), float("inf"))
+
+    def test_garbage_is_no_hint(self) -> None:
+        for value in ("garbage", "", "inf", "nan", "-1", "1_0", "\u0661", "Thu, 99 Foo 99999 99:99:99 XYZ"):
+            self.assertIsNone(self.hint(retry_after=value), value)
+        self.assertIsNone(self.hint())
+
+
+# =============================================================================
+# SSE parser (pure; every case also checked under re-chunking)
+# =============================================================================
+
+
+def parse_all(data: bytes, splits: Optional[List[int]] = None) -> List[oi.ServerSentEvent]:
+    parser = oi.SSEParser()
+    events: List[oi.ServerSentEvent] = []
+    points = [0, *(splits or []), len(data)]
+    for start, end in zip(points, points[1:]):
+        events.extend(parser.feed(data[start:end]))
+    parser.close()
+    return events
+
+
+def E(data: str, event: str = "message", id: Optional[str] = None, retry: Optional[int] = None) -> oi.ServerSentEvent:
+    return oi.ServerSentEvent(event, data, id, retry)
+
+
+class SSEParserTests(unittest.TestCase):
+    CASES: List[Tuple[bytes, List[oi.ServerSentEvent]]] = [
+        (b"data: a\n\n", [E("a")]),
+        (b"data: a\r\n\r\n", [E("a")]),
+        (b"data: a\r\rdata: b\r\r", [E("a"), E("b")]),
+        (b"data: a\n\r\ndata: b\r\n\n", [E("a"), E("b")]),
+        (b"data:a\n\n", [E("a")]),
+        (b"data:  a \t\n\n", [E(" a \t")]),
+        (b"data: 1\ndata: 2\ndata\ndata:\n\n", [E("1\n2\n\n")]),
+        (b"data\n\n", [E("")]),
+        (b"event: ping\n\n", []),
+        (b"id: 7\n\n:comment\n\ndata: x\n\n", [E("x", id="7")]),
+        (b"id: 1\ndata: a\n\ndata: b\n\nid\ndata: c\n\n", [E("a", id="1"), E("b", id="1"), E("c", id="")]),
+        (b"id: a\x00b\ndata: x\n\n", [E("x")]),
+        (b"retry: 1000\ndata: x\n\ndata: y\n\n", [E("x", retry=1000), E("y")]),
+        (b"retry:  1000\ndata: x\n\nretry: +5\ndata: y\n\nretry: 1_0\ndata: z\n\n", [E("x"), E("y"), E("z")]),
+        (b"event: e1\ndata: x\n\ndata: y\n\n", [E("x", "e1"), E("y")]),
+        (b"Data: x\n\ndata : y\n\n   \n\n", []),
+        (b"\xef\xbb\xbfdata: bom\n\n", [E("bom")]),
+        (b"\xef\xbb\xbf\xef\xbb\xbfdata: two\n\ndata: ok\n\n", [E("ok")]),
+        (b"\ndata: \xef\xbb\xbfx\n\n", [E("\ufeffx")]),
+        (b"data: \xe2\x80\xa8\xc2\x85\x0b\x0c\x1c\x00\n\n", [E("\u2028\u0085\x0b\x0c\x1c\x00")]),
+        (b"data: \xff\xe2\x82\n\n", [E("\ufffd\ufffd")]),
+        (b"data: \xc3\xa9\xe2\x82\xac\n\n", [E("é€")]),
+        (b"data: a\n\ndata: cut off\n", [E("a")]),
+        (b"data: a\n\ndata: no terminator", [E("a")]),
+        (b"", []),
+    ]
+
+    def test_cases_under_every_chunking(self) -> None:
+        rng = random.Random(7)
+        for data, expected in self.CASES:
+            with self.subTest(data=data):
+                self.assertEqual(parse_all(data), expected)
+                self.assertEqual(parse_all(data, list(range(1, len(data)))), expected, "byte by byte")
+                for point in range(1, len(data)):
+                    self.assertEqual(parse_all(data, [point]), expected, f"split at {point}")
+                for _ in range(20):
+                    points = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 5)))) if len(data) > 1 else []
+                    self.assertEqual(parse_all(data, points), expected)
+
+    def test_cr_at_chunk_end_is_dispatched_at_once(self) -> None:
+        parser = oi.SSEParser()
+        self.assertEqual(parser.feed(b"data: a\r"), [])
+        self.assertEqual(parser.feed(b"\r"), [E("a")])  # no need to wait for a possible LF
+        self.assertEqual(parser.feed(b""), [])
+        self.assertEqual(parser.feed(b"\ndata: b\r\r"), [E("b")])
+
+    def test_event_is_returned_by_the_feed_that_completes_it(self) -> None:
+        parser = oi.SSEParser()
+        self.assertEqual(parser.feed(b"data: x\n"), [])
+        self.assertEqual(parser.feed(b"\n"), [E("x")])
+
+    def test_close_reports_pending(self) -> None:
+        parser = oi.SSEParser()
+        parser.feed(b"data: x\n")
+        self.assertTrue(parser.close())
+        self.assertFalse(oi.SSEParser().close())
+        self.assertEqual(parser.retry, None)
+
+    def test_size_limit(self) -> None:
+        parser = oi.SSEParser(max_event_bytes=100)
+        with self.assertRaises(ValueError):
+            for _ in range(20):
+                parser.feed(b"data: " + b"x" * 10)
+        parser = oi.SSEParser(max_event_bytes=100)
+        with self.assertRaises(ValueError):
+            parser.feed(b"data: " + b"x" * 60 + b"\ndata: " + b"y" * 60 + b"\n")
+
+    def test_large_line_in_tiny_chunks(self) -> None:
+        line = b"data: " + b"A" * 200_000 + b"\n\n"
+        parser = oi.SSEParser()
+        events = []
+        for i in range(0, len(line), 7):
+            events.extend(parser.feed(line[i : i + 7]))
+        self.assertEqual(len(events), 1)
+        self.assertEqual(len(events[0].data), 200_000)
+
+
+# =============================================================================
+# End to end against the fake server
+# =============================================================================
+
+
+class GenerateTests(ServerTestCase):
+    def test_generate_keyword_form(self) -> None:
+        result = self.client.images.generate(model="gpt-image-2", prompt="a white cat", size="1536x864", n=2,
+                                             quality="high", background="transparent", output_format="webp",
+                                             output_compression=0, moderation="low", safety_identifier="h1",
+                                             svg={"model": "s", "reasoning": {"effort": "low"}})
+        self.assertEqual(self.last.path, "/v1/images/generations")
+        self.assertEqual(self.last.body, (
+            b'{"model":"gpt-image-2","prompt":"a white cat","background":"transparent","moderation":"low",'
+            b'"n":2,"output_compression":0,"output_format":"webp","quality":"high","safety_identifier":"h1",'
+            b'"size":"1536x864","svg":{"model":"s","reasoning":{"effort":"low"}}}'))
+        self.assertEqual(self.last.headers["Content-Type"], "application/json")
+        self.assertEqual(self.last.headers["Authorization"], f"Bearer {TEST_KEY}")
+        self.assertEqual(self.last.headers["Accept"], "application/json")
+        self.assertTrue(self.last.headers["User-Agent"].startswith("openai-images/"))
+        self.assertEqual(len(result.data), 2)
+        self.assertEqual(result.data[0].to_bytes(), PNG)
+        self.assertEqual(result.request_id, "req_1")
+        self.assertEqual(result.size, "1536x864")
+        assert result.usage is not None and result.usage.input_tokens_details is not None
+        self.assertEqual(result.usage.total_tokens, 150)
+        self.assertEqual(result.usage.input_tokens_details.text_tokens, 10)
+        self.assert_no_leaks()
+
+    def test_generate_request_object_form_and_extras(self) -> None:
+        request = oi.ImageGenerationRequest(prompt="p", model="future-model-9", size="4096x4096")
+        self.client.images.generate(request, extra_body={"new_field": [1], "size": "auto"},
+                                    extra_query={"trace": "1"}, extra_headers={"X-Custom": "y", "User-Agent": None})
+        self.assertEqual(self.last.json, {"model": "future-model-9", "prompt": "p", "size": "auto", "new_field": [1]})
+        self.assertEqual(self.last.query, {"trace": "1"})
+        self.assertEqual(self.last.headers["X-Custom"], "y")
+        self.assertNotIn("openai-images", self.last.headers.get("User-Agent", ""))
+
+    def test_unknown_fields_round_trip_and_sizes_pass_through(self) -> None:
+        body = {"created": 1, "data": [{"b64_json": PNG_B64, "novel": {"a": 1}}], "size": "1254x1254",
+                "quality": "ultra", "future": True, "usage": {**USAGE, "output_tokens_details": {"image_tokens": 3}, "x": 1}}
+        self.api.queue(oi_action(body))
+        result = self.client.images.generate(prompt="p")
+        self.assertEqual(result.to_dict(), body)
+        self.assertEqual(result.size, "1254x1254")
+        self.assertEqual(result.quality, "ultra")
+        self.assertEqual(result.data[0].extra, {"novel": {"a": 1}})
+
+    def test_argument_errors(self) -> None:
+        with self.assertRaises(TypeError) as caught:
+            self.client.images.generate(prompt="p", sizee="1024x1024")
+        self.assertIn("did you mean 'size'", str(caught.exception))
+        with self.assertRaises(TypeError) as caught:
+            self.client.images.generate(model="m")
+        self.assertIn("prompt", str(caught.exception))
+        with self.assertRaises(TypeError):
+            self.client.images.generate(oi.ImageGenerationRequest(prompt="p"), prompt="q")
+        self.assertEqual(self.api.requests, [])
+
+    def test_organization_project_and_callable_key(self) -> None:
+        keys = iter(["sk-one", "sk-two"])
+        client = self.make_client(api_key=lambda: next(keys), organization="org-9", project="proj-9")
+        client.images.generate(prompt="p")
+        client.images.generate(prompt="p")
+        self.assertEqual([r.headers["Authorization"] for r in self.api.requests], ["Bearer sk-one", "Bearer sk-two"])
+        self.assertEqual(self.last.headers["OpenAI-Organization"], "org-9")
+        self.assertEqual(self.last.headers["OpenAI-Project"], "proj-9")
+
+    def test_gzip_response_is_decoded(self) -> None:
+        body = json.dumps({"created": 1, "data": [{"b64_json": PNG_B64}]}).encode()
+        self.api.queue(oi.__dict__ and Action(body=gzip_bytes(body), headers={"Content-Encoding": "gzip",
+                                                                             "Content-Type": "application/json"}))
+        result = self.client.images.generate(prompt="p")
+        self.assertEqual(result.data[0].to_bytes(), PNG)
+        self.assertIn("gzip", self.last.headers["Accept-Encoding"])
+
+    def test_closed_client(self) -> None:
+        self.client.close()
+        self.client.close()
+        with self.assertRaises(oi.OpenAIError):
+            self.client.images.generate(prompt="p")
+
+    def test_drop_in_names(self) -> None:
+        self.assertIs(oi.OpenAI, oi.OpenAIClient)
+        with oi.OpenAI(api_key=TEST_KEY, base_url=self.api.url) as client:
+            client.images.generate(prompt="p", model="gpt-image-2")
+        self.assertEqual(self.last.json["model"], "gpt-image-2")
+
+
+def oi_action(body: Any, status: int = 200, **kwargs: Any) -> Action:
+    return Action(status=status, body=body, **kwargs)
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+class EditTests(ServerTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def write(self, name: str, data: bytes) -> str:
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return path
+
+    def test_single_image_path_and_fields_match_the_sdk(self) -> None:
+        image = self.write("cat.png", PNG)
+        mask = self.write("mask.png", PNG)
+        result = self.client.images.edit(image=image, mask=mask, prompt="add a hat", model="gpt-image-2",
+                                         input_fidelity="high", n=1, stream=False)
+        record = self.last
+        self.assertEqual(record.path, "/v1/images/edits")
+        self.assertEqual(record.fields, [("prompt", "add a hat"), ("input_fidelity", "high"),
+                                         ("model", "gpt-image-2"), ("n", "1"), ("stream", "false")])
+        self.assertEqual([(f[0], f[1], f[2]) for f in record.files],
+                         [("image", "cat.png", "image/png"), ("mask", "mask.png", "image/png")])
+        self.assertEqual(record.files[0][3], PNG)
+        self.assertEqual(int(record.headers["Content-Length"]), len(record.body))
+        self.assertEqual(result.data[0].to_bytes(), PNG)
+        self.assert_no_leaks()
+
+    def test_every_file_input_form(self) -> None:
+        path = self.write("a.png", PNG)
+        handle = open(self.write("b.jpg", JPEG), "rb")
+        self.addCleanup(handle.close)
+        import pathlib
+
+        inputs = [path, pathlib.Path(path), PNG, io.BytesIO(WEBP), handle, ("named.webp", WEBP),
+                  ("typed", PNG, "image/png"), (None, JPEG)]
+        self.client.images.edit(image=inputs, prompt="p", markup=("markup.png", PNG))
+        files = self.last.files
+        self.assertEqual([f[0] for f in files], ["image[]"] * len(inputs) + ["markup"])
+        self.assertEqual([f[1] for f in files],
+                         ["a.png", "a.png", "image.png", "image.webp", "b.jpg", "named.webp", "typed", "image.jpg", "markup.png"])
+        self.assertEqual([f[2] for f in files],
+                         ["image/png", "image/png", "image/png", "image/webp", "image/jpeg", "image/webp", "image/png", "image/jpeg", "image/png"])
+        self.assertEqual([f[3] for f in files], [PNG, PNG, PNG, WEBP, JPEG, WEBP, PNG, JPEG, PNG])
+        self.assertFalse(handle.closed, "caller-owned files stay open")
+
+    def test_list_of_one_is_image_brackets(self) -> None:
+        self.client.images.edit(image=[PNG], prompt="p")
+        self.assertEqual(self.last.files[0][0], "image[]")
+        self.client.images.edit(image=("one.png", PNG), prompt="p")
+        self.assertEqual(self.last.files[0][0], "image")
+
+    def test_missing_file_is_a_clear_error_and_nothing_is_sent(self) -> None:
+        with self.assertRaises(FileNotFoundError) as caught:
+            self.client.images.edit(image=os.path.join(self.tmp.name, "nope.png"), prompt="p")
+        self.assertIn("nope.png", str(caught.exception))
+        self.assertEqual(self.api.requests, [])
+
+    def test_edit_json(self) -> None:
+        result = self.client.images.edit_json(
+            images=[oi.ImageReference(image_url="https://example.com/a.png"), {"file_id": "file-abc"}],
+            mask=oi.ImageReference(file_id="file-mask"), prompt="add a hat", model="gpt-image-2", n=1)
+        self.assertEqual(self.last.headers["Content-Type"], "application/json")
+        self.assertEqual(self.last.json, {
+            "model": "gpt-image-2", "prompt": "add a hat",
+            "images": [{"image_url": "https://example.com/a.png"}, {"file_id": "file-abc"}],
+            "mask": {"file_id": "file-mask"}, "n": 1})
+        self.assertEqual(len(result.data), 1)
+
+    def test_variation(self) -> None:
+        with self.assertWarns(DeprecationWarning):
+            result = self.client.images.create_variation(image=self.write("v.png", PNG), n=2, size="256x256",
+                                                         model="dall-e-2", response_format="b64_json")
+        self.assertEqual(self.last.path, "/v1/images/variations")
+        self.assertEqual(self.last.fields, [("model", "dall-e-2"), ("n", "2"), ("response_format", "b64_json"),
+                                            ("size", "256x256")])
+        self.assertEqual(self.last.files[0][:3], ("image", "v.png", "image/png"))
+        self.assertEqual(len(result.data), 2)
+
+    def test_large_file_upload_round_trips(self) -> None:
+        blob = PNG + os.urandom(3_000_000)
+        self.client.images.edit(image=self.write("big.png", blob), prompt="p")
+        self.assertEqual(self.last.files[0][3], blob)
+
+
+# =============================================================================
+# Retries and errors
+# =============================================================================
+
+
+class RetryTests(ServerTestCase):
+    def test_transient_statuses_are_retried(self) -> None:
+        for status in (408, 409, 429, 500, 503):
+            self.api.reset()
+            self.api.queue(Action(status, {"error": {"message": "busy"}}))
+            result = self.client.images.generate(prompt="p")
+            self.assertEqual(len(self.api.requests), 2, status)
+            self.assertEqual(result.request_id, "req_%d" % self.api.counter)
+
+    def test_gives_up_after_max_retries_with_the_last_error(self) -> None:
+        self.api.queue(*[Action(500, {"error": {"message": f"boom {i}"}}) for i in range(3)])
+        with self.assertRaises(oi.InternalServerError) as caught:
+            self.client.images.generate(prompt="p")
+        self.assertEqual(len(self.api.requests), 3)
+        self.assertIn("boom 2", str(caught.exception))
+
+    def test_max_retries_zero(self) -> None:
+        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))
+        self.api.queue(Action(500, {}))
+        with self.assertRaises(oi.InternalServerError):
+            client.images.generate(prompt="p")
+        self.assertEqual(len(self.api.requests), 1)
+
+    def test_server_hints_are_honoured(self) -> None:
+        self.api.queue(Action(429, {}, {"retry-after-ms": "300"}), Action(503, {}, {"retry-after": "0.2"}))
+        started = time.monotonic()
+        self.client.images.generate(prompt="p")
+        self.assertGreaterEqual(time.monotonic() - started, 0.5)
+        self.assertEqual(len(self.api.requests), 3)
+
+    def test_hint_above_cap_is_not_retried(self) -> None:
+        self.api.queue(Action(429, {"error": {"message": "slow down"}}, {"retry-after": "3600"}))
+        with self.assertRaises(oi.RateLimitError) as caught:
+            self.client.images.generate(prompt="p")
+        self.assertEqual(caught.exception.retry_after, 3600.0)
+        self.assertEqual(len(self.api.requests), 1)
+
+    def test_x_should_retry(self) -> None:
+        self.api.queue(Action(500, {}, {"x-should-retry": "false"}))
+        with self.assertRaises(oi.InternalServerError):
+            self.client.images.generate(prompt="p")
+        self.assertEqual(len(self.api.requests), 1)
+        self.api.reset()
+        self.api.queue(Action(400, {}, {"x-should-retry": "true"}))
+        self.client.images.generate(prompt="p")
+        self.assertEqual(len(self.api.requests), 2)
+
+    def test_permanent_quota_is_not_retried(self) -> None:
+        self.api.queue(Action(429, {"error": {"message": "You exceeded your quota", "type": "insufficient_quota",
+                                              "code": "insufficient_quota"}}))
+        with self.assertRaises(oi.RateLimitError) as caught:
+            self.client.images.generate(prompt="p")
+        self.assertEqual(caught.exception.code, "insufficient_quota")
+        self.assertEqual(len(self.api.requests), 1)
+
+    def test_connection_errors_are_retried(self) -> None:
+        self.api.queue(Action(drop=True), Action(drop=True))
+        self.client.images.generate(prompt="p")
+        self.assertEqual(len(self.api.requests), 3)
+
+    def test_retried_multipart_upload_is_byte_identical(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        path = os.path.join(tmp.name, "a.png")
+        with open(path, "wb") as handle:
+            handle.write(PNG + os.urandom(100_000))
+        stream = io.BytesIO(b"skip" + JPEG)
+        stream.seek(4)
+        self.api.queue(Action(500, {}), Action(502, {}))
+        self.client.images.edit(image=[path, stream], prompt="p")
+        bodies = [r.body for r in self.api.requests]
+        self.assertEqual(len(bodies), 3)
+        boundaries = [r.headers["Content-Type"].split("boundary=")[1] for r in self.api.requests]
+        normalised = {body.replace(b.encode(), b"B") for body, b in zip(bodies, boundaries)}
+        self.assertEqual(len(normalised), 1)
+        self.assertEqual(self.last.files[1][3], JPEG)
+
+    def test_backoff_is_exponential_with_jitter(self) -> None:
+        policy = oi.RetryPolicy()
+        self.assertEqual([policy.backoff(n, 0.0) for n in range(6)], [0.5, 1.0, 2.0, 4.0, 8.0, 8.0])
+        self.assertEqual(policy.backoff(0, 1.0), 0.375)
+
+
+class ErrorTests(ServerTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))
+
+    def test_status_classes_and_fields(self) -> None:
+        table = {400: oi.BadRequestError, 401: oi.AuthenticationError, 403: oi.PermissionDeniedError,
+                 404: oi.NotFoundError, 409: oi.ConflictError, 422: oi.UnprocessableEntityError,
+                 429: oi.RateLimitError, 500: oi.InternalServerError, 503: oi.InternalServerError,
+                 402: oi.APIStatusError, 418: oi.APIStatusError}
+        for status, cls in table.items():
+            self.api.queue(Action(status, {"error": {"message": "Bad size", "type": "invalid_request_error",
+                                                     "param": "size", "code": 1234}}, {"retry-after": "7"}))
+            with self.assertRaises(cls) as caught:
+                self.client.images.generate(prompt="p")
+            exc = caught.exception
+            self.assertIs(type(exc), cls)
+            self.assertEqual(exc.status_code, status)
+            self.assertEqual(exc.request_id, f"req_{self.api.counter}")
+            self.assertEqual(exc.code, "1234")
+            self.assertEqual(exc.param, "size")
+            self.assertEqual(exc.type, "invalid_request_error")
+            self.assertEqual(exc.body, {"message": "Bad size", "type": "invalid_request_error", "param": "size", "code": 1234})
+            self.assertEqual(exc.retry_after, 7.0)
+            self.assertEqual(str(exc), f"Error code: {status} - Bad size (request_id: req_{self.api.counter})")
+            self.assertIsInstance(exc, oi.APIError)
+
+    def test_html_and_empty_error_bodies(self) -> None:
+        self.api.queue(Action(502, "<html><body>\n<h1>502 Bad Gateway</h1>\n</body></html>",
+                              {"Content-Type": "text/html"}))
+        with self.assertRaises(oi.InternalServerError) as caught:
+            self.client.images.generate(prompt="p")
+        self.assertIn("502 Bad Gateway", str(caught.exception))
+        self.api.queue(Action(500, b""))
+        with self.assertRaises(oi.InternalServerError) as caught:
+            self.client.images.generate(prompt="p")
+        self.assertEqual(caught.exception.body, "")
+
+    def test_malformed_success_bodies(self) -> None:
+        self.api.queue(Action(200, b"{not json", {"Content-Type": "application/json"}))
+        with self.assertRaises(oi.APIResponseValidationError) as caught:
+            self.client.images.generate(prompt="p")
+        self.assertEqual(caught.exception.request_id, f"req_{self.api.counter}")
+        self.api.queue(Action(200, {"created": 1, "data": "nope"}))
+        with self.assertRaises(oi.APIResponseValidationError):
+            self.client.images.generate(prompt="p")
+        self.api.queue(Action(200, {"error": {"message": "late failure", "code": "x"}}))
+        with self.assertRaises(oi.APIError) as caught_error:
+            self.client.images.generate(prompt="p")
+        self.assertIn("late failure", str(caught_error.exception))
+
+    def test_truncated_body_is_a_connection_error(self) -> None:
+        self.api.queue(Action(200, {"created": 1, "data": [{"b64_json": PNG_B64}]}, truncate_after=20))
+        with self.assertRaises(oi.APIConnectionError) as caught:
+            self.client.images.generate(prompt="p")
+        self.assertIn("Connection closed after 20", str(caught.exception))
+        self.assert_no_leaks()
+
+    def test_connection_refused(self) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        client = self.make_client(base_url=f"http://127.0.0.1:{port}/v1", retry_policy=oi.RetryPolicy(max_retries=0))
+        with self.assertRaises(oi.APIConnectionError) as caught:
+            client.images.generate(prompt="p")
+        self.assertIn("refused", str(caught.exception))
+
+    def test_read_timeout(self) -> None:
+        client = self.make_client(timeout=oi.Timeout(connect=2, read=0.3), retry_policy=oi.RetryPolicy(max_retries=0))
+        self.api.queue(Action(hang=True))
+        started = time.monotonic()
+        with self.assertRaises(oi.APITimeoutError) as caught:
+            client.images.generate(prompt="p")
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertEqual(caught.exception.limit, "read")
+        self.assert_no_leaks()
+
+    def test_total_deadline(self) -> None:
+        self.api.queue(Action(hang=True))
+        started = time.monotonic()
+        with self.assertRaises(oi.APITimeoutError) as caught:
+            self.client.images.generate(prompt="p", timeout=oi.Timeout(total=0.3))
+        self.assertLess(time.monotonic() - started, 2)
+        self.assertEqual(caught.exception.limit, "total")
+        self.assert_no_leaks()
+
+    def test_huge_error_body_is_bounded(self) -> None:
+        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0), max_error_body_bytes=1000)
+        self.api.queue(Action(500, b"x" * 2_000_000))
+        with self.assertRaises(oi.InternalServerError) as caught:
+            client.images.generate(prompt="p")
+        self.assertLessEqual(len(caught.exception.body), 1000)  # type: ignore[arg-type]
+
+    def test_huge_success_body_is_bounded(self) -> None:
+        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0), max_response_bytes=10_000)
+        self.api.queue(Action(200, {"created": 1, "data": [{"b64_json": "A" * 50_000}]}))
+        with self.assertRaises(oi.APIResponseValidationError) as caught:
+            client.images.generate(prompt="p")
+        self.assertIn("limit", str(caught.exception))
+
+
+class RedirectTests(ServerTestCase):
+    def test_cross_origin_redirect_is_refused_and_leaks_nothing(self) -> None:
+        other = FakeImagesAPI()
+        self.addCleanup(other.close)
+        for status in (301, 302, 303, 307, 308):
+            self.api.queue(Action(status, b"", {"Location": other.url + "/images/generations"}))
+            with self.assertRaises(oi.APIStatusError) as caught:
+                self.client.images.generate(prompt="p")
+            self.assertEqual(caught.exception.status_code, status)
+            self.assertIn("redirect", str(caught.exception))
+        self.assertEqual(other.requests, [], "nothing may reach the other origin")
+
+
+class RedactionTests(ServerTestCase):
+    def test_debug_logs_and_errors_never_show_the_key(self) -> None:
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        oi.logger.addHandler(handler)
+        oi.logger.setLevel(logging.DEBUG)
+        try:
+            self.api.queue(Action(500, {"error": {"message": "x"}}), Action(401, {"error": {"message": "bad key"}}))
+            with self.assertRaises(oi.AuthenticationError) as caught:
+                self.client.images.generate(prompt="p")
+            self.client.images.edit(image=PNG, prompt="p")
+        finally:
+            oi.logger.removeHandler(handler)
+            oi.logger.setLevel(logging.NOTSET)
+        text = stream.getvalue()
+        self.assertIn("<redacted>", text)
+        self.assertIn("HTTP Request: POST", text)
+        for shown in (text, str(caught.exception), repr(caught.exception), repr(caught.exception.request),
+                      repr(caught.exception.response), repr(caught.exception.response.request.headers)):
+            self.assertNotIn(TEST_KEY, shown)
