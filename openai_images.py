@@ -2835,7 +2835,12 @@ class ImageStream:
                 self._release()
 
     def _read_more(self) -> None:
-        chunk = self.response.raw.read1(1 << 18)
+        try:
+            chunk = self.response.raw.read1(1 << 18)
+        except APITimeoutError:
+            raise
+        except APIConnectionError as exc:  # dropped mid-stream: keep what arrived
+            raise self._incomplete(f"the connection failed ({exc.message})") from None
         self._control.check(self.response.request)
         if not chunk:
             self._parser.close()
@@ -3574,7 +3579,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2 if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)) else 1
     except OpenAIError as exc:
         print(f"openai-images: error: {exc}", file=sys.stderr)
-        return 1
+        return 1 if isinstance(exc, APIError) else 2  # no key, bad configuration: usage
 
 
 if __name__ == "__main__":

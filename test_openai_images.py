@@ -24,7 +24,7 @@ import time
 import unittest
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 import openai_images as oi
@@ -565,7 +565,7 @@ class MultipartTests(unittest.TestCase):
     def test_content_length_matches_for_every_source(self) -> None:
         big = PNG + os.urandom(300_000)
         path = self.path("big.png", big)
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115  (closed by addCleanup)
         self.addCleanup(handle.close)
         handle.read(0)
         mid = io.BytesIO(b"junk" + PNG)
@@ -591,9 +591,9 @@ class MultipartTests(unittest.TestCase):
         body = oi.MultipartEncoder([('a"b\nc', "v\r\nv")], [oi.FilePart.from_input("image", ('x"y\r.png', PNG))],
                                    boundary="B").to_bytes()
         self.assertIn(b'name="a%22b%0Ac"\r\n\r\nv\r\nv\r\n', body)
-        self.assertIn('filename="x%22y%0D.png"'.encode(), body)
+        self.assertIn(b'filename="x%22y%0D.png"', body)
         raw = oi.MultipartEncoder([], [oi.FilePart.from_input("image", ("a%0A\x01é.png", PNG))], boundary="B").to_bytes()
-        self.assertIn('filename="a%0A\x01é.png"'.encode("utf-8"), raw)
+        self.assertIn('filename="a%0A\x01é.png"'.encode(), raw)
 
     def test_base_names_only(self) -> None:
         self.assertEqual(oi.FilePart.from_input("image", ("C:\\Users\\me\\a.png", PNG)).filename, "a.png")
@@ -625,7 +625,7 @@ class MultipartTests(unittest.TestCase):
         self.assertIn("missing.png", str(caught.exception))
         with self.assertRaises(TypeError):
             oi.FilePart.from_input("image", 42)
-        with open(self.path("t.png", PNG), "r", encoding="latin-1") as text_file, self.assertRaises(TypeError):
+        with open(self.path("t.png", PNG), encoding="latin-1") as text_file, self.assertRaises(TypeError):
             oi.FilePart.from_input("image", text_file)
         with self.assertRaises(ValueError):
             oi.ImageEditRequest(image=[], prompt="p").to_multipart()
@@ -703,7 +703,7 @@ def E(data: str, event: str = "message", id: Optional[str] = None, retry: Option
 
 
 class SSEParserTests(unittest.TestCase):
-    CASES: List[Tuple[bytes, List[oi.ServerSentEvent]]] = [
+    CASES: ClassVar[List[Tuple[bytes, List[oi.ServerSentEvent]]]] = [
         (b"data: a\n\n", [E("a")]),
         (b"data: a\r\n\r\n", [E("a")]),
         (b"data: a\r\rdata: b\r\r", [E("a"), E("b")]),
@@ -909,7 +909,7 @@ class EditTests(ServerTestCase):
 
     def test_every_file_input_form(self) -> None:
         path = self.write("a.png", PNG)
-        handle = open(self.write("b.jpg", JPEG), "rb")
+        handle = open(self.write("b.jpg", JPEG), "rb")  # noqa: SIM115  (closed by addCleanup)
         self.addCleanup(handle.close)
         import pathlib
 
@@ -976,7 +976,7 @@ class RetryTests(ServerTestCase):
             self.api.queue(Action(status, {"error": {"message": "busy"}}))
             result = self.client.images.generate(prompt="p")
             self.assertEqual(len(self.api.requests), 2, status)
-            self.assertEqual(result.request_id, "req_%d" % self.api.counter)
+            self.assertEqual(result.request_id, f"req_{self.api.counter}")
 
     def test_gives_up_after_max_retries_with_the_last_error(self) -> None:
         self.api.queue(*[Action(500, {"error": {"message": f"boom {i}"}}) for i in range(3)])
@@ -1187,3 +1187,371 @@ class RedactionTests(ServerTestCase):
         for shown in (text, str(caught.exception), repr(caught.exception), repr(caught.exception.request),
                       repr(caught.exception.response), repr(caught.exception.response.request.headers)):
             self.assertNotIn(TEST_KEY, shown)
+
+
+# =============================================================================
+# Streaming
+# =============================================================================
+
+
+def split_bytes(data: bytes, size: int) -> List[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+class StreamTests(ServerTestCase):
+    def test_generate_stream(self) -> None:
+        with self.client.images.generate_stream(model="gpt-image-2", prompt="p", partial_images=2) as stream:
+            events = list(stream)
+        self.assertEqual(self.last.json, {"model": "gpt-image-2", "stream": True, "prompt": "p", "partial_images": 2})
+        self.assertEqual(self.last.headers["Accept"], "text/event-stream")
+        self.assertEqual([type(e) for e in events],
+                         [oi.ImageGenPartialImageEvent, oi.ImageGenPartialImageEvent, oi.ImageGenCompletedEvent])
+        partial, completed = events[0], events[-1]
+        assert isinstance(partial, oi.ImageGenPartialImageEvent) and isinstance(completed, oi.ImageGenCompletedEvent)
+        self.assertEqual(partial.partial_image_index, 0)
+        self.assertEqual(partial.size, "1254x1254")
+        self.assertEqual(partial.to_bytes(), make_png(2, 2, seed=1))
+        self.assertEqual(completed.to_bytes(), PNG)
+        assert completed.usage is not None
+        self.assertEqual(completed.usage.total_tokens, 150)
+        self.assertEqual(stream.request_id, "req_1")
+        self.assertNotIn(PNG_B64, repr(completed))
+        self.assert_no_leaks()
+
+    def test_stream_true_on_each_method(self) -> None:
+        stream = self.client.images.generate(prompt="p", stream=True)
+        self.assertIsInstance(stream, oi.ImageStream)
+        self.assertIsInstance(stream.final_image(), oi.ImageGenCompletedEvent)
+        edit = self.client.images.edit(image=PNG, prompt="p", stream=True)
+        self.assertEqual(self.last.form["stream"], "true")
+        self.assertIsInstance(edit.final_image(), oi.ImageEditCompletedEvent)
+        json_edit = self.client.images.edit_json_stream(images=["https://example.com/a.png"], prompt="p")
+        self.assertEqual(self.last.json["stream"], True)
+        events = list(json_edit)
+        self.assertIsInstance(events[0], oi.ImageEditPartialImageEvent)
+        request = oi.ImageEditRequest(image=[PNG], prompt="p", stream=False)
+        self.client.images.edit_stream(request).close()
+        self.assertEqual(self.last.form["stream"], "true")
+        self.assert_no_leaks()
+
+    def test_chunking_and_line_endings(self) -> None:
+        for eol in ("\n", "\r\n", "\r"):
+            for size in (1, 7, 4096):
+                raw = b": keep-alive\n\n" + b"".join(image_events(eol=eol, named=False))
+                self.api.queue(Action(sse=split_bytes(raw.replace(b"\n", eol.encode()) if eol != "\n" else raw, size)))
+                events = list(self.client.images.generate_stream(prompt="p"))
+                self.assertEqual(len(events), 3, (eol, size))
+                self.assertEqual(events[-1].to_bytes(), PNG)  # type: ignore[union-attr]
+
+    def test_each_event_arrives_before_the_next_is_sent(self) -> None:
+        first, *_ = image_events()
+        self.api.queue(Action(sse=[first, "HANG"]))
+        stream = self.client.images.generate_stream(prompt="p")
+        started = time.monotonic()
+        event = next(stream)
+        self.assertLess(time.monotonic() - started, 2)
+        self.assertIsInstance(event, oi.ImageGenPartialImageEvent)
+        stream.close()
+        self.assert_no_leaks()
+
+    def test_inline_error_event(self) -> None:
+        first, *_ = image_events()
+        error = {"error": {"message": "Your request was rejected", "code": "moderation_blocked", "type": "image_generation_user_error"}}
+        self.api.queue(Action(sse=[first, sse_event(error, "error")]))
+        with self.assertRaises(oi.ImageStreamError) as caught:
+            list(self.client.images.generate_stream(prompt="p"))
+        exc = caught.exception
+        self.assertEqual(exc.code, "moderation_blocked")
+        self.assertEqual(exc.request_id, "req_1")
+        self.assertIn("Your request was rejected", str(exc))
+        self.assertEqual(len(exc.partial_images), 1)
+        self.assertIsInstance(exc, oi.APIError)
+        self.api.queue(Action(sse=[sse_event({"type": "error", "message": "boom"}, None)]))
+        with self.assertRaises(oi.ImageStreamError):
+            list(self.client.images.generate_stream(prompt="p"))
+        self.assert_no_leaks()
+
+    def test_truncated_stream(self) -> None:
+        first, second, _ = image_events()
+        for tail in ([], ["CUT"], [b"data: {\"type\": \"image_generation.completed\", \"b64"], [sse_event("[DONE]")]):
+            self.api.queue(Action(sse=[first, second, *tail]))
+            with self.assertRaises(oi.IncompleteStreamError) as caught:
+                list(self.client.images.generate_stream(prompt="p"))
+            self.assertEqual(len(caught.exception.partial_images), 2)
+        self.api.queue(Action(sse=[]))
+        with self.assertRaises(oi.IncompleteStreamError):
+            list(self.client.images.generate_stream(prompt="p"))
+        self.assert_no_leaks()
+
+    def test_done_unknown_events_and_json_fallback(self) -> None:
+        novel = sse_event({"type": "image_generation.thinking", "step": 1}, "image_generation.thinking")
+        self.api.queue(Action(sse=[novel, *image_events(partials=0), sse_event("[DONE]")]))
+        events = list(self.client.images.generate_stream(prompt="p"))
+        self.assertIsInstance(events[0], oi.UnknownImageStreamEvent)
+        self.assertEqual(events[0].to_dict(), {"type": "image_generation.thinking", "step": 1})
+        self.assertIsInstance(events[1], oi.ImageGenCompletedEvent)
+        self.api.queue(Action(body={"created": 1, "data": [{"b64_json": PNG_B64}], "size": "1024x1024"}))
+        events = list(self.client.images.generate_stream(prompt="p"))
+        self.assertEqual([type(e) for e in events], [oi.ImageGenCompletedEvent])
+
+    def test_malformed_event_json(self) -> None:
+        self.api.queue(Action(sse=[b"data: {oops\n\n"]))
+        with self.assertRaises(oi.APIResponseValidationError):
+            list(self.client.images.generate_stream(prompt="p"))
+
+    def test_status_error_before_the_stream_is_retried_and_mapped(self) -> None:
+        self.api.queue(Action(503, {"error": {"message": "overloaded"}}))
+        events = list(self.client.images.generate_stream(prompt="p"))
+        self.assertEqual(len(self.api.requests), 2)
+        self.assertEqual(len(events), 3)
+        self.api.queue(Action(400, {"error": {"message": "bad", "code": "invalid_size"}}))
+        with self.assertRaises(oi.BadRequestError) as caught:
+            self.client.images.generate_stream(prompt="p")
+        self.assertEqual(caught.exception.code, "invalid_size")
+
+    def test_idle_timeout_mid_stream(self) -> None:
+        client = self.make_client(timeout=oi.Timeout(connect=2, read=0.3))
+        first, *_ = image_events()
+        self.api.queue(Action(sse=[first, "HANG"]))
+        stream = client.images.generate_stream(prompt="p")
+        next(stream)
+        with self.assertRaises(oi.APITimeoutError) as caught:
+            next(stream)
+        self.assertEqual(caught.exception.limit, "read")
+        self.assertEqual(len(self.api.requests), 1, "nothing is retried once events were received")
+        self.assert_no_leaks()
+
+
+# =============================================================================
+# Abort, at every stage
+# =============================================================================
+
+
+class SilentServer:
+    """Accepts connections and never reads or answers (uploads stall)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.accepted: List[socket.socket] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+class AbortTests(ServerTestCase):
+    def abort_after(self, delay: float, trigger: Any) -> None:
+        action = trigger.set if isinstance(trigger, threading.Event) else (lambda: trigger.set_result(None))
+        timer = threading.Timer(delay, action)
+        timer.start()
+        self.addCleanup(timer.cancel)
+
+    def assert_prompt_abort(self, call: Callable[[], Any], stage: str, limit: float = 1.5) -> None:
+        started = time.monotonic()
+        with self.assertRaises(oi.APIUserAbortError) as caught:
+            call()
+        self.assertLess(time.monotonic() - started, limit)
+        self.assertEqual(caught.exception.stage, stage)
+
+    def test_abort_before_the_request(self) -> None:
+        event = threading.Event()
+        event.set()
+        self.assert_prompt_abort(lambda: self.client.images.generate(prompt="p", abort_trigger=event), "before_request")
+        self.assertEqual(self.api.requests, [])
+        self.assert_no_leaks()
+
+    def test_abort_while_waiting_for_headers(self) -> None:
+        for trigger in (threading.Event(), concurrent.futures.Future()):
+            self.api.queue(Action(hang=True))
+            self.abort_after(0.2, trigger)
+            self.assert_prompt_abort(lambda t=trigger: self.client.images.generate(prompt="p", abort_trigger=t), "during_request")
+            self.assert_no_leaks()
+            self.api.release.clear()
+
+    def test_abort_during_upload(self) -> None:
+        silent = SilentServer()
+        self.addCleanup(silent.close)
+        client = self.make_client(base_url=silent.url)
+        trigger = threading.Event()
+        self.abort_after(0.3, trigger)
+        blob = PNG + b"\x00" * 64_000_000
+        self.assert_prompt_abort(lambda: client.images.edit(image=blob, prompt="p", abort_trigger=trigger), "during_request")
+        silent.close()
+        self.assert_no_leaks()
+
+    def test_abort_during_retry_backoff(self) -> None:
+        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=3, initial_delay=30, max_delay=30))
+        self.api.queue(Action(500, {}))
+        trigger = threading.Event()
+        self.abort_after(0.2, trigger)
+        self.assert_prompt_abort(lambda: client.images.generate(prompt="p", abort_trigger=trigger), "during_retry_delay")
+        self.assertEqual(len(self.api.requests), 1)
+        self.assert_no_leaks()
+
+    def test_abort_mid_stream_from_another_thread(self) -> None:
+        first, *_ = image_events()
+        self.api.queue(Action(sse=[first, "HANG"]))
+        stream = self.client.images.generate_stream(prompt="p")
+        self.assertIsInstance(next(stream), oi.ImageGenPartialImageEvent)
+        threading.Timer(0.2, stream.abort).start()
+        self.assert_prompt_abort(lambda: next(stream), "during_stream")
+        with self.assertRaises(oi.APIUserAbortError):
+            next(stream)
+        stream.abort()
+        stream.close()
+        self.assert_no_leaks()
+
+    def test_abort_trigger_mid_stream(self) -> None:
+        first, *_ = image_events()
+        self.api.queue(Action(sse=[first, "HANG"]))
+        trigger: concurrent.futures.Future[None] = concurrent.futures.Future()
+        stream = self.client.images.generate_stream(prompt="p", abort_trigger=trigger)
+        next(stream)
+        self.abort_after(0.2, trigger)
+        self.assert_prompt_abort(lambda: list(stream), "during_stream")
+        self.assert_no_leaks()
+
+    def test_no_event_is_delivered_after_abort_even_if_buffered(self) -> None:
+        self.api.queue(Action(sse=[b"".join(image_events()), "HANG"]))
+        stream = self.client.images.generate_stream(prompt="p")
+        next(stream)
+        stream.abort()
+        with self.assertRaises(oi.APIUserAbortError):
+            next(stream)
+        self.assert_no_leaks()
+
+    def test_close_in_the_consuming_thread_just_stops(self) -> None:
+        stream = self.client.images.generate_stream(prompt="p")
+        next(stream)
+        stream.close()
+        with self.assertRaises(StopIteration):
+            next(stream)
+        self.assert_no_leaks()
+
+    def test_client_close_aborts_open_streams(self) -> None:
+        first, *_ = image_events()
+        self.api.queue(Action(sse=[first, "HANG"]))
+        stream = self.client.images.generate_stream(prompt="p")
+        next(stream)
+        self.client.close()
+        with self.assertRaises(oi.APIUserAbortError):
+            next(stream)
+        self.assert_no_leaks()
+
+    def test_abort_is_idempotent_and_threads_end_after_success(self) -> None:
+        trigger = threading.Event()
+        self.client.images.generate(prompt="p", abort_trigger=trigger, timeout=oi.Timeout(total=30))
+        trigger.set()  # after the call: nothing happens
+        stream = self.client.images.generate_stream(prompt="p", abort_trigger=threading.Event())
+        for _ in range(3):
+            stream.abort()
+        self.assert_no_leaks()
+
+
+# =============================================================================
+# Command line (as a subprocess, against the fake server)
+# =============================================================================
+
+
+class CLITests(ServerTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def cli(self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url, PYTHONPATH=HERE)
+        environment.update(env or {})
+        return subprocess.run([sys.executable, "-m", "openai_images", *args], input=stdin, capture_output=True,
+                              text=True, cwd=self.tmp.name, env=environment, timeout=60)
+
+    def test_generate_saves_without_overwriting(self) -> None:
+        first = self.cli("generate", "a white cat", "-m", "gpt-image-2")
+        second = self.cli("generate", "a white cat")
+        self.assertEqual((first.returncode, second.returncode), (0, 0), first.stderr + second.stderr)
+        names = [first.stdout.strip(), second.stdout.strip()]
+        self.assertNotEqual(names[0], names[1])
+        for name in names:
+            with open(os.path.join(self.tmp.name, name), "rb") as handle:
+                self.assertEqual(handle.read(), PNG)
+        self.assertEqual(self.api.requests[0].json, {"model": "gpt-image-2", "prompt": "a white cat"})
+        self.assertEqual(first.stderr, "", "no progress output when stderr is not a terminal")
+        self.assertEqual([n for n in os.listdir(self.tmp.name) if n.endswith(".part")], [])
+
+    def test_numbered_output_json_and_stdin_prompt(self) -> None:
+        result = self.cli("generate", "-", "-n", "2", "-o", "out.png", stdin="a prompt from stdin\n")
+        self.assertEqual(result.stdout.split(), ["out-1.png", "out-2.png"], result.stderr)
+        self.assertEqual(self.last.json["prompt"], "a prompt from stdin")
+        result = self.cli("generate", "p", "--json", "--param", "complexity=high", "--param", "n=1")
+        payload = json.loads(result.stdout)
+        self.assertEqual(payload["data"][0]["b64_json"], f"<{len(PNG_B64)} base64 chars>")
+        self.assertEqual(self.last.json, {"prompt": "p", "complexity": "high", "n": 1})
+
+    def test_edit_forms_and_stream(self) -> None:
+        image = os.path.join(self.tmp.name, "in.png")
+        with open(image, "wb") as handle:
+            handle.write(PNG)
+        result = self.cli("edit", "add a hat", "in.png", "--mask", "in.png", "-o", "hat.png")
+        self.assertEqual(result.stdout.strip(), "hat.png", result.stderr)
+        self.assertEqual([f[0] for f in self.last.files], ["image", "mask"])
+        result = self.cli("edit", "add a hat", "--image-url", "https://example.com/a.png", "-o", "u.png")
+        self.assertEqual(self.last.json["images"], [{"image_url": "https://example.com/a.png"}])
+        result = self.cli("generate", "p", "--stream", "--partial-images", "1", "-o", "s.png")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.last.json["stream"], True)
+
+    def test_exit_codes_and_messages(self) -> None:
+        usage = self.cli("generate", "p", "--sise", "1")
+        self.assertEqual(usage.returncode, 2)
+        self.assertIn("--sise", usage.stderr)
+        missing = self.cli("edit", "p", "nope.png")
+        self.assertEqual(missing.returncode, 2)
+        self.assertIn("nope.png", missing.stderr)
+        no_key = self.cli("generate", "p", env={"OPENAI_API_KEY": ""})
+        self.assertEqual(no_key.returncode, 2)
+        self.assertIn("OPENAI_API_KEY", no_key.stderr)
+        self.api.queue(Action(400, {"error": {"message": "Invalid size", "code": "invalid_size"}}))
+        api_error = self.cli("generate", "p", "--max-retries", "0")
+        self.assertEqual(api_error.returncode, 1)
+        self.assertIn("Invalid size", api_error.stderr)
+        self.assertIn("req_", api_error.stderr)
+        for result in (usage, missing, no_key, api_error):
+            self.assertNotIn("Traceback", result.stderr)
+            self.assertNotIn(TEST_KEY, result.stderr + result.stdout)
+
+    def test_ctrl_c_mid_stream_exits_130_without_partial_file(self) -> None:
+        first, *_ = image_events()
+        self.api.queue(Action(sse=[first, "HANG"]))
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url, PYTHONPATH=HERE)
+        process = subprocess.Popen([sys.executable, "-m", "openai_images", "generate", "p", "--stream", "-o", "x.png"],
+                                   cwd=self.tmp.name, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not self.api.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        import signal
+
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = process.communicate(timeout=10)
+        self.assertLess(time.monotonic() - started, 3)
+        self.assertEqual(process.returncode, 130, err)
+        self.assertNotIn(b"Traceback", err)
+        self.assertEqual(os.listdir(self.tmp.name), [])
