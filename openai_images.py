@@ -28,7 +28,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import (
     IO,
     TYPE_CHECKING,
@@ -1662,6 +1662,12 @@ class _Network:
             _oi_read_timeout: Optional[float]
             sock: Any
 
+            def __init__(self, *args: Any, oi_control: _CallControl, oi_read_timeout: Optional[float], **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._oi_control = oi_control
+                self._oi_read_timeout = oi_read_timeout
+                self._create_connection = self._oi_open_socket
+
             def _oi_open_socket(
                 self, address: Tuple[str, int], timeout: Any, source_address: Any = None
             ) -> socket.socket:
@@ -1689,12 +1695,6 @@ class _Network:
                 self._oi_control.connected = True
 
         class HTTPConnection(CapturingMixin, http.client.HTTPConnection):
-            def __init__(self, *args: Any, oi_control: _CallControl, oi_read_timeout: Optional[float], **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                self._oi_control = oi_control
-                self._oi_read_timeout = oi_read_timeout
-                self._create_connection = self._oi_open_socket
-
             def connect(self) -> None:
                 super().connect()
                 self._oi_connected()
@@ -1702,12 +1702,6 @@ class _Network:
         class HTTPSConnection(CapturingMixin, http.client.HTTPSConnection):
             _context: ssl.SSLContext
             _tunnel_host: Optional[str]
-
-            def __init__(self, *args: Any, oi_control: _CallControl, oi_read_timeout: Optional[float], **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                self._oi_control = oi_control
-                self._oi_read_timeout = oi_read_timeout
-                self._create_connection = self._oi_open_socket
 
             def connect(self) -> None:
                 # HTTPSConnection.connect, with the handshake after the TLS
@@ -2818,7 +2812,7 @@ class ImageStream:
         try:
             while not self._pending:
                 if self._ended:
-                    self._finish()
+                    self._release()
                     raise StopIteration
                 self._read_more()
             self._control.check(self.response.request)
@@ -2912,9 +2906,6 @@ class ImageStream:
             events=list(self._received),
         )
 
-    def _finish(self) -> None:
-        self._release()
-
     def _release(self) -> None:
         with self._lock:
             if self._released:
@@ -2984,16 +2975,10 @@ def _request_from(cls: Any, method: str, request: Any, params: Dict[str, Any]) -
         hints = [difflib.get_close_matches(name, names + _OPTION_NAMES, 1) for name in unknown]
         hint = "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
         raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}{hint}; use extra_body for new API fields")
-    missing = [spec.name for spec in fields(cls) if spec.default is spec.default_factory is _dataclass_missing() and params.get(spec.name) is None]
+    missing = [spec.name for spec in fields(cls) if spec.default is spec.default_factory is MISSING and params.get(spec.name) is None]
     if missing:
         raise TypeError(f"{method}(): missing required argument(s): {', '.join(repr(m) for m in missing)}")
     return cls(**{k: v for k, v in params.items() if v is not None})
-
-
-def _dataclass_missing() -> Any:
-    import dataclasses
-
-    return dataclasses.MISSING
 
 
 class ImagesResource:
@@ -3163,6 +3148,7 @@ class ImagesResource:
         config = client.config
         limits = config.timeout if timeout is _MISSING else Timeout.coerce(timeout)
         control = _CallControl(abort_trigger, limits.total)
+        handed_to_stream = False
         try:
             request = client.request_builder.build(
                 "POST", path, body=body, stream=stream, model=model, timeout=limits,
@@ -3175,16 +3161,14 @@ class ImagesResource:
                     on_release=client._forget_stream,
                 )
                 client._remember_stream(image_stream)
+                handed_to_stream = True  # the stream finishes the control when it ends
                 return image_stream
             try:
                 return ImagesResponse.parse(response, config.max_response_bytes)
             finally:
                 response.close()
-        except BaseException:
-            control.finish()
-            raise
         finally:
-            if not stream:
+            if not handed_to_stream:
                 control.finish()
 
 
@@ -3440,7 +3424,7 @@ def _read_prompt(text: str) -> str:
     return text
 
 
-def _output_paths(args: Any, images: Sequence[Any], fmt: Optional[str]) -> List[str]:
+def _output_paths(args: Any, images: Sequence[Any]) -> List[str]:
     count = len(images)
     if args.output:
         root, ext = os.path.splitext(args.output)
@@ -3453,7 +3437,7 @@ def _output_paths(args: Any, images: Sequence[Any], fmt: Optional[str]) -> List[
 def _save_images(args: Any, images: Sequence[_ImageData], fmt: Optional[str]) -> List[str]:
     """Save each image atomically; without -o choose names that never overwrite."""
     saved = []
-    for path, image in zip(_output_paths(args, images, fmt), images):
+    for path, image in zip(_output_paths(args, images), images):
         data = image.to_bytes()
         if path:
             saved.append(write_file_atomic(path, data))
@@ -3489,7 +3473,6 @@ def _run(args: Any) -> int:
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
     params = _cli_params(args)
-    abort = threading.Event()
     with OpenAIClient(**client_options) as client:
         images = client.images
         stream = bool(getattr(args, "stream", False))
@@ -3519,7 +3502,7 @@ def _run(args: Any) -> int:
             params["stream"] = True
         started = time.monotonic()
         _progress(args, "Waiting for the server…")
-        result = call(abort_trigger=abort, **params)
+        result = call(**params)  # Ctrl-C raises KeyboardInterrupt inside the read; the call cleans up
         if isinstance(result, ImageStream):
             with result:
                 for event in result:

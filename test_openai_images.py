@@ -354,7 +354,7 @@ class ServerTestCase(unittest.TestCase):
     def assert_no_leaks(self) -> None:
         """No thread started by the library is alive and no socket is left open."""
         self.api.release.set()  # let hanging server handlers close their side
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             names = [t.name for t in threading.enumerate() if t.name == "openai-images-watch"]
             fds = open_fds()
@@ -1361,7 +1361,9 @@ class AbortTests(ServerTestCase):
         timer.start()
         self.addCleanup(timer.cancel)
 
-    def assert_prompt_abort(self, call: Callable[[], Any], stage: str, limit: float = 1.5) -> None:
+    def assert_prompt_abort(self, call: Callable[[], Any], stage: str, limit: float = 3.0) -> None:
+        """The call ends with APIUserAbortError well before the 30 s the servers hang
+        (the latency itself is measured by benchmarks/streaming.py)."""
         started = time.monotonic()
         with self.assertRaises(oi.APIUserAbortError) as caught:
             call()
