@@ -248,12 +248,32 @@ def bench_first_event(samples: int = 50) -> None:
     print(f"  p50 {statistics.median(latencies):.2f} ms  p99 {percentile(latencies, 0.99):.2f} ms")
 
 
+def bench_parser_scaling() -> None:
+    """Time grows with input size, however small the chunks (no quadratic buffering)."""
+    print("SSEParser scaling: one data line of 1 MB vs 10 MB; expect ~10x, not ~100x")
+    for chunk in (1, 64, 1460):
+        times = []
+        for megabytes in (1, 10):
+            if chunk == 1 and megabytes == 10:
+                megabytes = 4  # 10 million feed() calls take too long to wait for; 4 MB shows the shape
+            line = b"data: " + b"A" * (megabytes * 1_000_000) + b"\n\n"
+            parser = oi.SSEParser()
+            started = time.perf_counter()
+            events = [e for i in range(0, len(line), chunk) for e in parser.feed(line[i : i + chunk])]
+            times.append((megabytes, time.perf_counter() - started))
+            assert len(events) == 1
+        (small_mb, small), (big_mb, big) = times
+        print(f"  {chunk:5d}-byte chunks: {small_mb} MB {small:.3f} s, {big_mb} MB {big:.3f} s, "
+              f"ratio {big / small:.1f}x for {big_mb / small_mb:.0f}x the bytes")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--aborts", type=int, default=200)
     parser.add_argument("--megabytes", type=int, default=200)
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs")
+    bench_parser_scaling()
     bench_first_event()
     bench_throughput(args.megabytes)
     bench_aborts(args.aborts)
