@@ -1396,6 +1396,48 @@ class AbortTests(ServerTestCase):
         silent.close()
         self.assert_no_leaks()
 
+    def stalled_listener(self) -> Tuple[str, Callable[[], None]]:
+        """A loopback URL whose TCP connect hangs: a listener with a full backlog
+        (Linux drops the SYN). Skips the test where connects do not stall."""
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [listener]
+        self.addCleanup(lambda: [s.close() for s in fillers])
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            try:
+                filler.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            fillers.append(filler)
+        probe = socket.socket()
+        probe.settimeout(0.2)
+        try:
+            probe.connect(("127.0.0.1", port))
+            self.skipTest("connects to a full backlog do not stall on this platform")
+        except socket.timeout:
+            pass
+        finally:
+            probe.close()
+        return f"http://127.0.0.1:{port}/v1", lambda: [s.close() for s in fillers] and None
+
+    def test_connect_timeout_and_abort_while_connecting(self) -> None:
+        url, close_listener = self.stalled_listener()
+        client = self.make_client(base_url=url, timeout=oi.Timeout(connect=0.3, read=5),
+                                  retry_policy=oi.RetryPolicy(max_retries=0))
+        with self.assertRaises(oi.APITimeoutError) as caught:
+            client.images.generate(prompt="p")
+        self.assertEqual(caught.exception.limit, "connect")
+        client = self.make_client(base_url=url, timeout=oi.Timeout(connect=30, read=30))
+        trigger = threading.Event()
+        self.abort_after(0.2, trigger)
+        self.assert_prompt_abort(lambda: client.images.generate(prompt="p", abort_trigger=trigger), "during_request")
+        close_listener()
+        self.assert_no_leaks()
+
     def test_abort_during_retry_backoff(self) -> None:
         client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=3, initial_delay=30, max_delay=30))
         self.api.queue(Action(500, {}))
