@@ -523,17 +523,22 @@ class RequestBuilderTests(unittest.TestCase):
 # =============================================================================
 
 
-class MultipartTests(unittest.TestCase):
+class TempFilesMixin(unittest.TestCase):
+    """A temporary directory per test and a helper that writes files into it."""
+
     def setUp(self) -> None:
+        super().setUp()
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
 
-    def path(self, name: str, data: bytes) -> str:
+    def write(self, name: str, data: bytes) -> str:
         path = os.path.join(self.tmp.name, name)
         with open(path, "wb") as handle:
             handle.write(data)
         return path
 
+
+class MultipartTests(TempFilesMixin):
     def test_byte_exact_layout(self) -> None:
         body = oi.ImageEditRequest(
             image=[("a.png", PNG), ("b.jpg", JPEG)], mask=("m.png", PNG), prompt="p", n=2, stream=True,
@@ -564,7 +569,7 @@ class MultipartTests(unittest.TestCase):
 
     def test_content_length_matches_for_every_source(self) -> None:
         big = PNG + os.urandom(300_000)
-        path = self.path("big.png", big)
+        path = self.write("big.png", big)
         handle = open(path, "rb")  # noqa: SIM115  (closed by addCleanup)
         self.addCleanup(handle.close)
         handle.read(0)
@@ -598,7 +603,7 @@ class MultipartTests(unittest.TestCase):
     def test_base_names_only(self) -> None:
         self.assertEqual(oi.FilePart.from_input("image", ("C:\\Users\\me\\a.png", PNG)).filename, "a.png")
         self.assertEqual(oi.FilePart.from_input("image", ("/home/me/b.png", PNG)).filename, "b.png")
-        self.assertEqual(oi.FilePart.from_input("image", self.path("c.png", PNG)).filename, "c.png")
+        self.assertEqual(oi.FilePart.from_input("image", self.write("c.png", PNG)).filename, "c.png")
 
     def test_content_type_precedence(self) -> None:
         def kind(value: Any) -> Tuple[str, str]:
@@ -625,13 +630,13 @@ class MultipartTests(unittest.TestCase):
         self.assertIn("missing.png", str(caught.exception))
         with self.assertRaises(TypeError):
             oi.FilePart.from_input("image", 42)
-        with open(self.path("t.png", PNG), encoding="latin-1") as text_file, self.assertRaises(TypeError):
+        with open(self.write("t.png", PNG), encoding="latin-1") as text_file, self.assertRaises(TypeError):
             oi.FilePart.from_input("image", text_file)
         with self.assertRaises(ValueError):
             oi.ImageEditRequest(image=[], prompt="p").to_multipart()
 
     def test_file_that_changes_size_fails_clearly(self) -> None:
-        path = self.path("grow.png", PNG)
+        path = self.write("grow.png", PNG)
         body = oi.MultipartEncoder([], [oi.FilePart.from_input("image", path)])
         with open(path, "ab") as handle:
             handle.write(b"more")
@@ -879,18 +884,7 @@ def gzip_bytes(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-class EditTests(ServerTestCase):
-    def setUp(self) -> None:
-        super().setUp()
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
-
-    def write(self, name: str, data: bytes) -> str:
-        path = os.path.join(self.tmp.name, name)
-        with open(path, "wb") as handle:
-            handle.write(data)
-        return path
-
+class EditTests(TempFilesMixin, ServerTestCase):
     def test_single_image_path_and_fields_match_the_sdk(self) -> None:
         image = self.write("cat.png", PNG)
         mask = self.write("mask.png", PNG)
@@ -1512,12 +1506,7 @@ class AbortTests(ServerTestCase):
 # =============================================================================
 
 
-class CLITests(ServerTestCase):
-    def setUp(self) -> None:
-        super().setUp()
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
-
+class CLITests(TempFilesMixin, ServerTestCase):
     def cli(self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
         environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url, PYTHONPATH=HERE)
@@ -1548,9 +1537,7 @@ class CLITests(ServerTestCase):
         self.assertEqual(self.last.json, {"prompt": "p", "complexity": "high", "n": 1})
 
     def test_edit_forms_and_stream(self) -> None:
-        image = os.path.join(self.tmp.name, "in.png")
-        with open(image, "wb") as handle:
-            handle.write(PNG)
+        self.write("in.png", PNG)
         result = self.cli("edit", "add a hat", "in.png", "--mask", "in.png", "-o", "hat.png")
         self.assertEqual(result.stdout.strip(), "hat.png", result.stderr)
         self.assertEqual([f[0] for f in self.last.files], ["image", "mask"])
