@@ -28,6 +28,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import (
     IO,
@@ -2532,8 +2533,7 @@ def write_file_atomic(path: Union[str, os.PathLike[str]], data: bytes, *, overwr
         if overwrite:
             os.replace(temp, target)
         else:
-            os.link(temp, target)  # fails if the target exists, atomically
-            os.unlink(temp)
+            _move_no_replace(temp, target)
     except BaseException:
         try:
             os.unlink(temp)
@@ -2541,6 +2541,20 @@ def write_file_atomic(path: Union[str, os.PathLike[str]], data: bytes, *, overwr
             pass
         raise
     return target
+
+
+def _move_no_replace(temp: str, target: str) -> None:
+    """Rename ``temp`` to ``target`` unless ``target`` exists (``FileExistsError``)."""
+    try:
+        os.link(temp, target)  # fails if the target exists, atomically
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (FAT, some network file systems)
+        if os.path.lexists(target):  # a narrow race where os.rename replaces; Windows' rename refuses
+            raise FileExistsError(17, "File exists", target) from None
+        os.rename(temp, target)
+        return
+    os.unlink(temp)
 
 
 def _short(value: Optional[str]) -> str:
@@ -3185,6 +3199,11 @@ class OpenAIClient:
     Thread-safe: one client can serve many threads. ``close()`` aborts open
     streams and is idempotent; the client is also a context manager.
     ``OPENAI_LOG=debug|info`` turns on logging to stderr (keys redacted).
+
+    ``transport`` replaces the innermost handler (``Request -> Response``,
+    by default an ``HTTPTransport``): a recorder, a replay cache, another
+    HTTP stack. It must return every status as a ``Response`` and raise
+    ``APIConnectionError`` for network failures, as ``HTTPTransport`` does.
     """
 
     def __init__(
@@ -3202,6 +3221,7 @@ class OpenAIClient:
         ssl_context: Optional[ssl.SSLContext] = None,
         proxies: Optional[Mapping[str, str]] = None,
         config: Optional[OpenAIConfig] = None,
+        transport: Optional[Handler] = None,
     ) -> None:
         changes: Dict[str, Any] = {
             "api_key": api_key, "base_url": base_url, "organization": organization, "project": project,
@@ -3223,7 +3243,8 @@ class OpenAIClient:
         self.config = config
         self.interceptors = list(interceptors)
         self.request_builder = RequestBuilder(config)
-        self.transport = HTTPTransport(config)
+        self.transport: Handler = transport or HTTPTransport(config)
+        self._custom_transport = transport
         self.chain = InterceptorChain(
             [ErrorInterceptor(config), *self.interceptors, RetryInterceptor(), AuthInterceptor(config), LoggingInterceptor()],
             self.transport,
@@ -3236,20 +3257,21 @@ class OpenAIClient:
     @classmethod
     def azure(cls, **kwargs: Any) -> OpenAIClient:
         """A client for Azure OpenAI; see ``OpenAIConfig.azure`` for the arguments."""
-        interceptors = kwargs.pop("interceptors", ())
-        return cls(config=OpenAIConfig.azure(**kwargs), interceptors=interceptors)
+        options = {name: kwargs.pop(name) for name in ("interceptors", "transport") if name in kwargs}
+        return cls(config=OpenAIConfig.azure(**kwargs), **options)
 
     def with_options(self, **changes: Any) -> OpenAIClient:
         """A new client with some settings changed (same arguments as the constructor)."""
-        interceptors = changes.pop("interceptors", self.interceptors)
-        return type(self)._from_config(self.config, interceptors, changes)
+        changes.setdefault("interceptors", self.interceptors)
+        changes.setdefault("transport", self._custom_transport)
+        return type(self)._from_config(self.config, changes)
 
     copy = with_options
 
     @classmethod
-    def _from_config(cls, config: OpenAIConfig, interceptors: Sequence[Interceptor], changes: Dict[str, Any]) -> OpenAIClient:
+    def _from_config(cls, config: OpenAIConfig, changes: Dict[str, Any]) -> OpenAIClient:
         client = OpenAIClient.__new__(cls)
-        OpenAIClient.__init__(client, config=config, interceptors=interceptors, **changes)
+        OpenAIClient.__init__(client, config=config, **changes)
         return client
 
     @property
@@ -3340,80 +3362,105 @@ class _UsageError(Exception):
     """A command-line mistake: exit status 2."""
 
 
+class _DryRun(Exception):
+    """Raised by the dry-run transport with the request that would have been sent."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__("dry run")
+        self.request = request
+
+
+def _dry_run_transport(request: Request) -> Response:
+    raise _DryRun(request)
+
+
 def _build_parser() -> Any:
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="openai-images",
         description="Generate and edit images with the OpenAI Images API.",
-        epilog="The API key comes from OPENAI_API_KEY. Exit status: 0 ok, 1 API or network "
-        "error, 2 usage error, 130 interrupted.",
+        epilog="The API key comes from OPENAI_API_KEY. Saved paths are printed on stdout, progress on "
+        "stderr. Exit status: 0 ok, 1 API or network error, 2 usage error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"openai-images {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    def common(sub: Any, *, edit: bool = False, variation: bool = False) -> None:
-        sub.add_argument("--model", "-m", help="model id, e.g. gpt-image-2 (any string is sent)")
-        sub.add_argument("--size", "-s", help="e.g. 1024x1024, 1536x1024, auto, or WIDTHxHEIGHT")
-        sub.add_argument("-n", type=int, help="number of images")
-        sub.add_argument("--user", help="end-user identifier (legacy)")
-        if not variation:
-            sub.add_argument("--quality", "-q", help="low, medium, high, xhigh, max, auto")
-            sub.add_argument("--background", help="transparent, opaque, auto")
-            sub.add_argument("--output-format", "-f", help="png, jpeg, webp, gif, svg")
-            sub.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
-            sub.add_argument("--moderation", help="low or auto")
-            sub.add_argument("--partial-images", type=int, metavar="0-3", help="partial images to stream")
-            sub.add_argument("--stream", action="store_true", help="stream partial images as they are made")
-            sub.add_argument("--safety-identifier", help="stable end-user id for safety monitoring")
-        if edit:
-            sub.add_argument("--input-fidelity", help="high or low")
-        sub.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                         help="any other API field (VALUE parsed as JSON when it can be), repeatable")
-        sub.add_argument("-o", "--output", help="output file (numbered -1, -2 … when n > 1)")
-        sub.add_argument("--json", action="store_true", help="print the response as JSON instead of saving")
-        sub.add_argument("--include-b64", action="store_true", help="with --json: keep the base64 data")
-        sub.add_argument("--base-url", help="API base URL (default: OPENAI_BASE_URL or the OpenAI API)")
-        sub.add_argument("--timeout", type=float, help="seconds without data before giving up (default 600)")
-        sub.add_argument("--max-retries", type=int, help="retries for transient failures (default 2)")
-        sub.add_argument("--verbose", "-v", action="store_true", help="log HTTP requests to stderr (keys redacted)")
-        sub.add_argument("--quiet", action="store_true", help="no progress messages")
+    def common(sub: Any, *, kind: str) -> None:
+        api = sub.add_argument_group("API parameters (any value is sent as given)")
+        api.add_argument("--model", "-m", help="model id, e.g. gpt-image-2")
+        api.add_argument("--size", "-s", help="1024x1024, 1536x1024, 1024x1536, auto, or WIDTHxHEIGHT")
+        api.add_argument("-n", type=int, help="number of images")
+        api.add_argument("--user", help="end-user identifier (legacy; prefer --safety-identifier)")
+        if kind == "variation":
+            api.add_argument("--response-format", help="b64_json or url")
+        else:
+            api.add_argument("--quality", "-q", help="low, medium, high, auto")
+            api.add_argument("--background", help="transparent, opaque, auto")
+            api.add_argument("--output-format", "-f", help="png, jpeg, webp")
+            api.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
+            api.add_argument("--moderation", help="low or auto")
+            api.add_argument("--safety-identifier", help="stable end-user id for safety monitoring")
+            api.add_argument("--stream", action="store_true", help="stream the result, with partial images")
+            api.add_argument("--partial-images", type=int, metavar="0-3", help="partial images to stream (implies --stream)")
+        if kind == "generate":
+            api.add_argument("--style", help="vivid or natural (dall-e-3)")
+            api.add_argument("--response-format", help="b64_json or url (dall-e models)")
+        if kind == "edit":
+            api.add_argument("--input-fidelity", help="high or low")
+        api.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                         help="any other API field; VALUE is parsed as JSON when it can be (repeatable)")
+        out = sub.add_argument_group("output")
+        out.add_argument("-o", "--output", metavar="PATH",
+                         help="output file (numbered -1, -2, ... when several), a directory (ending in /), "
+                         "or - for standard output; default: new image-DATE-TIME files here")
+        if kind != "variation":
+            out.add_argument("--save-partials", action="store_true",
+                             help="also save streamed partial images (as NAME-partial-N.EXT; implies --stream)")
+        out.add_argument("--json", action="store_true", help="print the response as JSON (base64 elided)")
+        out.add_argument("--include-b64", action="store_true", help="with --json: keep the base64 data")
+        out.add_argument("--no-save", action="store_true", help="with --json: do not write image files")
+        out.add_argument("--quiet", action="store_true", help="no progress or notes on stderr")
+        conn = sub.add_argument_group("connection")
+        conn.add_argument("--base-url", help="API base URL (default: OPENAI_BASE_URL or https://api.openai.com/v1)")
+        conn.add_argument("--timeout", type=float, metavar="SECONDS",
+                          help="give up after this long without data from the server (default 600)")
+        conn.add_argument("--max-retries", type=int, metavar="N", help="retries of transient failures (default 2)")
+        conn.add_argument("--verbose", "-v", action="store_true", help="log HTTP requests to stderr (keys redacted)")
+        conn.add_argument("--dry-run", action="store_true",
+                          help="print the request that would be sent (key redacted) and exit; no network")
 
-    generate = commands.add_parser("generate", help="create images from a prompt")
+    generate = commands.add_parser("generate", help="create images from a prompt",
+                                   description="Create images from a prompt.")
     generate.add_argument("prompt", help="the prompt, or - to read it from standard input")
-    common(generate)
-    edit = commands.add_parser("edit", help="edit images (files, URLs or file ids)")
+    common(generate, kind="generate")
+    edit = commands.add_parser(
+        "edit", help="edit images (files, URLs or file ids)",
+        description="Edit images. Files are uploaded (multipart); --image-url and --file-id send a JSON "
+        "request that references images instead.",
+    )
     edit.add_argument("prompt", help="the instruction, or - to read it from standard input")
     edit.add_argument("images", nargs="*", metavar="IMAGE", help="image files to upload")
     edit.add_argument("--image-url", action="append", default=[], help="an image by URL (JSON form), repeatable")
     edit.add_argument("--file-id", action="append", default=[], help="an image by file id (JSON form), repeatable")
-    edit.add_argument("--mask", help="mask file (PNG with transparent areas to edit)")
-    edit.add_argument("--markup", help="markup file (transparent PNG guide)")
-    common(edit, edit=True)
-    variation = commands.add_parser("variation", help="variations of an image (retired endpoint)")
+    edit.add_argument("--mask", help="mask: a PNG file whose transparent areas are edited "
+                      "(JSON form: a URL, or a file id)")
+    edit.add_argument("--markup", help="markup file (a transparent PNG drawn over the image as a guide)")
+    common(edit, kind="edit")
+    variation = commands.add_parser("variation", help="variations of an image (retired endpoint, dall-e-2)",
+                                    description="Variations of an image (a retired endpoint, dall-e-2 only).")
     variation.add_argument("image", help="the image file")
-    common(variation, variation=True)
+    common(variation, kind="variation")
     return parser
 
 
-def _cli_params(args: Any) -> Dict[str, Any]:
-    names = {
-        "model": "model", "size": "size", "n": "n", "user": "user", "quality": "quality",
-        "background": "background", "output_format": "output_format", "compression": "output_compression",
-        "moderation": "moderation", "partial_images": "partial_images", "safety_identifier": "safety_identifier",
-        "input_fidelity": "input_fidelity",
-    }
-    params = {api: getattr(args, attr) for attr, api in names.items() if getattr(args, attr, None) is not None}
-    for item in args.param:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise _UsageError(f"--param expects KEY=VALUE, got {item!r}")
-        try:
-            params[key] = json.loads(text)
-        except ValueError:
-            params[key] = text
-    return params
+_CLI_FIELDS = {
+    "model": "model", "size": "size", "n": "n", "user": "user", "quality": "quality",
+    "background": "background", "output_format": "output_format", "compression": "output_compression",
+    "moderation": "moderation", "partial_images": "partial_images", "safety_identifier": "safety_identifier",
+    "input_fidelity": "input_fidelity", "style": "style", "response_format": "response_format",
+}
 
 
 def _read_prompt(text: str) -> str:
@@ -3424,109 +3471,261 @@ def _read_prompt(text: str) -> str:
     return text
 
 
-def _output_paths(args: Any, images: Sequence[Any]) -> List[str]:
-    count = len(images)
-    if args.output:
-        root, ext = os.path.splitext(args.output)
-        if count == 1:
-            return [args.output]
-        return [f"{root}-{i}{ext}" for i in range(1, count + 1)]
-    return [""] * count
+def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
+    """The ``ImagesResource`` method to call and its keyword arguments.
+    Everything the command line can get wrong is found here, before a client
+    exists or a byte is sent."""
+    params = {api: getattr(args, attr) for attr, api in _CLI_FIELDS.items() if getattr(args, attr, None) is not None}
+    for item in args.param:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise _UsageError(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text
+    if any(getattr(args, name, None) not in (None, False) for name in ("stream", "save_partials", "partial_images")):
+        params["stream"] = True
+    if args.output == "-":
+        if sys.stdout.isatty():
+            raise _UsageError("-o - would write binary image data to the terminal; redirect standard output")
+        if getattr(args, "save_partials", False) or args.json:
+            raise _UsageError("-o - cannot be combined with --save-partials or --json")
+    if (args.include_b64 or args.no_save) and not args.json:
+        raise _UsageError("--include-b64 and --no-save go with --json")
+    if args.command == "variation":
+        params["image"] = args.image
+        return "create_variation", params
+    params["prompt"] = _read_prompt(args.prompt)
+    if args.command == "generate":
+        return "generate", params
+    references = [ImageReference(image_url=u) for u in args.image_url] + [ImageReference(file_id=f) for f in args.file_id]
+    if references:
+        if args.images or args.markup:
+            raise _UsageError("use either IMAGE files or --image-url/--file-id, not both")
+        params["images"] = references
+        if args.mask:
+            is_url = "://" in args.mask or args.mask.startswith("data:")
+            params["mask"] = ImageReference(image_url=args.mask) if is_url else ImageReference(file_id=args.mask)
+        return "edit_json", params
+    if not args.images:
+        raise _UsageError("edit needs at least one IMAGE file, --image-url or --file-id")
+    params["image"] = args.images[0] if len(args.images) == 1 else list(args.images)
+    for name in ("mask", "markup"):
+        if getattr(args, name):
+            params[name] = getattr(args, name)
+    return "edit", params
 
 
-def _save_images(args: Any, images: Sequence[_ImageData], fmt: Optional[str]) -> List[str]:
-    """Save each image atomically; without -o choose names that never overwrite."""
-    saved = []
-    for path, image in zip(_output_paths(args, images), images):
-        data = image.to_bytes()
-        if path:
-            saved.append(write_file_atomic(path, data))
-            continue
-        ext = _FORMAT_EXTENSIONS.get((fmt or "").lower()) or _TYPE_EXTENSIONS.get(sniff_image_type(data[:16]) or "", ".png")
-        stem = "image-" + time.strftime("%Y%m%d-%H%M%S")
-        for number in range(1, 10000):
-            candidate = f"{stem}{'' if number == 1 else f'-{number}'}{ext}"
+def _image_dimensions(data: bytes) -> Optional[Tuple[int, int]]:
+    """Width and height from a PNG, GIF, WebP or JPEG header, else ``None``."""
+
+    def number(start: int, length: int, order: Literal["big", "little"] = "big") -> int:
+        if start + length > len(data):
+            raise IndexError("truncated header")
+        return int.from_bytes(data[start:start + length], order)
+
+    try:
+        return _header_dimensions(data, number)
+    except IndexError:
+        return None
+
+
+def _header_dimensions(data: bytes, number: Callable[..., int]) -> Optional[Tuple[int, int]]:
+
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return number(16, 4), number(20, 4)
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return number(6, 2, "little"), number(8, 2, "little")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        chunk = data[12:16]
+        if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+            return number(26, 2, "little") & 0x3FFF, number(28, 2, "little") & 0x3FFF
+        if chunk == b"VP8L" and data[20:21] == b"\x2f":
+            bits = number(21, 4, "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":
+            return number(24, 3, "little") + 1, number(27, 3, "little") + 1
+        return None
+    if data[:2] == b"\xff\xd8":
+        at = 2
+        while True:
+            if data[at] != 0xFF:
+                return None
+            marker = data[at + 1]
+            if marker == 0xFF:  # fill byte
+                at += 1
+                continue
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
+                return number(at + 7, 2), number(at + 5, 2)
+            if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
+                at += 2
+                continue
+            at += 2 + number(at + 2, 2)
+    return None
+
+
+def _human_bytes(count: int) -> str:
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f} MB"
+    return f"{count / 1000:.1f} kB" if count >= 1000 else f"{count} bytes"
+
+
+class _Progress:
+    """Progress on stderr, only when it is a terminal and not ``--quiet``: a
+    spinner with the elapsed time while waiting, and a line per event. Plain
+    ASCII and carriage returns, so any terminal and encoding will do."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.status = "waiting for the server"
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._drawn = 0
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._spin, name="openai-images-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            self._erase()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def line(self, text: str) -> None:
+        """Print one line on stderr above the spinner (nothing when disabled)."""
+        if self.enabled:
+            self.print(text, sys.stderr)
+
+    def print(self, text: str, stream: Any = None) -> None:
+        """Print one line (default: stdout) without garbling the spinner,
+        which may share the terminal."""
+        stream = stream or sys.stdout
+        with self._lock:
+            self._erase()
+            stream.write(text + "\n")
+            stream.flush()
+
+    def _spin(self) -> None:
+        frames = "|/-\\"
+        tick = 0
+        while not self._stop.wait(0.1):
+            text = f"{frames[tick % len(frames)]} {self.status} {self.elapsed():.1f} s"
+            with self._lock:
+                sys.stderr.write("\r" + text + " " * max(0, self._drawn - len(text)))
+                sys.stderr.flush()
+                self._drawn = len(text)
+            tick += 1
+
+    def _erase(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r" + " " * self._drawn + "\r")
+            sys.stderr.flush()
+            self._drawn = 0
+
+
+class _Output:
+    """Where images go. ``-o PATH``: that file (numbered ``-1``, ``-2`` … when
+    a response holds several; the extension added when the path has none);
+    ``-o DIR/``: fresh names in that directory (created if needed); ``-o -``: standard output
+    (once); no ``-o``: fresh names here. Fresh names
+    (``image-YYYYmmdd-HHMMSS[-N].EXT``, the extension from the bytes
+    received) never replace an existing file. Every write is atomic."""
+
+    def __init__(self, target: Optional[str], note: Callable[[str], None]) -> None:
+        target = target or ""
+        is_directory = target.endswith(("/", os.sep)) or os.path.isdir(target)
+        self.directory = target if is_directory else ""
+        self.path = target if target and not is_directory else None
+        self.stem = "image-" + time.strftime("%Y%m%d-%H%M%S")
+        self.note = note
+        self.to_stdout = target == "-"
+
+    def save(self, data: bytes, fmt: Optional[str], *, number: int = 0, count: int = 1, suffix: str = "") -> str:
+        """Write one image; returns its path (``"-"`` for standard output)."""
+        media_type = sniff_image_type(data[:16]) or ""
+        sniffed = _TYPE_EXTENSIONS.get(media_type)
+        extension = sniffed or _FORMAT_EXTENSIONS.get((fmt or "").lower(), ".png")
+        if self.to_stdout and not suffix:
+            self.to_stdout = False
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            return "-"
+        if self.path and self.path != "-":
+            root, given = os.path.splitext(self.path)
+            if given and sniffed and given.lower() not in (sniffed, ".jpeg" if sniffed == ".jpg" else sniffed):
+                self.note(f"note: {root}{given} holds {media_type[6:]} data (the server's output format)")
+            numbered = f"-{number + 1}" if count > 1 else ""
+            return write_file_atomic(f"{root}{suffix}{numbered}{given or extension}", data)
+        if self.directory:
+            os.makedirs(self.directory, exist_ok=True)
+        stem = os.path.join(self.directory, self.stem + suffix)
+        for attempt in range(1, 10_000):
             try:
-                saved.append(write_file_atomic(candidate, data, overwrite=False))
-                break
+                path = write_file_atomic(f"{stem}{'' if attempt == 1 else f'-{attempt}'}{extension}", data, overwrite=False)
             except FileExistsError:
                 continue
-    return saved
+            if self.path == "-":
+                self.note(f"note: only one image goes to standard output; saved another as {path}")
+            return path
+        raise FileExistsError(f"no free file name like {stem}{extension}")
 
 
-def _progress(args: Any, message: str) -> None:
-    if not args.quiet and sys.stderr.isatty():
-        print(message, file=sys.stderr, flush=True)
+def _report_saved(args: Any, progress: _Progress, path: str, data: bytes, fmt: Optional[str], context: str = "") -> None:
+    """The path on stdout (for scripts); on a terminal's stderr the path,
+    dimensions, format and size. One line only when both share a terminal."""
+    size = _image_dimensions(data)
+    kind = (sniff_image_type(data[:16]) or "").partition("/")[2] or fmt or "?"
+    shown = f"{size[0]}x{size[1]} " if size else ""
+    if args.output != "-" and not args.json and not (progress.enabled and sys.stdout.isatty()):
+        progress.print(path)
+    progress.line(f"{path}: {shown}{kind}, {_human_bytes(len(data))}{context}")
 
 
-def _run(args: Any) -> int:
-    client_options: Dict[str, Any] = {}
-    if args.base_url:
-        client_options["base_url"] = args.base_url
-    if args.timeout is not None:
-        client_options["timeout"] = Timeout(connect=min(args.timeout, 30.0), read=args.timeout)
-    if args.max_retries is not None:
-        client_options["max_retries"] = args.max_retries
-    if args.verbose:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
-    params = _cli_params(args)
-    with OpenAIClient(**client_options) as client:
-        images = client.images
-        stream = bool(getattr(args, "stream", False))
-        if args.command == "generate":
-            call: Callable[..., Any] = images.generate
-            params["prompt"] = _read_prompt(args.prompt)
-        elif args.command == "edit":
-            params["prompt"] = _read_prompt(args.prompt)
-            references = [ImageReference(image_url=u) for u in args.image_url] + [ImageReference(file_id=f) for f in args.file_id]
-            if references and (args.images or args.mask or args.markup):
-                raise _UsageError("use either image files or --image-url/--file-id, not both")
-            if references:
-                call = images.edit_json
-                params["images"] = references
-            elif args.images:
-                call = images.edit
-                params["image"] = args.images[0] if len(args.images) == 1 else list(args.images)
-                for name in ("mask", "markup"):
-                    if getattr(args, name):
-                        params[name] = getattr(args, name)
-            else:
-                raise _UsageError("edit needs at least one IMAGE file, --image-url or --file-id")
-        else:
-            call = images.create_variation
-            params["image"] = args.image
-        if stream:
-            params["stream"] = True
-        started = time.monotonic()
-        _progress(args, "Waiting for the server…")
-        result = call(**params)  # Ctrl-C raises KeyboardInterrupt inside the read; the call cleans up
-        if isinstance(result, ImageStream):
-            with result:
-                for event in result:
-                    index = getattr(event, "partial_image_index", None)
-                    if index is not None:
-                        _progress(args, f"partial image {index + 1} received ({time.monotonic() - started:.1f} s)")
-                completed = result.completed
-            fmt = getattr(completed, "output_format", None)
-            if args.json:
-                print(json.dumps(_elide_b64(completed.to_dict() if completed else {}, args.include_b64), indent=2))
-                return 0
-            paths = _save_images(args, [completed] if isinstance(completed, _ImageData) else [], fmt)
-        else:
-            if args.json:
-                payload = result.to_dict()
-                print(json.dumps(_elide_b64(payload, args.include_b64), indent=2))
-                return 0
-            paths = _save_images(args, result.data, result.output_format)
-            usage = result.usage
-            if usage is not None:
-                _progress(args, f"tokens: {usage.total_tokens} ({time.monotonic() - started:.1f} s)")
-        for path in paths:
-            print(path)
-    return 0
+def _usage_line(usage: Optional[ImageUsage], seconds: float) -> str:
+    if usage is None or usage.total_tokens is None:
+        return f"done in {seconds:.1f} s"
+    return (f"done in {seconds:.1f} s; tokens: {usage.total_tokens} "
+            f"({usage.input_tokens} in, {usage.output_tokens} out)")
+
+
+def _print_dry_run(request: Request, as_json: bool) -> None:
+    headers = request.headers.redacted()
+    body: Any = None
+    if isinstance(request.body, MultipartEncoder):
+        encoder = request.body
+        headers["Content-Length"] = str(encoder.content_length)
+        body = {
+            "fields": [{"name": name, "value": value} for name, value in encoder.fields],
+            "files": [
+                {"name": p.field_name, "filename": p.filename, "content_type": p.content_type, "size": p.size}
+                for p in encoder.files
+            ],
+        }
+    elif request.body is not None:
+        body = json.loads(request.body)
+        headers["Content-Length"] = str(len(request.body))
+    url = _redact_query(_redact_url(request.url))
+    if as_json:
+        print(json.dumps({"method": request.method, "url": url, "headers": headers, "body": body}, indent=2))
+        return
+    lines = [f"{request.method} {url}"] + [f"{name}: {value}" for name, value in headers.items()] + [""]
+    if isinstance(request.body, MultipartEncoder):
+        lines += [f"{item['name']}: {json.dumps(item['value'], ensure_ascii=False)}" for item in body["fields"]]
+        lines += [f"{item['name']}: <file {item['filename']}, {item['content_type']}, {item['size']} bytes>"
+                  for item in body["files"]]
+    elif body is not None:
+        lines.append(json.dumps(body, indent=2, ensure_ascii=False))
+    print("\n".join(lines))
 
 
 def _elide_b64(value: Any, keep: bool) -> Any:
@@ -3539,13 +3738,109 @@ def _elide_b64(value: Any, keep: bool) -> Any:
     return value
 
 
+def _run(args: Any, progress: _Progress) -> int:
+    method, params = _call_for(args)
+    options: Dict[str, Any] = {}
+    if args.base_url:
+        options["base_url"] = args.base_url
+    if args.timeout is not None:
+        options["timeout"] = Timeout(connect=min(args.timeout, 30.0), read=args.timeout)
+    if args.max_retries is not None:
+        options["max_retries"] = args.max_retries
+    if args.dry_run:
+        options["transport"] = _dry_run_transport
+        if not os.environ.get("OPENAI_API_KEY"):
+            options["api_key"] = "sk-dry-run"
+            _note(args, "note: OPENAI_API_KEY is not set; a real call would fail")
+    if args.verbose:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    with OpenAIClient(**options) as client, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # create_variation's; the help says it is retired
+        try:
+            result = getattr(client.images, method)(**params)
+        except _DryRun as dry_run:
+            _print_dry_run(dry_run.request, args.json)
+            return 0
+        output = _Output(args.output, lambda text: _note(args, text))
+        saving = not args.no_save
+        partials: List[str] = []
+        if isinstance(result, ImageStream):
+            images: List[_ImageData] = []
+            usage: Optional[ImageUsage] = None
+            fmt: Optional[str] = None
+            with result:
+                progress.status = "generating"
+                for event in result:
+                    if isinstance(event, _PartialImageEvent):
+                        number = (event.partial_image_index or 0) + 1
+                        context = f" (partial image {number} after {progress.elapsed():.1f} s)"
+                        if args.save_partials and event.b64_json is not None:
+                            data = event.to_bytes()
+                            path = output.save(data, event.output_format, suffix=f"-partial-{number}")
+                            partials.append(path)
+                            _report_saved(args, progress, path, data, event.output_format, context)
+                        else:
+                            progress.line(context.strip(" ()"))
+                    elif isinstance(event, _CompletedEvent):
+                        images.append(event)
+                        usage, fmt = event.usage or usage, event.output_format or fmt
+            payload: Dict[str, Any] = {"completed": [e.to_dict() for e in images if isinstance(e, _Model)]}
+        else:
+            images, usage, fmt = list(result.data), result.usage, result.output_format
+            payload = result.to_dict()
+        progress.status = "saving"
+        saved = []
+        for number, image in enumerate(images):
+            if not saving:
+                break
+            if image.b64_json is None and image.url:
+                if not args.json:
+                    progress.print(image.url)
+                _note(args, f"image {number + 1} was returned as a URL, valid for 60 minutes; nothing saved")
+                continue
+            data = image.to_bytes()
+            path = output.save(data, fmt, number=number, count=len(images))
+            saved.append(path)
+            _report_saved(args, progress, path, data, fmt)
+        progress.line(_usage_line(usage, progress.elapsed()))
+        if args.json:
+            payload = _elide_b64(payload, args.include_b64)
+            payload["saved"] = saved
+            if partials:
+                payload["partials"] = partials
+            progress.print(json.dumps(payload, indent=2))
+    return 0
+
+
+def _note(args: Any, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _error_text(exc: BaseException) -> str:
+    """One line for a failure, never the API key, with hints for the common ones."""
+    if isinstance(exc, APITimeoutError):
+        hint = " (raise it with --timeout)" if exc.limit == "read" else ""
+        return f"{exc}{hint}"
+    if isinstance(exc, OSError) and not isinstance(exc, OpenAIError):
+        name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        return f"{exc.strerror or exc}{name}"
+    return " ".join(str(exc).split())
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command line; returns the exit status (never a traceback for
-    an expected failure)."""
+    """Run the command line; returns the exit status: 0 success, 1 API or
+    network error, 2 usage error (bad option, missing file, no key), 130
+    interrupted. Expected failures print one line, never a traceback."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    progress = _Progress(enabled=not args.quiet and not args.dry_run and sys.stderr.isatty())
     try:
-        return _run(args)
+        with progress:
+            return _run(args, progress)
     except KeyboardInterrupt:
         print("openai-images: interrupted", file=sys.stderr)
         return 130
@@ -3554,14 +3849,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"openai-images: error: {exc}", file=sys.stderr)
         return 2
     except (TypeError, ValueError) as exc:
-        print(f"openai-images: error: {exc}", file=sys.stderr)
+        print(f"openai-images: error: {_error_text(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # a missing or unreadable file, a full disk
-        name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        print(f"openai-images: error: {exc.strerror or exc}{name}", file=sys.stderr)
+        print(f"openai-images: error: {_error_text(exc)}", file=sys.stderr)
         return 2 if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)) else 1
     except OpenAIError as exc:
-        print(f"openai-images: error: {exc}", file=sys.stderr)
+        print(f"openai-images: error: {_error_text(exc)}", file=sys.stderr)
         return 1 if isinstance(exc, APIError) else 2  # no key, bad configuration: usage
 
 

@@ -1506,83 +1506,323 @@ class AbortTests(ServerTestCase):
 # =============================================================================
 
 
+def gif_header(width: int, height: int) -> bytes:
+    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00" * 8
+
+
+def jpeg_header(width: int, height: int) -> bytes:
+    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", height, width) + b"\x03" + b"\x00" * 9
+    return b"\xff\xd8" + app0 + b"\xff\xff" + sof0 + b"\xff\xda"
+
+
+class AtomicWriteTests(TempFilesMixin):
+    def test_replace_refuse_and_clean_up(self) -> None:
+        target = os.path.join(self.tmp.name, "a.png")
+        self.assertEqual(oi.write_file_atomic(target, b"one"), target)
+        oi.write_file_atomic(target, b"two")
+        with self.assertRaises(FileExistsError):
+            oi.write_file_atomic(target, b"three", overwrite=False)
+        os.mkdir(os.path.join(self.tmp.name, "dir"))
+        with self.assertRaises(OSError):
+            oi.write_file_atomic(os.path.join(self.tmp.name, "dir"), b"four")  # cannot replace a directory
+        with open(target, "rb") as handle:
+            self.assertEqual(handle.read(), b"two")
+        self.assertEqual(sorted(os.listdir(self.tmp.name)), ["a.png", "dir"], "no temporary file left behind")
+
+    def test_without_hard_links(self) -> None:
+        """FAT and some network file systems refuse os.link; the no-replace write still works."""
+        from unittest import mock
+
+        target = os.path.join(self.tmp.name, "b.png")
+        with mock.patch.object(oi.os, "link", side_effect=PermissionError(1, "Operation not permitted")):
+            oi.write_file_atomic(target, b"one", overwrite=False)
+            with self.assertRaises(FileExistsError):
+                oi.write_file_atomic(target, b"two", overwrite=False)
+        with open(target, "rb") as handle:
+            self.assertEqual(handle.read(), b"one")
+        self.assertEqual(os.listdir(self.tmp.name), ["b.png"])
+
+
+class ImageDimensionsTests(unittest.TestCase):
+    def test_each_format(self) -> None:
+        vp8l_bits = (300 - 1) | ((200 - 1) << 14)
+        cases = {
+            "png": (make_png(3, 5), (3, 5)),
+            "gif": (gif_header(640, 480), (640, 480)),
+            "jpeg (fill byte before SOF)": (jpeg_header(1536, 1024), (1536, 1024)),
+            "webp VP8": (b"RIFF\x00\x00\x00\x00WEBPVP8 \x00\x00\x00\x00\x00\x00\x00\x9d\x01\x2a"
+                         + struct.pack("<HH", 1024, 768), (1024, 768)),
+            "webp VP8L": (b"RIFF\x00\x00\x00\x00WEBPVP8L\x00\x00\x00\x00\x2f" + struct.pack("<I", vp8l_bits), (300, 200)),
+            "webp VP8X": (b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x00" * 8 + (1023).to_bytes(3, "little")
+                          + (1535).to_bytes(3, "little"), (1024, 1536)),
+            "truncated png": (make_png(3, 5)[:20], None),
+            "garbage": (b"not an image at all", None),
+            "broken jpeg": (b"\xff\xd8\x00\x00" + b"\x00" * 20, None),
+        }
+        for name, (data, expected) in cases.items():
+            with self.subTest(name):
+                self.assertEqual(oi._image_dimensions(data), expected)
+
+
 class CLITests(TempFilesMixin, ServerTestCase):
-    def cli(self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+    """The command line as a user meets it: a subprocess against the fake server."""
+
+    def environment(self, env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
         environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url, PYTHONPATH=HERE)
         environment.update(env or {})
-        return subprocess.run([sys.executable, "-m", "openai_images", *args], input=stdin, capture_output=True,
-                              text=True, cwd=self.tmp.name, env=environment, timeout=60)
+        return {k: v for k, v in environment.items() if v is not None}
+
+    def cli(self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "openai_images", *args], input=stdin, capture_output=True,
+                                text=True, cwd=self.tmp.name, env=self.environment(env), timeout=60)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertNotIn(TEST_KEY, result.stdout + result.stderr)
+        return result
+
+    def ok(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        result = self.cli(*args, stdin=stdin)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result
+
+    def files(self) -> List[str]:
+        return sorted(os.listdir(self.tmp.name))
+
+    def read(self, name: str) -> bytes:
+        with open(os.path.join(self.tmp.name, name), "rb") as handle:
+            return handle.read()
 
     def test_generate_saves_without_overwriting(self) -> None:
-        first = self.cli("generate", "a white cat", "-m", "gpt-image-2")
-        second = self.cli("generate", "a white cat")
-        self.assertEqual((first.returncode, second.returncode), (0, 0), first.stderr + second.stderr)
+        first = self.ok("generate", "a white cat", "-m", "gpt-image-2")
+        second = self.ok("generate", "a white cat")
         names = [first.stdout.strip(), second.stdout.strip()]
+        self.assertRegex(names[0], r"^image-\d{8}-\d{6}(-\d+)?\.png$")
         self.assertNotEqual(names[0], names[1])
+        self.assertEqual(self.files(), sorted([*names, "in.png"]), "no temporary files are left")
         for name in names:
-            with open(os.path.join(self.tmp.name, name), "rb") as handle:
-                self.assertEqual(handle.read(), PNG)
+            self.assertEqual(self.read(name), PNG)
         self.assertEqual(self.api.requests[0].json, {"model": "gpt-image-2", "prompt": "a white cat"})
         self.assertEqual(first.stderr, "", "no progress output when stderr is not a terminal")
-        self.assertEqual([n for n in os.listdir(self.tmp.name) if n.endswith(".part")], [])
 
-    def test_numbered_output_json_and_stdin_prompt(self) -> None:
-        result = self.cli("generate", "-", "-n", "2", "-o", "out.png", stdin="a prompt from stdin\n")
-        self.assertEqual(result.stdout.split(), ["out-1.png", "out-2.png"], result.stderr)
-        self.assertEqual(self.last.json["prompt"], "a prompt from stdin")
-        result = self.cli("generate", "p", "--json", "--param", "complexity=high", "--param", "n=1")
-        payload = json.loads(result.stdout)
+    def test_output_forms(self) -> None:
+        result = self.ok("generate", "-", "-n", "2", "-o", "out.png", stdin="a prompt from stdin\n")
+        self.assertEqual(result.stdout.split(), ["out-1.png", "out-2.png"])
+        self.assertEqual(self.last.json, {"prompt": "a prompt from stdin", "n": 2})
+        self.api.queue(Action(body={"data": [{"b64_json": base64.b64encode(JPEG).decode()}], "output_format": "jpeg"}))
+        self.assertEqual(self.ok("generate", "p", "-o", "noext").stdout.strip(), "noext.jpg", "extension from the bytes")
+        self.api.queue(Action(body={"data": [{"b64_json": base64.b64encode(JPEG).decode()}], "output_format": "jpeg"}))
+        mismatch = self.ok("generate", "p", "-o", "named.png")
+        self.assertEqual(mismatch.stdout.strip(), "named.png")
+        self.assertIn("named.png holds jpeg data", mismatch.stderr)
+        into = self.ok("generate", "p", "-n", "2", "-o", "sub/dir/")
+        paths = into.stdout.split()
+        self.assertEqual(len(paths), 2)
+        self.assertTrue(all(p.startswith("sub/dir/image-") for p in paths), paths)
+        self.assertEqual(len(os.listdir(os.path.join(self.tmp.name, "sub", "dir"))), 2)
+        raw = subprocess.run([sys.executable, "-m", "openai_images", "generate", "p", "-o", "-"], capture_output=True,
+                             cwd=self.tmp.name, env=self.environment(), timeout=60)
+        self.assertEqual((raw.returncode, raw.stdout), (0, PNG), raw.stderr)
+        raw = subprocess.run([sys.executable, "-m", "openai_images", "generate", "p", "-n", "2", "-o", "-"],
+                             capture_output=True, cwd=self.tmp.name, env=self.environment(), timeout=60)
+        self.assertEqual((raw.returncode, raw.stdout), (0, PNG), "only image data on stdout")
+        self.assertIn(b"only one image goes to standard output; saved another as image-", raw.stderr)
+        self.assertEqual(self.cli("generate", "p", "-o", "existing.png").returncode, 0)
+        self.assertEqual(self.cli("generate", "p", "-o", "existing.png").returncode, 0, "an explicit -o replaces")
+
+    def test_json_output(self) -> None:
+        payload = json.loads(self.ok("generate", "p", "--json", "--param", "complexity=high", "--param", "n=1").stdout)
         self.assertEqual(payload["data"][0]["b64_json"], f"<{len(PNG_B64)} base64 chars>")
+        self.assertEqual(payload["usage"]["total_tokens"], 150)
+        self.assertEqual(len(payload["saved"]), 1)
+        self.assertEqual(self.read(payload["saved"][0]), PNG)
         self.assertEqual(self.last.json, {"prompt": "p", "complexity": "high", "n": 1})
+        before = self.files()
+        payload = json.loads(self.ok("generate", "p", "--json", "--include-b64", "--no-save").stdout)
+        self.assertEqual(payload["data"][0]["b64_json"], PNG_B64)
+        self.assertEqual(payload["saved"], [])
+        self.assertEqual(self.files(), before)
+        streamed = json.loads(self.ok("generate", "p", "--stream", "--json", "--save-partials").stdout)
+        self.assertEqual(streamed["completed"][0]["type"], "image_generation.completed")
+        self.assertEqual(len(streamed["partials"]), 2)
+        self.assertEqual(len(streamed["saved"]), 1)
 
-    def test_edit_forms_and_stream(self) -> None:
+    def test_every_subcommand_and_form(self) -> None:
         self.write("in.png", PNG)
-        result = self.cli("edit", "add a hat", "in.png", "--mask", "in.png", "-o", "hat.png")
-        self.assertEqual(result.stdout.strip(), "hat.png", result.stderr)
-        self.assertEqual([f[0] for f in self.last.files], ["image", "mask"])
-        result = self.cli("edit", "add a hat", "--image-url", "https://example.com/a.png", "-o", "u.png")
-        self.assertEqual(self.last.json["images"], [{"image_url": "https://example.com/a.png"}])
-        result = self.cli("generate", "p", "--stream", "--partial-images", "1", "-o", "s.png")
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(self.last.json["stream"], True)
+        self.write("in2.jpg", JPEG)
+        self.write("mask.png", make_png(2, 2, seed=9))
+        self.ok("edit", "add a hat", "in.png", "in2.jpg", "--mask", "mask.png", "--markup", "in.png",
+                "--input-fidelity", "high", "-q", "low", "--compression", "50", "-o", "hat.png")
+        self.assertEqual([(f[0], f[1], f[2]) for f in self.last.files], [
+            ("image[]", "in.png", "image/png"), ("image[]", "in2.jpg", "image/jpeg"),
+            ("markup", "in.png", "image/png"), ("mask", "mask.png", "image/png"),
+        ])
+        self.assertEqual(self.last.form, {"prompt": "add a hat", "input_fidelity": "high", "quality": "low",
+                                          "output_compression": "50"})
+        self.ok("edit", "add a hat", "--image-url", "https://example.com/a.png", "--file-id", "file-1",
+                "--mask", "https://example.com/m.png")
+        self.assertEqual(self.last.path, "/v1/images/edits")
+        self.assertEqual(self.last.json, {"prompt": "add a hat", "images": [
+            {"image_url": "https://example.com/a.png"}, {"file_id": "file-1"}], "mask": {"image_url": "https://example.com/m.png"}})
+        variation = self.ok("variation", "in.png", "-n", "2", "--response-format", "b64_json", "-s", "256x256")
+        self.assertEqual(self.last.path, "/v1/images/variations")
+        self.assertEqual(self.last.form, {"n": "2", "response_format": "b64_json", "size": "256x256"})
+        self.assertEqual(len(variation.stdout.split()), 2)
+        self.assertNotIn("Warning", variation.stderr)
+        self.api.queue(Action(body={"created": 1, "data": [{"url": "https://cdn.example.com/v.png"}]}))
+        urls = self.ok("variation", "in.png", "--response-format", "url")
+        self.assertEqual(urls.stdout.strip(), "https://cdn.example.com/v.png")
+        self.assertIn("URL", urls.stderr)
+        self.ok("generate", "p", "--style", "vivid", "--background", "transparent", "-f", "webp", "--moderation", "low",
+                "--safety-identifier", "u-1", "--user", "u", "-s", "1536x1024")
+        self.assertEqual(self.last.json, {"prompt": "p", "background": "transparent", "moderation": "low",
+                                          "output_format": "webp", "safety_identifier": "u-1", "size": "1536x1024",
+                                          "style": "vivid", "user": "u"})
+
+    def test_stream_saves_partials_in_order(self) -> None:
+        result = self.ok("edit", "p", "in.png", "--partial-images", "2", "--save-partials", "-o", "s.png")
+        self.assertEqual(result.stdout.split(), ["s-partial-1.png", "s-partial-2.png", "s.png"])
+        self.assertEqual(self.last.form["stream"], "true")
+        self.assertEqual(self.last.form["partial_images"], "2")
+        self.assertEqual(self.read("s.png"), PNG)
+        self.assertEqual(self.read("s-partial-2.png"), make_png(2, 2, seed=2))
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.write("in.png", PNG)
+
+    def test_dry_run_touches_no_network_and_hides_the_key(self) -> None:
+        self.write("big.png", PNG + b"\x00" * 5000)
+        text = self.ok("edit", "add a hat", "big.png", "--mask", "in.png", "-m", "gpt-image-2", "--dry-run")
+        self.assertEqual(self.api.requests, [])
+        lines = text.stdout.splitlines()
+        self.assertEqual(lines[0], f"POST {self.api.url}/images/edits")
+        self.assertIn("Authorization: <redacted>", lines)
+        self.assertIn('prompt: "add a hat"', lines)
+        self.assertIn(f"image: <file big.png, image/png, {len(PNG) + 5000} bytes>", lines)
+        self.assertIn(f"mask: <file in.png, image/png, {len(PNG)} bytes>", lines)
+        self.assertNotIn("\x00", text.stdout)
+        as_json = json.loads(self.ok("generate", "p", "--stream", "--dry-run", "--json").stdout)
+        self.assertEqual(as_json["body"], {"stream": True, "prompt": "p"})
+        self.assertEqual(as_json["headers"]["Accept"], "text/event-stream")
+        no_key = self.cli("generate", "p", "--dry-run", env={"OPENAI_API_KEY": None})  # type: ignore[dict-item]
+        self.assertEqual(no_key.returncode, 0)
+        self.assertIn("OPENAI_API_KEY is not set", no_key.stderr)
+        self.assertEqual(self.api.requests, [])
+        missing = self.cli("edit", "p", "nope.png", "--dry-run")
+        self.assertEqual(missing.returncode, 2)
 
     def test_exit_codes_and_messages(self) -> None:
-        usage = self.cli("generate", "p", "--sise", "1")
-        self.assertEqual(usage.returncode, 2)
-        self.assertIn("--sise", usage.stderr)
-        missing = self.cli("edit", "p", "nope.png")
-        self.assertEqual(missing.returncode, 2)
-        self.assertIn("nope.png", missing.stderr)
-        no_key = self.cli("generate", "p", env={"OPENAI_API_KEY": ""})
-        self.assertEqual(no_key.returncode, 2)
-        self.assertIn("OPENAI_API_KEY", no_key.stderr)
-        self.api.queue(Action(400, {"error": {"message": "Invalid size", "code": "invalid_size"}}))
-        api_error = self.cli("generate", "p", "--max-retries", "0")
-        self.assertEqual(api_error.returncode, 1)
-        self.assertIn("Invalid size", api_error.stderr)
-        self.assertIn("req_", api_error.stderr)
-        for result in (usage, missing, no_key, api_error):
-            self.assertNotIn("Traceback", result.stderr)
-            self.assertNotIn(TEST_KEY, result.stderr + result.stdout)
+        cases: List[Tuple[str, List[str], Dict[str, Optional[str]], int, str]] = [
+            ("option typo", ["generate", "p", "--sise", "1"], {}, 2, "--sise"),
+            ("missing file", ["edit", "p", "nope.png"], {}, 2, "nope.png"),
+            ("not an image", ["edit", "p", "notes.txt"], {}, 2, "cannot tell the image type"),
+            ("no image at all", ["edit", "p"], {}, 2, "at least one IMAGE"),
+            ("files and URLs", ["edit", "p", "in.png", "--image-url", "https://x/a.png"], {}, 2, "not both"),
+            ("bad --param", ["generate", "p", "--param", "novalue"], {}, 2, "KEY=VALUE"),
+            ("unknown field via --param typo", ["generate", "p", "--param", "sise=1"], {}, 2, "did you mean 'size'"),
+            ("empty stdin prompt", ["generate", "-"], {}, 2, "empty"),
+            ("--no-save without --json", ["generate", "p", "--no-save"], {}, 2, "--json"),
+            ("no key", ["generate", "p"], {"OPENAI_API_KEY": ""}, 2, "OPENAI_API_KEY"),
+            ("API error", ["generate", "p", "--max-retries", "0"], {}, 1, "Invalid size"),
+            ("refused", ["generate", "p", "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--max-retries", "0"],
+             {}, 1, "Connection refused"),
+            ("timeout", ["generate", "p", "--timeout", "0.3", "--max-retries", "0"], {}, 1, "--timeout"),
+            ("success", ["generate", "p", "--quiet"], {}, 0, ""),
+        ]
+        self.write("notes.txt", b"just text")
+        for name, argv, env, code, message in cases:
+            with self.subTest(name):
+                self.api.reset()
+                if name == "API error":
+                    self.api.queue(Action(400, {"error": {"message": "Invalid size", "code": "invalid_size"}}))
+                if name == "timeout":
+                    self.api.queue(Action(hang=True))
+                result = self.cli(*argv, env=env)  # type: ignore[arg-type]
+                self.assertEqual(result.returncode, code, result.stderr)
+                self.assertIn(message, result.stderr)
+                if code == 1:
+                    self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+                if name == "API error":
+                    self.assertIn("req_1", result.stderr)
+                self.api.release.set()
+        self.assertEqual([n for n in self.files() if n.endswith(".part")], [])
+
+    def run_on_terminal(self, *args: str) -> Tuple[int, str, str]:
+        """Run the CLI with stderr on a pseudo-terminal (stdout a pipe); returns
+        the exit status, stdout and what the terminal showed."""
+        try:
+            import pty
+        except ImportError:
+            self.skipTest("no pseudo-terminals here")
+        controller, terminal = pty.openpty()
+        shown = bytearray()
+
+        def drain() -> None:
+            while True:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                shown.extend(chunk)
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        try:
+            process = subprocess.run([sys.executable, "-m", "openai_images", *args], stdout=subprocess.PIPE,
+                                     stderr=terminal, cwd=self.tmp.name, env=self.environment(), timeout=60)
+        finally:
+            os.close(terminal)
+            reader.join(10)
+            os.close(controller)
+        return process.returncode, process.stdout.decode(), shown.decode("utf-8", "replace")
+
+    def test_progress_on_a_terminal(self) -> None:
+        first, second, done = image_events()
+        self.api.queue(Action(sse=[0.35, first, 0.35, second, done]))
+        code, out, shown = self.run_on_terminal("generate", "p", "--stream", "--save-partials", "-o", "t.png")
+        self.assertEqual(code, 0, shown)
+        self.assertEqual(out.split(), ["t-partial-1.png", "t-partial-2.png", "t.png"])
+        self.assertRegex(shown, r"\| generating 0\.\d s", "a spinner with the elapsed time while waiting")
+        self.assertRegex(shown, r"t-partial-1\.png: 2x2 png, \d+ bytes \(partial image 1 after 0\.\d s\)")
+        self.assertIn(f"t.png: 2x2 png, {len(PNG)} bytes", shown)
+        self.assertIn("tokens: 150 (50 in, 100 out)", shown)
+        self.assertNotIn("Traceback", shown)
+        code, out, shown = self.run_on_terminal("generate", "p", "--quiet")
+        self.assertEqual((code, shown), (0, ""))
 
     def test_ctrl_c_mid_stream_exits_130_without_partial_file(self) -> None:
         first, *_ = image_events()
         self.api.queue(Action(sse=[first, "HANG"]))
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-        environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url, PYTHONPATH=HERE)
-        process = subprocess.Popen([sys.executable, "-m", "openai_images", "generate", "p", "--stream", "-o", "x.png"],
-                                   cwd=self.tmp.name, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.unlink(os.path.join(self.tmp.name, "in.png"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "openai_images", "generate", "p", "--stream", "--save-partials", "-o", "x.png"],
+            cwd=self.tmp.name, env=self.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 10
-        while not self.api.requests and time.monotonic() < deadline:
+        while not os.path.exists(os.path.join(self.tmp.name, "x-partial-1.png")) and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(0.3)
         import signal
 
         process.send_signal(signal.SIGINT)
         started = time.monotonic()
-        _, err = process.communicate(timeout=10)
+        out, err = process.communicate(timeout=10)
         self.assertLess(time.monotonic() - started, 3)
         self.assertEqual(process.returncode, 130, err)
-        self.assertNotIn(b"Traceback", err)
-        self.assertEqual(os.listdir(self.tmp.name), [])
+        self.assertEqual(err.decode().strip(), "openai-images: interrupted")
+        self.assertEqual(out.split(), [b"x-partial-1.png"])
+        self.assertEqual(self.files(), ["x-partial-1.png"], "the preview saved before Ctrl-C, nothing else")
+        self.assertEqual(self.read("x-partial-1.png"), make_png(2, 2, seed=1))
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+if __name__ == "__main__":
+    unittest.main()
