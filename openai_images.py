@@ -807,20 +807,14 @@ class Response:
         return self._content
 
     def read_capped(self, limit: int) -> bytes:
-        """At most ``limit`` bytes of the body (the rest is dropped); cached.
-        For error bodies, which may be huge HTML pages."""
+        """At most ``limit`` bytes of the (decompressed) body; the rest is
+        dropped and the connection closed. Cached. For error bodies, which may
+        be huge HTML pages."""
         if self._content is None:
-            parts: List[bytes] = []
-            size = 0
             try:
-                for chunk in self.iter_raw(min(limit, 1 << 20) or 1):
-                    parts.append(chunk[: limit - size])
-                    size += len(parts[-1])
-                    if size >= limit:
-                        break
+                self._content = _read_all(self, limit, truncate=True)
             finally:
                 self.close()
-            self._content = b"".join(parts)
         return self._content[:limit]
 
     def iter_raw(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
@@ -857,69 +851,65 @@ class Response:
         return f"<Response [{self.status_code}] request_id={self.request_id!r}>"
 
 
-def _read_all(response: Response, limit: Optional[int]) -> bytes:
-    """Read a body completely, bounded by ``limit``, checking ``Content-Length``
-    and undoing ``Content-Encoding: gzip/deflate``."""
+def _read_all(response: Response, limit: Optional[int], *, truncate: bool = False) -> bytes:
+    """Read a body to its end, checking ``Content-Length`` and undoing
+    ``Content-Encoding: gzip/deflate`` as it arrives. ``limit`` bounds both the
+    bytes received and the bytes decoded: past it, raise
+    ``APIResponseValidationError`` or, with ``truncate``, stop there."""
     raw = response.raw
     if raw is None:
         return b""
-    too_big = APIResponseValidationError(
-        f"The response body is larger than the configured limit of {limit} bytes",
-        response=response,
-    )
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and response.request.method != "HEAD":
-        expected = int(declared)
-        if limit is not None and expected > limit and encoding == "identity":
-            raise too_big
-        buffer = bytearray(expected)
-        view = memoryview(buffer)
-        filled = 0
-        while filled < expected:
-            count = raw.readinto(view[filled:])
-            if not count:
-                raise APIConnectionError(
-                    f"Connection closed after {filled} of {expected} response bytes",
-                    response.request,
-                    request_id=response.request_id,
-                )
-            filled += count
-        view.release()
-        body = bytes(buffer)
-    else:
-        parts: List[bytes] = []
-        size = 0
-        while True:
-            chunk = raw.read1(1 << 20)
-            if not chunk:
-                break
-            size += len(chunk)
-            if limit is not None and size > limit and encoding == "identity":
-                raise too_big
-            parts.append(chunk)
-        body = b"".join(parts)
-    if encoding in ("gzip", "deflate", "x-gzip"):
-        body = _decompress(body, encoding, limit, response, too_big)
-    return body
+    decoder = None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        import zlib
 
+        decoder = zlib.decompressobj(zlib.MAX_WBITS if encoding == "deflate" else 16 + zlib.MAX_WBITS)
+    declared_text = response.headers.get("content-length", "").strip()
+    declared = int(declared_text) if declared_text.isdigit() and response.request.method != "HEAD" else None
 
-def _decompress(
-    body: bytes, encoding: str, limit: Optional[int], response: Response, too_big: Exception
-) -> bytes:
-    import zlib
+    def too_big() -> APIResponseValidationError:
+        return APIResponseValidationError(
+            f"The response body is larger than the configured limit of {limit} bytes", response=response
+        )
 
-    wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
-    decoder = zlib.decompressobj(wbits)
-    try:
-        out = decoder.decompress(body, limit + 1 if limit is not None else 0)
-    except zlib.error as exc:
-        raise APIResponseValidationError(
-            f"The response body is not valid {encoding} data ({exc})", response=response
-        ) from None
-    if limit is not None and len(out) > limit:
-        raise too_big
-    return out
+    if limit is not None and declared is not None and declared > limit and not truncate:
+        raise too_big()
+    parts: List[bytes] = []
+    received = size = 0
+    while True:
+        if truncate and limit is not None and (received >= limit or size >= limit):
+            return b"".join(parts)[:limit]
+        chunk = raw.read1(1 << 20)
+        if not chunk:
+            break
+        received += len(chunk)
+        if decoder is not None:
+            try:
+                chunk = decoder.decompress(chunk, 0 if limit is None else limit - size + 1)
+            except Exception as exc:  # zlib.error
+                raise APIResponseValidationError(
+                    f"The response body is not valid {encoding} data ({exc})", response=response
+                ) from None
+            if decoder.unconsumed_tail and not truncate:
+                raise too_big()
+        size += len(chunk)
+        parts.append(chunk)
+        if limit is not None and (size > limit or received > limit) and not truncate:
+            raise too_big()
+    if declared is not None and received < declared:
+        raise APIConnectionError(
+            f"Connection closed after {received} of {declared} response bytes",
+            response.request,
+            request_id=response.request_id,
+        )
+    if decoder is not None and not decoder.eof:
+        raise APIConnectionError(
+            f"Connection closed in the middle of the {encoding} response body",
+            response.request,
+            request_id=response.request_id,
+        )
+    return b"".join(parts)
 
 
 # -- request building ---------------------------------------------------------
@@ -1813,6 +1803,11 @@ class HTTPTransport:
         headers = Headers(raw.headers.items())
         response = Response(raw.status, headers, request, reason=raw.reason or "")
         response.raw = _BodyReader(raw, control, response)
+        if not request.stream:  # read here, inside the retry loop: a body cut short is retried
+            if response.status_code >= 300:
+                response.read_capped(self.config.max_error_body_bytes)
+            else:
+                response.read(self.config.max_response_bytes)
         return response
 
 
