@@ -2785,6 +2785,7 @@ class ImageStream:
         self._control = control
         self._kind = kind  # "image_generation" or "image_edit"
         self._parser = SSEParser(max_event_bytes)
+        self._bytes_since_event = 0
         self._pending: Any = collections.deque()
         self._received: Any = collections.deque(maxlen=_KEEP_EVENTS)
         self._completed: Optional[ImageStreamEvent] = None
@@ -2855,6 +2856,12 @@ class ImageStream:
             events = self._parser.feed(chunk)
         except ValueError as exc:
             raise APIResponseValidationError(str(exc), response=self.response) from None
+        self._bytes_since_event = 0 if events else self._bytes_since_event + len(chunk)
+        limit = self._parser.max_event_bytes
+        if limit is not None and self._bytes_since_event > limit:  # endless comments or blank lines
+            raise APIResponseValidationError(
+                f"The server sent more than max_event_bytes ({limit} bytes) without an event", response=self.response
+            )
         for sse in events:
             if sse.data.startswith("[DONE]"):
                 self._ended = True

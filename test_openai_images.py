@@ -24,7 +24,7 @@ import time
 import unittest
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, ClassVar, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Optional, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 import openai_images as oi
@@ -278,7 +278,7 @@ class FakeImagesAPI:
                 h.wfile.flush()
                 h.connection.shutdown(socket.SHUT_RDWR)
                 return
-            elif chunked:
+            elif chunked and piece:  # (an empty chunk would end the body)
                 h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             else:
                 h.wfile.write(piece)
@@ -1556,6 +1556,90 @@ class FaultMatrixTests(ServerTestCase):
                     self.assertLess(elapsed, fault.max_seconds)
                     self.assert_no_leaks()
         self.assertGreaterEqual(tried, 60)
+
+
+def endless(head: bytes, piece: bytes) -> Iterator[bytes]:
+    """A response that never ends: ``head``, then ``piece`` for ever."""
+    yield head
+    while True:
+        yield piece
+
+
+class HostileServerTests(ServerTestCase):
+    """Servers that never stop talking: memory stays bounded by the configured
+    limits and the call ends with a clear error."""
+
+    LIMIT = 1 << 20
+    SAFETY_NET = oi.Timeout(connect=5, read=5, total=8)  # a missing limit fails the test instead of hanging it
+
+    def bounded(self, call: Callable[[], Any], error: type, message: str, *actions: Action) -> BaseException:
+        import tracemalloc
+
+        self.api.reset()
+        self.api.queue(*actions)
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            with self.assertRaises(error) as caught:
+                call()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertIn(message, str(caught.exception))
+        self.assertLess(peak, 6 * self.LIMIT, "memory bounded by the limit, not by what the server sends")
+        self.assert_no_leaks()
+        return caught.exception
+
+    def test_endless_streams(self) -> None:
+        client = self.make_client(max_event_bytes=self.LIMIT, retry_policy=oi.RetryPolicy(max_retries=0),
+                                  timeout=self.SAFETY_NET)
+
+        def consume() -> None:
+            list(client.images.generate_stream(prompt="p"))
+
+        cases = {
+            "one endless line": (b"data: ", b"x" * 65536),
+            "one endless event of many lines": (b"", b"data: xxxxxxxxxxxxxxxx\n" * 4096),
+            "endless comments": (b"", b": keep-alive\n" * 8192),
+            "endless blank lines": (b"", b"\n" * 65536),
+        }
+        for name, (head, piece) in cases.items():
+            with self.subTest(name):
+                self.bounded(consume, oi.APIResponseValidationError, "max_event_bytes",
+                             Action(sse=endless(head, piece)))
+
+    def test_endless_and_explosive_bodies(self) -> None:
+        client = self.make_client(max_response_bytes=self.LIMIT, max_error_body_bytes=self.LIMIT,
+                                  retry_policy=oi.RetryPolicy(max_retries=0), timeout=self.SAFETY_NET)
+
+        def generate() -> None:
+            client.images.generate(prompt="p")
+
+        error = self.bounded(generate, oi.InternalServerError, "Error code: 500",
+                             Action(500, sse=endless(b"<html>", b"x" * 65536), headers={"Content-Type": "text/html"}))
+        self.assertLessEqual(len(str(error)), 2000, "the message shows the start of the page only")
+        self.bounded(generate, oi.APIResponseValidationError, "larger than the configured limit",
+                     Action(200, sse=endless(b'{"data": [{"b64_json": "', b"A" * 65536),
+                            headers={"Content-Type": "application/json"}))
+        self.bounded(generate, oi.APIResponseValidationError, "larger than the configured limit",
+                     Action(200, gzip_bytes(b"[" + b" " * 200_000_000 + b"]"),
+                            {"Content-Type": "application/json", "Content-Encoding": "gzip"}))
+        self.bounded(generate, oi.APIResponseValidationError, "larger than the configured limit",
+                     Action(200, b"A" * (self.LIMIT + 1), {"Content-Type": "application/json"}))
+
+    def test_endless_headers(self) -> None:
+        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0), timeout=self.SAFETY_NET)
+
+        def generate() -> None:
+            client.images.generate(prompt="p")
+
+        self.bounded(generate, oi.APIConnectionError, "more than 100 headers",
+                     Action(raw=endless(b"HTTP/1.1 200 OK\r\n", b"X-Pad: aaaaaaaaaaaaaaaa\r\n")))
+        self.bounded(generate, oi.APIConnectionError, "header line",
+                     Action(raw=endless(b"HTTP/1.1 200 OK\r\nX-Pad: ", b"a" * 65536)))
+        self.bounded(generate, oi.APIConnectionError, "status line",
+                     Action(raw=endless(b"HTTP/1.1 200 ", b"O" * 65536)))
 
 
 class AtomicWriteTests(TempFilesMixin):
