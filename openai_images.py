@@ -1413,9 +1413,10 @@ class SSEParser:
                 line = b"".join(self._fragments)
                 self._fragments = []
                 self._fragment_bytes = 0
-                self._check_size(len(line))
             else:
                 line = chunk[pos:end]
+            if self.max_event_bytes is not None:  # the same verdict however the line was chunked
+                self._check_size(len(line))
             event = self._line(line)
             if event is not None:
                 events.append(event)
@@ -2436,6 +2437,9 @@ class ImageVariationRequest:
 # -- responses -------------------------------------------------------------------
 
 
+_LOCAL_FIELDS = frozenset({"extra", "request_id"})  # attributes of ours, never JSON keys
+
+
 class _Model:
     """Lenient parsing of a JSON object into a dataclass: known keys become
     fields (nested models parsed), unknown keys are kept in ``extra`` and come
@@ -2447,7 +2451,7 @@ class _Model:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Any:
-        names = _field_names(cls)
+        names = set(_field_names(cls)) - _LOCAL_FIELDS  # a JSON key "extra" is just an unknown key
         known: Dict[str, Any] = {}
         extra: Dict[str, Any] = {}
         for key, value in data.items():
@@ -2469,7 +2473,7 @@ class _Model:
         out: Dict[str, Any] = {}
         for name in _field_names(type(self)):
             value = getattr(self, name)
-            if value is None or name in ("extra", "request_id"):
+            if value is None or name in _LOCAL_FIELDS:
                 continue
             if isinstance(value, _Model):
                 value = value.to_dict()
@@ -2501,6 +2505,8 @@ class _ImageData:
         if self.b64_json is None:
             hint = " (it has a URL instead: download it from .url)" if self.url else ""
             raise ValueError(f"this image carries no base64 data{hint}")
+        if not isinstance(self.b64_json, str):
+            raise ValueError(f"b64_json is not a string but {type(self.b64_json).__name__}")
         import binascii
 
         try:
@@ -2552,8 +2558,9 @@ def _move_no_replace(temp: str, target: str) -> None:
     os.unlink(temp)
 
 
-def _short(value: Optional[str]) -> str:
-    return "None" if value is None else f"<{len(value)} chars>"
+def _short(value: object) -> str:
+    """How a repr shows base64 data: its length, never the content."""
+    return f"<{len(value)} chars>" if isinstance(value, str) else repr(value)
 
 
 @dataclass

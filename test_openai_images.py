@@ -1642,6 +1642,297 @@ class HostileServerTests(ServerTestCase):
                      Action(raw=endless(b"HTTP/1.1 200 ", b"O" * 65536)))
 
 
+# =============================================================================
+# Fuzzing: seeded standard-library generators (OPENAI_IMAGES_FUZZ_SCALE=10 for a deeper run)
+# =============================================================================
+
+FUZZ_SCALE = float(os.environ.get("OPENAI_IMAGES_FUZZ_SCALE", "1"))
+BOM = b"\xef\xbb\xbf"
+VALUE_ATOMS = [b"a", b"Z", b"1", b"0", b" ", b"  ", b"\t", b":", b": ", b"\x00", b"\xff", b"\xe2\x82", b"\xc3\xa9",
+               "€".encode(), "\u2028".encode(), "😀".encode(), b"\x0b", b"\x0c", b"[DONE]", b"{\"type\": \"x\"}", BOM]
+FIELD_NAMES = [b"data", b"data", b"data", b"event", b"id", b"retry", b"Data", b"data ", b"", b"x", BOM + b"data",
+               b"i\x00d", b"\xff"]
+LINE_ENDS = [b"\n", b"\r", b"\r\n"]
+
+
+def random_sse_stream(rng: random.Random) -> bytes:
+    """Structured enough to make events, arbitrary enough to hit the corners."""
+    pieces = [BOM] if rng.random() < 0.1 else []
+    for _ in range(rng.randint(0, 12)):
+        roll = rng.random()
+        value = b"".join(rng.choice(VALUE_ATOMS) for _ in range(rng.randint(0, 6)))
+        if roll < 0.25:
+            line = b""
+        elif roll < 0.35:
+            line = b":" + value
+        elif roll < 0.4:
+            line = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 8)))  # anything, line ends included
+        else:
+            digits = str(rng.choice([0, 7, 1000, 10**20])).encode() if rng.random() < 0.3 else value
+            line = rng.choice(FIELD_NAMES) + rng.choice([b":", b": ", b":  ", b""]) + digits
+        pieces.append(line + rng.choice(LINE_ENDS))
+    if rng.random() < 0.3:
+        pieces.append(rng.choice([b"data: tail", b"\xef", b"id: 9", b":c"]))
+    return b"".join(pieces)
+
+
+def reference_sse(stream: bytes) -> Tuple[List[oi.ServerSentEvent], bool]:
+    """The WHATWG algorithm transcribed plainly over a whole stream: the
+    oracle for SSEParser. Returns the events and whether anything was pending."""
+    import re
+
+    lines = re.split(rb"\r\n|\r|\n", stream)
+    tail = lines.pop()  # bytes after the last line end are not a line
+    if lines and lines[0].startswith(BOM):
+        lines[0] = lines[0][3:]
+    events: List[oi.ServerSentEvent] = []
+    data: List[str] = []
+    event_type, id_buffer, last_id, retry, fields_seen = "", None, None, None, False
+    for raw in lines:
+        line = raw.decode("utf-8", "replace")
+        if not line:
+            last_id = id_buffer
+            if data:
+                events.append(oi.ServerSentEvent(event_type or "message", "\n".join(data), last_id, retry))
+            data, event_type, retry, fields_seen = [], "", None, False
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event_type = value
+        elif name == "id":
+            if "\x00" not in value:
+                id_buffer = value
+        elif name == "retry":
+            if value.isascii() and value.isdigit():
+                retry = int(value)
+        else:
+            continue
+        fields_seen = True
+    return events, bool(tail) or bool(data) or fields_seen
+
+
+def feed_in_pieces(stream: bytes, points: List[int], limit: Optional[int] = None) -> Tuple[Any, bool]:
+    parser = oi.SSEParser(max_event_bytes=limit)
+    events: List[oi.ServerSentEvent] = []
+    start = 0
+    try:
+        for point in [*points, len(stream)]:
+            events.extend(parser.feed(stream[start:point]))
+            start = point
+    except ValueError:
+        return "too large", False
+    return events, parser.close()
+
+
+def random_json(rng: random.Random, keys: List[str], depth: int = 0) -> Any:
+    roll = rng.random()
+    if depth < 4 and roll < 0.3:
+        return {rng.choice(keys): random_json(rng, keys, depth + 1) for _ in range(rng.randint(0, 6))}
+    if depth < 4 and roll < 0.4:
+        return [random_json(rng, keys, depth + 1) for _ in range(rng.randint(0, 4))]
+    return rng.choice([None, True, False, 0, -1, 2**70, 1.5, float("1e308"), "", "x", "é😀", "\x00",
+                       PNG_B64, "not base64!", "AAAA", "1024x1024", "image_generation.completed",
+                       "image_edit.partial_image", "error"])
+
+
+def without_known_nulls(value: Any, cls: Any) -> Any:
+    """What to_dict() promises to give back: the input minus ``null`` known fields."""
+    if not isinstance(value, dict):
+        return value
+    names = set(oi._field_names(cls)) - {"extra", "request_id"}
+    out = {}
+    for key, item in value.items():
+        if key in names and item is None:
+            continue
+        if key in cls._nested and isinstance(item, dict):
+            item = without_known_nulls(item, cls._nested[key])
+        elif key in cls._lists and isinstance(item, list):
+            item = [without_known_nulls(i, cls._lists[key]) for i in item]
+        out[key] = item
+    return out
+
+
+class FuzzTests(unittest.TestCase):
+    """Seeded, so a failure names an input that can be replayed."""
+
+    def count(self, base: int) -> int:
+        return max(1, int(base * FUZZ_SCALE))
+
+    def test_sse_parser_matches_the_reference_under_any_chunking(self) -> None:
+        rng = random.Random(20261124)
+        inputs = 0
+        for case in range(self.count(12_000)):
+            stream = random_sse_stream(rng)
+            expected = reference_sse(stream)
+            limit = rng.choice([None, None, None, 8, 40, 200])
+            whole = feed_in_pieces(stream, [], limit)
+            if limit is None:
+                self.assertEqual(whole, expected, f"case {case}: {stream!r}")
+            for _ in range(8):
+                if len(stream) < 2:
+                    break
+                if rng.random() < 0.1:
+                    points = list(range(1, len(stream)))
+                else:
+                    points = sorted(rng.sample(range(1, len(stream)), rng.randint(1, min(6, len(stream) - 1))))
+                self.assertEqual(feed_in_pieces(stream, points, limit), whole, f"case {case}: {stream!r} at {points}")
+                inputs += 1
+            inputs += 1
+        self.assertGreater(inputs, self.count(50_000))
+
+    def test_response_and_event_parsing_of_arbitrary_json(self) -> None:
+        keys = sorted({*oi._field_names(oi.ImagesResponse), *oi._field_names(oi.ImageGenCompletedEvent),
+                       *oi._field_names(oi.ImageEditPartialImageEvent), *oi._field_names(oi.ImageUsage),
+                       "type", "extra", "request_id", "unknown", "error", "message"})
+        rng = random.Random(4)
+        request = oi.Request("POST", "http://127.0.0.1/v1/images/generations", oi.Headers())
+        for case in range(self.count(6_000)):
+            payload = random_json(rng, keys)
+            if rng.random() < 0.5:
+                payload = {"data": [random_json(rng, keys) for _ in range(rng.randint(0, 3))],
+                           **(payload if isinstance(payload, dict) else {})}
+            body = json.dumps(payload).encode()
+            response = oi.Response(200, oi.Headers({"x-request-id": "req_f"}), request, content=body)
+            try:
+                parsed = oi.ImagesResponse.parse(response)
+            except (oi.APIResponseValidationError, oi.APIError):
+                self.assertFalse(isinstance(payload, dict) and isinstance(payload.get("data", []), list)
+                                 and not payload.get("error"), f"case {case}: {payload!r}")
+                continue
+            self.assertEqual(parsed.request_id, "req_f")
+            expected = {"data": [], **without_known_nulls(payload, oi.ImagesResponse)}  # data defaults to []
+            self.assertEqual(parsed.to_dict(), expected, f"case {case}")
+            repr(parsed)
+            for image in parsed.data:
+                if isinstance(image, oi.Image):
+                    self.assert_bytes_or_value_error(image)
+            event = oi.parse_stream_event(payload, rng.choice(["message", "image_edit.completed", "error"]))
+            repr(event)
+            if not isinstance(event, oi.UnknownImageStreamEvent):
+                expected = without_known_nulls(payload, type(event))
+                if payload.get("type") is None:
+                    expected["type"] = event.type  # typed by the SSE event name
+                self.assertEqual(event.to_dict(), expected, f"case {case}")
+                self.assert_bytes_or_value_error(event)
+
+    def assert_bytes_or_value_error(self, image: Any) -> None:
+        try:
+            self.assertIsInstance(image.to_bytes(), bytes)
+        except ValueError:
+            pass
+
+    def test_retry_after_parsing(self) -> None:
+        import re
+
+        rng = random.Random(5)
+        atoms = ["0", "1", "9", ".", "e", "E", "+", "-", " ", "inf", "nan", "\u0663", "\uff15", "_", "x",
+                 "Wed, 21 Oct 2026 07:28:00 GMT", "Mon, 99 Foo 2026", ",", ":", "\t"]
+        decimal = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
+        for _ in range(self.count(40_000)):
+            text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 5)))
+            name = rng.choice(["retry-after", "retry-after-ms"])
+            hint = oi.retry_after_seconds(oi.Headers({name: text}), now=1_700_000_000.0)
+            self.assertTrue(hint is None or isinstance(hint, float), text)
+            if decimal.fullmatch(text.strip()):
+                self.assertEqual(hint, float(text) * (0.001 if name == "retry-after-ms" else 1.0), text)
+            elif name == "retry-after-ms":
+                self.assertIsNone(hint, text)
+
+    def test_multipart_names_and_values_survive_a_server_side_parser(self) -> None:
+        rng = random.Random(6)
+        atoms = ["a", "Z", "0", " ", '"', "\r", "\n", "\r\n", "%", "%22", "é", "日本", "😀", ";", "=", "\t", "/",
+                 "--", "name=", "filename=\"x\""]  # no backslash: servers disagree on quoted-pair escapes
+
+        def text(low: int = 0) -> str:
+            return "".join(rng.choice(atoms) for _ in range(rng.randint(low, 6)))
+
+        for case in range(self.count(1_500)):
+            fields = [(text(1), text()) for _ in range(rng.randint(0, 4))]
+            names = [(text(1), text(1) + ".png", os.urandom(rng.randint(0, 300))) for _ in range(rng.randint(0, 3))]
+            parts = [oi.FilePart.from_input(field, (filename, content, "image/png")) for field, filename, content in names]
+            encoder = oi.MultipartEncoder(fields, parts)
+            body = encoder.to_bytes()
+            self.assertEqual(len(body), encoder.content_length)
+            recorded = Recorded("POST", "/", {}, {"Content-Type": encoder.content_type}, body)
+            self.assertEqual(recorded.fields, [(escaped_part_name(n), v) for n, v in fields], f"case {case}")
+            self.assertEqual(recorded.files, [(escaped_part_name(f), escaped_part_name(n.rsplit("/", 1)[-1]),
+                                               "image/png", c) for f, n, c in names], f"case {case}")
+
+
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "openai-images-hypothesis"))
+try:  # optional: a deeper, shrinking fuzzer (CI installs it for one interpreter)
+    import hypothesis
+    from hypothesis import strategies as st
+except ImportError:
+    hypothesis = None
+
+
+def escaped_part_name(value: str) -> str:
+    return value.replace("\n", "%0A").replace("\r", "%0D").replace('"', "%22")
+
+
+@unittest.skipUnless(hypothesis, "hypothesis is not installed (optional deeper fuzzing)")
+class HypothesisTests(unittest.TestCase):
+    if hypothesis is not None:
+        deep = hypothesis.settings(max_examples=int(3000 * FUZZ_SCALE), deadline=None, database=None,
+                                   suppress_health_check=list(hypothesis.HealthCheck))
+        sse_piece = st.one_of(st.sampled_from([*VALUE_ATOMS, *FIELD_NAMES, *LINE_ENDS, b"\n\n", b"data: ", b":"]),
+                              st.binary(max_size=6))
+        json_value = st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+            lambda inner: st.lists(inner, max_size=4)
+            | st.dictionaries(st.sampled_from(["data", "b64_json", "usage", "type", "extra", "size", "error"])
+                              | st.text(max_size=5), inner, max_size=5),
+            max_leaves=20,
+        )
+        part_text = st.text(st.characters(blacklist_characters="\\", blacklist_categories=("Cs",)), max_size=12)
+
+        @deep
+        @hypothesis.given(st.lists(sse_piece, max_size=40).map(b"".join), st.lists(st.integers(1, 10**6), max_size=8))
+        def test_sse_parser(self, stream: bytes, cuts: List[int]) -> None:
+            points = sorted({c % len(stream) for c in cuts} - {0}) if stream else []
+            self.assertEqual(feed_in_pieces(stream, points), reference_sse(stream))
+
+        @deep
+        @hypothesis.given(json_value)
+        def test_response_parsing(self, payload: Any) -> None:
+            request = oi.Request("POST", "http://127.0.0.1/v1/images/generations", oi.Headers())
+            response = oi.Response(200, oi.Headers(), request, content=json.dumps(payload).encode())
+            try:
+                parsed = oi.ImagesResponse.parse(response)
+            except (oi.APIResponseValidationError, oi.APIError):
+                return
+            self.assertEqual(parsed.to_dict(), {"data": [], **without_known_nulls(payload, oi.ImagesResponse)})
+            repr(parsed)
+            repr(oi.parse_stream_event(payload))
+
+        @deep
+        @hypothesis.given(st.text(max_size=40), st.sampled_from(["retry-after", "retry-after-ms"]))
+        def test_retry_after(self, text: str, name: str) -> None:
+            hint = oi.retry_after_seconds(oi.Headers({name: text}), now=1_700_000_000.0)
+            self.assertTrue(hint is None or isinstance(hint, float))
+
+        @deep
+        @hypothesis.given(st.lists(st.tuples(part_text.filter(bool), part_text), max_size=4),
+                          st.lists(st.tuples(part_text.filter(bool), part_text, st.binary(max_size=64)), max_size=3))
+        def test_multipart(self, fields: List[Tuple[str, str]], files: List[Tuple[str, str, bytes]]) -> None:
+            parts = [oi.FilePart.from_input(f, (n + ".png", c, "image/png")) for f, n, c in files]
+            encoder = oi.MultipartEncoder(fields, parts)
+            body = encoder.to_bytes()
+            self.assertEqual(len(body), encoder.content_length)
+            recorded = Recorded("POST", "/", {}, {"Content-Type": encoder.content_type}, body)
+            self.assertEqual(recorded.fields, [(escaped_part_name(n), v) for n, v in fields])
+            self.assertEqual([(f[0], f[1], f[3]) for f in recorded.files],
+                             [(escaped_part_name(f), escaped_part_name((n + ".png").rsplit("/", 1)[-1]), c)
+                              for f, n, c in files])
+
+
 class AtomicWriteTests(TempFilesMixin):
     def test_replace_refuse_and_clean_up(self) -> None:
         target = os.path.join(self.tmp.name, "a.png")
