@@ -1548,6 +1548,10 @@ class _CallControl:
 
     @property
     def aborted(self) -> bool:
+        """True once aborted. A set ``Event`` trigger counts at once, before
+        the watcher has seen it: no event is delivered after ``set()``."""
+        if self._event is not None and self._event.is_set() and not self._aborted.is_set():
+            self.abort()
         return self._aborted.is_set()
 
     def _watch(self) -> None:
@@ -1594,7 +1598,7 @@ class _CallControl:
         return APIUserAbortError(self.stage, request, request_id=request_id)
 
     def check(self, request: Optional[Request] = None) -> None:
-        if self._aborted.is_set():
+        if self.aborted:
             raise self.error(request)
 
     def sleep(self, seconds: float, request: Optional[Request] = None) -> None:

@@ -33,8 +33,8 @@ TEST_KEY = "sk-test-SECRET-4f9a2b7c1d"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def make_png(width: int = 1, height: int = 1, seed: int = 0) -> bytes:
-    """A real PNG (RGBA) of the given size."""
+def make_png(width: int = 1, height: int = 1, seed: int = 0, text: str = "") -> bytes:
+    """A real PNG (RGBA) of the given size, with ``text`` in a tEXt chunk if given."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -42,7 +42,9 @@ def make_png(width: int = 1, height: int = 1, seed: int = 0) -> bytes:
     row = b"\x00" + bytes((seed + i) % 256 for i in range(width * 4))
     raw = row * height
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    comment = chunk(b"tEXt", b"Comment\x00" + text.encode()) if text else b""
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + comment + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
 
 
 PNG = make_png(2, 2)
@@ -132,7 +134,8 @@ def sse_event(data: Any, event: Optional[str] = None, eol: str = "\n") -> bytes:
     return (eol.join(lines) + eol + eol).encode()
 
 
-def image_events(kind: str = "image_generation", partials: int = 2, eol: str = "\n", named: bool = True) -> List[bytes]:
+def image_events(kind: str = "image_generation", partials: int = 2, eol: str = "\n", named: bool = True,
+                 final: str = PNG_B64) -> List[bytes]:
     events = []
     for index in range(partials):
         data = {
@@ -148,7 +151,7 @@ def image_events(kind: str = "image_generation", partials: int = 2, eol: str = "
         events.append(sse_event(data, f"{kind}.partial_image" if named else None, eol))
     completed = {
         "type": f"{kind}.completed",
-        "b64_json": PNG_B64,
+        "b64_json": final,
         "created_at": 2,
         "size": "1024x1024",
         "quality": "high",
@@ -171,6 +174,7 @@ class FakeImagesAPI:
         self.release = threading.Event()
         self.counter = 0
         self.connections = 0
+        self.echo = False  # answer with images that carry the request's prompt (load tests)
         api = self
 
         class HandlerClass(BaseHTTPRequestHandler):
@@ -186,6 +190,7 @@ class FakeImagesAPI:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 128  # many clients connect at once in the load test
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # clients that abort or time out reset connections on purpose
@@ -205,6 +210,7 @@ class FakeImagesAPI:
             self.requests.clear()
             self.script.clear()
             self.counter = 0
+            self.echo = False
         self.release.clear()
 
     def queue(self, *actions: Action) -> None:
@@ -289,11 +295,12 @@ class FakeImagesAPI:
     def default_action(self, record: Recorded) -> Action:
         """Answer like the real API: images as base64, usage, metadata."""
         params: Dict[str, Any] = record.json if record.json is not None else record.form
+        image = base64.b64encode(make_png(2, 2, text=str(params.get("prompt")))).decode() if self.echo else PNG_B64
         if str(params.get("stream")).lower() == "true":
             kind = "image_edit" if record.path.endswith("/edits") else "image_generation"
-            return Action(sse=image_events(kind, int(params.get("partial_images") or 2)))
+            return Action(sse=image_events(kind, int(params.get("partial_images") or 2), final=image))
         n = int(params.get("n") or 1)
-        body: Dict[str, Any] = {"created": 1700000000, "data": [{"b64_json": PNG_B64} for _ in range(n)]}
+        body: Dict[str, Any] = {"created": 1700000000, "data": [{"b64_json": image} for _ in range(n)]}
         if not record.path.endswith("/variations"):
             body.update(
                 background="opaque",
@@ -1931,6 +1938,68 @@ class HypothesisTests(unittest.TestCase):
             self.assertEqual([(f[0], f[1], f[3]) for f in recorded.files],
                              [(escaped_part_name(f), escaped_part_name((n + ".png").rsplit("/", 1)[-1]), c)
                               for f, n, c in files])
+
+
+class LoadTests(ServerTestCase):
+    THREADS, CALLS = 32, 50
+
+    def test_one_client_shared_by_many_threads(self) -> None:
+        """Plain, multipart and streaming calls, some aborted mid-stream: every
+        answer belongs to its own request, nothing unexpected, nothing leaked."""
+        self.api.echo = True
+        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))
+        outcomes: Dict[str, int] = {}
+        lock = threading.Lock()
+
+        def image_prompt(png: bytes) -> bytes:
+            at = 8
+            while at < len(png):
+                length, kind = struct.unpack(">I4s", png[at:at + 8])
+                if kind == b"tEXt":
+                    return png[at + 8:at + 8 + length].split(b"\x00", 1)[1]
+                at += 12 + length
+            return b""
+
+        def call(worker: int, number: int) -> str:
+            prompt = f"w{worker}-c{number}"
+            kind = number % 5
+            if kind == 0:
+                result = client.images.generate(prompt=prompt)
+                data = result.data[0].to_bytes()
+            elif kind == 1:
+                upload = make_png(2, 2, seed=worker, text=prompt)
+                data = client.images.edit(image=("in.png", upload), prompt=prompt).data[0].to_bytes()
+            elif kind == 2:
+                with client.images.generate_stream(prompt=prompt, partial_images=1) as stream:
+                    data = stream.final_image().to_bytes()
+            else:
+                trigger = threading.Event()
+                stream = client.images.edit_stream(image=PNG, prompt=prompt, abort_trigger=trigger)
+                self.assertIsInstance(next(stream), oi.ImageEditPartialImageEvent)
+                (trigger.set if kind == 3 else stream.abort)()
+                with self.assertRaises(oi.APIUserAbortError):
+                    next(stream)
+                return "aborted"
+            self.assertEqual(image_prompt(data), prompt.encode(), "the answer belongs to this request")
+            return "ok"
+
+        def worker(index: int) -> None:
+            for number in range(self.CALLS):
+                outcome = call(index, number)
+                with lock:
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        with concurrent.futures.ThreadPoolExecutor(self.THREADS) as pool:
+            for future in [pool.submit(worker, i) for i in range(self.THREADS)]:
+                future.result()
+        total = self.THREADS * self.CALLS
+        self.assertEqual(outcomes, {"ok": total * 3 // 5, "aborted": total * 2 // 5})
+        self.assertEqual(len(self.api.requests), total)
+        for record in self.api.requests:
+            if record.files and record.form.get("stream") != "true":
+                self.assertIn(record.form["prompt"].encode(), record.files[0][3], "each upload arrived whole")
+        client.close()
+        self.assert_no_leaks()
 
 
 class AtomicWriteTests(TempFilesMixin):
