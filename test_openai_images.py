@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import email.parser
 import email.policy
 import io
@@ -15,6 +16,8 @@ import logging
 import os
 import random
 import socket
+import socketserver
+import ssl
 import struct
 import subprocess
 import sys
@@ -167,7 +170,7 @@ class FakeImagesAPI:
     """A faithful fake of the Images API on 127.0.0.1 that records every request
     and answers from a script of ``Action``s (then like the real API)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
         self.requests: List[Recorded] = []
         self.script: List[Action] = []
         self.lock = threading.Lock()
@@ -195,10 +198,16 @@ class FakeImagesAPI:
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # clients that abort or time out reset connections on purpose
 
+            def finish_request(self, request: Any, client_address: Any) -> None:
+                if tls is None:
+                    return super().finish_request(request, client_address)
+                with tls.wrap_socket(request, server_side=True) as secure:  # the handshake, in this thread
+                    super().finish_request(secure, client_address)
+
         self.server = Server(("127.0.0.1", 0), HandlerClass)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_address[1]}/v1"
 
     def close(self) -> None:
         self.release.set()
@@ -323,8 +332,9 @@ def server() -> FakeImagesAPI:
 
 
 def tearDownModule() -> None:
-    if SERVER is not None:
-        SERVER.close()
+    for fake in (SERVER, TLS_SERVER):
+        if fake is not None:
+            fake.close()
 
 
 FAST_RETRIES = oi.RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
@@ -2000,6 +2010,304 @@ class LoadTests(ServerTestCase):
                 self.assertIn(record.form["prompt"].encode(), record.files[0][3], "each upload arrived whole")
         client.close()
         self.assert_no_leaks()
+
+
+# =============================================================================
+# TLS and proxies
+# =============================================================================
+
+# A fixed test CA and a certificate for 127.0.0.1 / localhost signed by it
+# (EC P-256, valid 2026-2126), made with: openssl req -x509 -newkey ec ...
+TEST_CA = """\
+-----BEGIN CERTIFICATE-----
+MIIBpjCCAU2gAwIBAgIUaWuQ3LF9hEUNH7Or9SP1u/xWcx4wCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVb3BlbmFpLWltYWdlcyB0ZXN0IENBMCAXDTI2MTEyNDIwMDIz
+MloYDzIxMjYxMDMxMjAwMjMyWjAgMR4wHAYDVQQDDBVvcGVuYWktaW1hZ2VzIHRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARS55stcRjiKNDoqC+myleC
+2Y1yJp31WExxKlRnEkK+5nWfMKOcNVN06MtqK1mIdqLxAaGgSWw7lEPdTQEMaxxw
+o2MwYTAdBgNVHQ4EFgQUvZK4S2nEU+mAla2Sk+iM5cn6grMwHwYDVR0jBBgwFoAU
+vZK4S2nEU+mAla2Sk+iM5cn6grMwDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8E
+BAMCAQYwCgYIKoZIzj0EAwIDRwAwRAIgU5Rc8Q98Z32Da8jB0IDg8an2TEmFAG07
+DCDCCVBsueQCIDxv/kx/0tCzpOLBh9ZPFIaYT2aeIneljwy9PLVZ/9/o
+-----END CERTIFICATE-----
+"""
+TEST_CERT = """\
+-----BEGIN CERTIFICATE-----
+MIIBxzCCAW6gAwIBAgIUa8JnnToX6Qk+KBzC6VVA/wE9U0UwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVb3BlbmFpLWltYWdlcyB0ZXN0IENBMCAXDTI2MTEyNDIwMDIz
+MloYDzIxMjYxMDMxMjAwMjMyWjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAAQg7tC2l2rMJd0ynVSGoF17QY3+/mGA59RlrXAs
+uX679SlEZXOeNcq1bJe1rYLpL2dUXEf5UyHWpv3QntVbVYUVo4GPMIGMMBoGA1Ud
+EQQTMBGHBH8AAAGCCWxvY2FsaG9zdDAJBgNVHRMEAjAAMA4GA1UdDwEB/wQEAwIH
+gDATBgNVHSUEDDAKBggrBgEFBQcDATAdBgNVHQ4EFgQUf90VdYQniw4Kywp2L3nc
+6QViKZwwHwYDVR0jBBgwFoAUvZK4S2nEU+mAla2Sk+iM5cn6grMwCgYIKoZIzj0E
+AwIDRwAwRAIgCn8fMhOomiEtYKrBS7kZsxGuifM7wz+gV33D1nQNtrsCIHK2zvHH
+kHWoJ3YdO4JW3Ft/Z6ITnVTSxmxX35P1hgo4
+-----END CERTIFICATE-----
+"""
+TEST_CERT_KEY = """\
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgGuVYVGERvp+18z01
+CLT6titCHaPpuhkiXHBGWXOfP5yhRANCAAQg7tC2l2rMJd0ynVSGoF17QY3+/mGA
+59RlrXAsuX679SlEZXOeNcq1bJe1rYLpL2dUXEf5UyHWpv3QntVbVYUV
+-----END PRIVATE KEY-----
+"""
+
+
+def write_temp(test: unittest.TestCase, name: str, text: str) -> str:
+    directory = tempfile.mkdtemp()
+    test.addCleanup(lambda: __import__("shutil").rmtree(directory, ignore_errors=True))
+    path = os.path.join(directory, name)
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+TLS_SERVER: Optional[FakeImagesAPI] = None
+
+
+class LoopbackProxy:
+    """An HTTP proxy on 127.0.0.1 that records what it is asked: absolute-form
+    requests are forwarded (Proxy-* headers stripped), CONNECT opens a tunnel.
+    ``stall`` makes it accept and never answer."""
+
+    def __init__(self, stall: bool = False) -> None:
+        self.seen: List[Tuple[str, str, Dict[str, str]]] = []  # method, target, headers
+        proxy = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                head = self.rfile.readline(65537).decode("latin-1")
+                headers: Dict[str, str] = {}
+                lines = [head]
+                while True:
+                    line = self.rfile.readline(65537).decode("latin-1")
+                    if line in ("\r\n", "\n", ""):
+                        break
+                    lines.append(line)
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                method, target, _ = head.split()
+                proxy.seen.append((method, target, headers))
+                if stall:
+                    time.sleep(30)
+                    return
+                if method == "CONNECT":
+                    host, _, port = target.rpartition(":")
+                    upstream = socket.create_connection((host, int(port)))
+                    self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    self.wfile.flush()
+                else:
+                    parts = urlsplit(target)
+                    upstream = socket.create_connection((parts.hostname, parts.port))
+                    path = parts.path + (f"?{parts.query}" if parts.query else "")
+                    kept = [line for line in lines[1:] if not line.lower().startswith("proxy-")]
+                    upstream.sendall(f"{method} {path} HTTP/1.1\r\n{''.join(kept)}\r\n".encode("latin-1"))
+                pump(self.rfile, upstream)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def pump(client: Any, upstream: socket.socket) -> None:
+    """Copy bytes both ways until either side closes."""
+    connection = client.raw._sock if hasattr(client, "raw") else client
+
+    def down() -> None:
+        try:
+            while True:
+                data = upstream.recv(65536)
+                if not data:
+                    break
+                connection.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=down, daemon=True)
+    thread.start()
+    try:
+        while True:
+            data = client.read1(65536)  # what the header reader buffered comes first
+            if not data:
+                break
+            upstream.sendall(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            upstream.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+    thread.join(30)
+    upstream.close()
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@contextlib.contextmanager
+def proxy_environment(**values: str) -> Iterator[None]:
+    """Every proxy variable removed from os.environ (an empty lowercase one
+    would hide its uppercase twin), then ``values`` set; restored after."""
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.lower() in PROXY_VARIABLES:
+            del os.environ[name]
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class TLSAndProxyTests(ServerTestCase):
+    def setUp(self) -> None:
+        global TLS_SERVER
+        if TLS_SERVER is None:  # before the leak baseline is taken
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(write_temp(self, "cert.pem", TEST_CERT + TEST_CERT_KEY))
+            TLS_SERVER = FakeImagesAPI(tls=context)
+        super().setUp()
+        self.tls = TLS_SERVER
+        self.tls.reset()
+        self.addCleanup(self.tls.release.set)
+        self.trusting = ssl.create_default_context(cadata=TEST_CA)
+
+    def tls_client(self, **kwargs: Any) -> oi.OpenAIClient:
+        kwargs.setdefault("base_url", self.tls.url)
+        kwargs.setdefault("ssl_context", self.trusting)
+        return self.make_client(**kwargs)
+
+    def test_default_verification_rejects_an_unknown_ca(self) -> None:
+        client = self.tls_client(ssl_context=None, retry_policy=oi.RetryPolicy(max_retries=0))
+        with self.assertRaises(oi.APIConnectionError) as caught:
+            client.images.generate(prompt="p")
+        message = str(caught.exception)
+        self.assertIn("TLS certificate verification failed for 127.0.0.1", message)
+        self.assertIn("SSL_CERT_FILE", message)
+        self.assertEqual(self.tls.requests, [])
+        self.assert_no_leaks()
+
+    def test_a_context_with_the_ca_is_trusted(self) -> None:
+        client = self.tls_client()
+        self.assertEqual(client.images.generate(prompt="p").data[0].to_bytes(), PNG)
+        with client.images.edit_stream(image=PNG, prompt="p") as stream:
+            self.assertEqual(stream.final_image().to_bytes(), PNG)
+        self.assertEqual([r.path for r in self.tls.requests], ["/v1/images/generations", "/v1/images/edits"])
+        self.assertEqual(self.tls.requests[0].headers["Authorization"], f"Bearer {TEST_KEY}")
+        self.assert_no_leaks()
+
+    def test_ssl_cert_file_is_honoured(self) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SSL_CERT"))}
+        environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.tls.url, PYTHONPATH=HERE)
+        command = [sys.executable, "-m", "openai_images", "generate", "p", "--no-save", "--json", "--max-retries", "0"]
+        refused = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("certificate verification failed", refused.stderr)
+        environment["SSL_CERT_FILE"] = write_temp(self, "ca.pem", TEST_CA)
+        trusted = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
+        self.assertEqual(trusted.returncode, 0, trusted.stderr)
+        self.assertEqual(json.loads(trusted.stdout)["data"][0]["b64_json"], f"<{len(PNG_B64)} base64 chars>")
+
+    def test_stalled_tls_handshake_times_out_and_aborts(self) -> None:
+        silent = SilentServer()
+        self.addCleanup(silent.close)
+        url = silent.url.replace("http://", "https://")
+        client = self.tls_client(base_url=url, timeout=oi.Timeout(connect=0.3, read=10),
+                                 retry_policy=oi.RetryPolicy(max_retries=0))
+        started = time.monotonic()
+        with self.assertRaises(oi.APITimeoutError) as caught:
+            client.images.generate(prompt="p")
+        self.assertEqual(caught.exception.limit, "connect")
+        self.assertLess(time.monotonic() - started, 2)
+        client = self.tls_client(base_url=url, retry_policy=oi.RetryPolicy(max_retries=0))
+        trigger = threading.Event()
+        threading.Timer(0.2, trigger.set).start()
+        started = time.monotonic()
+        with self.assertRaises(oi.APIUserAbortError):
+            client.images.generate(prompt="p", abort_trigger=trigger)
+        self.assertLess(time.monotonic() - started, 0.2 + 0.5)
+        silent.close()
+        self.assert_no_leaks()
+
+    def proxy(self, stall: bool = False) -> LoopbackProxy:
+        proxy = LoopbackProxy(stall)
+        self.addCleanup(proxy.close)
+        return proxy
+
+    def env_client(self, **kwargs: Any) -> oi.OpenAIClient:
+        """A client that reads proxies from the environment, as users' clients do."""
+        config = oi.OpenAIConfig(api_key=TEST_KEY, retry_policy=FAST_RETRIES, **kwargs)
+        return oi.OpenAIClient(config=config)
+
+    def test_http_proxy_from_the_environment(self) -> None:
+        proxy = self.proxy()
+        credentials = proxy.url.replace("http://", "http://user:pass@")
+        with proxy_environment(HTTP_PROXY=credentials):
+            self.env_client(base_url=self.api.url).images.generate(prompt="p")
+        self.assertEqual([(m, t) for m, t, _ in proxy.seen], [("POST", f"{self.api.url}/images/generations")])
+        self.assertEqual(proxy.seen[0][2]["proxy-authorization"], "Basic dXNlcjpwYXNz")
+        self.assertNotIn("Proxy-Authorization", self.last.headers)
+        self.assertEqual(self.last.json, {"prompt": "p"})
+
+    def test_https_proxy_tunnels_with_connect(self) -> None:
+        proxy = self.proxy()
+        credentials = proxy.url.replace("http://", "http://user:pass@")
+        host = self.tls.url.split("/")[2]
+        with proxy_environment(HTTPS_PROXY=credentials):
+            client = self.env_client(base_url=self.tls.url, ssl_context=self.trusting)
+            self.assertEqual(client.images.generate(prompt="p").data[0].to_bytes(), PNG)
+            with client.images.generate_stream(prompt="p") as stream:
+                stream.final_image()
+        self.assertEqual([(m, t) for m, t, _ in proxy.seen], [("CONNECT", host)] * 2)
+        connect_headers = proxy.seen[0][2]
+        self.assertEqual(connect_headers["proxy-authorization"], "Basic dXNlcjpwYXNz")
+        self.assertNotIn(TEST_KEY, json.dumps(proxy.seen), "the API key travels inside TLS only")
+        self.assertEqual(len(self.tls.requests), 2)
+        self.assertNotIn("Proxy-Authorization", self.tls.requests[0].headers, "proxy credentials stay with the proxy")
+        self.assertEqual(self.tls.requests[0].headers["Authorization"], f"Bearer {TEST_KEY}")
+
+    def test_explicit_proxies_and_no_proxy(self) -> None:
+        proxy = self.proxy()
+        with proxy_environment():
+            client = self.env_client(base_url=self.tls.url, ssl_context=self.trusting, proxies={"https": proxy.url})
+            client.images.generate(prompt="p")
+        self.assertEqual([m for m, _, _ in proxy.seen], ["CONNECT"])
+        with proxy_environment(HTTP_PROXY=proxy.url, HTTPS_PROXY=proxy.url, NO_PROXY="localhost,127.0.0.1"):
+            self.env_client(base_url=self.api.url).images.generate(prompt="p")
+            self.env_client(base_url=self.tls.url, ssl_context=self.trusting).images.generate(prompt="p")
+        self.assertEqual(len(proxy.seen), 1, "NO_PROXY hosts are reached directly")
+        self.assertEqual(len(self.tls.requests), 2)
+
+    def test_abort_while_the_proxy_stalls(self) -> None:
+        proxy = self.proxy(stall=True)
+        with proxy_environment():
+            client = self.env_client(base_url=self.tls.url, ssl_context=self.trusting, proxies={"https": proxy.url})
+            trigger = threading.Event()
+            threading.Timer(0.2, trigger.set).start()
+            started = time.monotonic()
+            with self.assertRaises(oi.APIUserAbortError):
+                client.images.generate(prompt="p", abort_trigger=trigger)
+        self.assertLess(time.monotonic() - started, 0.7)
+        self.assertEqual([m for m, _, _ in proxy.seen], ["CONNECT"])
 
 
 class AtomicWriteTests(TempFilesMixin):
