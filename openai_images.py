@@ -255,6 +255,9 @@ class APIError(OpenAIError):
         body: object = None,
         request_id: Optional[str] = None,
     ) -> None:
+        secrets = _secrets_sent(request)
+        if secrets:  # a server or proxy that echoes the key back must not make us show it
+            message, body = _scrub(message, secrets), _scrub(body, secrets)
         super().__init__(message)
         self.message = message
         self.request = request
@@ -270,6 +273,32 @@ class APIError(OpenAIError):
         if self.request_id:
             return f"{self.message} (request_id: {self.request_id})"
         return self.message
+
+
+def _secrets_sent(request: Optional[Request]) -> List[str]:
+    """The credentials a request carried (header values, and the token after
+    ``Bearer``/``Basic``), longest first; short values are not worth hiding."""
+    if request is None:
+        return []
+    found = set()
+    for name, value in request.headers.items():
+        if name.lower() in _SECRET_HEADERS:
+            found.add(value)
+            found.add(value.split(" ", 1)[-1])
+    return sorted((secret for secret in found if len(secret) >= 8), key=len, reverse=True)
+
+
+def _scrub(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` with every secret replaced by ``<redacted>``, in nested JSON too."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "<redacted>")
+        return value
+    if isinstance(value, dict):
+        return {key: _scrub(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item, secrets) for item in value]
+    return value
 
 
 class APIStatusError(APIError):

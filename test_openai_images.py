@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 import openai_images as oi
 
 TEST_KEY = "sk-test-SECRET-4f9a2b7c1d"
+TEST_KEY_TAIL = TEST_KEY[-12:]  # a key shown in part is shown too
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -331,10 +332,75 @@ def server() -> FakeImagesAPI:
     return SERVER
 
 
+# -- the secrets sweep: every test runs with DEBUG logs captured and every
+# expected exception inspected; the test key must show up in none of them.
+
+CAPTURED_LOGS: List[str] = []
+
+
+class CaptureLogs(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        CAPTURED_LOGS.append(self.format(record))
+
+
+LOG_CAPTURE = CaptureLogs()
+
+
+def setUpModule() -> None:
+    oi.logger.addHandler(LOG_CAPTURE)
+    oi.logger.setLevel(logging.DEBUG)
+
+
 def tearDownModule() -> None:
+    oi.logger.removeHandler(LOG_CAPTURE)
+    oi.logger.setLevel(logging.NOTSET)
     for fake in (SERVER, TLS_SERVER):
         if fake is not None:
             fake.close()
+    leaked = [line for line in CAPTURED_LOGS if TEST_KEY in line or TEST_KEY_TAIL in line]
+    if leaked:
+        raise AssertionError(f"the API key appeared in {len(leaked)} log lines, e.g. {leaked[0][:300]!r}")
+
+
+def assert_key_hidden(exc: BaseException) -> None:
+    """The key is in no part of an exception a user could print: message,
+    repr, args, body, request/response reprs, the chain, the traceback."""
+    import traceback
+
+    seen: List[str] = ["".join(traceback.format_exception(type(exc), exc, exc.__traceback__))]
+    current: Optional[BaseException] = exc
+    while current is not None:
+        seen += [str(current), repr(current), repr(current.args)]
+        for name in ("body", "message", "request", "response", "events"):
+            seen.append(repr(getattr(current, name, None)))
+        current = current.__cause__ or current.__context__
+    for text in seen:
+        if TEST_KEY in text or TEST_KEY_TAIL in text:
+            raise AssertionError(f"the API key appears in an exception: {text[:300]!r}")
+
+
+class KeyCheckingContext:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __enter__(self) -> Any:
+        return self.inner.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        handled = bool(self.inner.__exit__(*exc_info))
+        if handled:
+            assert_key_hidden(self.inner.exception)
+        return handled
+
+
+class TestCase(unittest.TestCase):
+    """unittest.TestCase whose ``with self.assertRaises(...)`` also checks the
+    caught exception for the API key."""
+
+    def assertRaises(self, expected: Any, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            return super().assertRaises(expected, *args, **kwargs)
+        return KeyCheckingContext(super().assertRaises(expected, **kwargs))
 
 
 FAST_RETRIES = oi.RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
@@ -347,7 +413,7 @@ def open_fds() -> Optional[int]:
         return None
 
 
-class ServerTestCase(unittest.TestCase):
+class ServerTestCase(TestCase):
     """Each test gets a reset fake server and a client pointed at it."""
 
     def setUp(self) -> None:
@@ -396,7 +462,7 @@ class ServerTestCase(unittest.TestCase):
 # =============================================================================
 
 
-class ConfigTests(unittest.TestCase):
+class ConfigTests(TestCase):
     ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_API_VERSION",
            "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_AD_TOKEN")
 
@@ -478,7 +544,7 @@ class ConfigTests(unittest.TestCase):
 # =============================================================================
 
 
-class RequestBuilderTests(unittest.TestCase):
+class RequestBuilderTests(TestCase):
     def builder(self, **kwargs: Any) -> oi.RequestBuilder:
         return oi.RequestBuilder(oi.OpenAIConfig(api_key=TEST_KEY, **kwargs))
 
@@ -544,7 +610,7 @@ class RequestBuilderTests(unittest.TestCase):
 # =============================================================================
 
 
-class TempFilesMixin(unittest.TestCase):
+class TempFilesMixin(TestCase):
     """A temporary directory per test and a helper that writes files into it."""
 
     def setUp(self) -> None:
@@ -690,7 +756,7 @@ class MultipartTests(TempFilesMixin):
 # =============================================================================
 
 
-class RetryAfterTests(unittest.TestCase):
+class RetryAfterTests(TestCase):
     def hint(self, **headers: str) -> Optional[float]:
         return oi.retry_after_seconds(oi.Headers({k.replace("_", "-"): v for k, v in headers.items()}), now=1000.0)
 
@@ -728,7 +794,7 @@ def E(data: str, event: str = "message", id: Optional[str] = None, retry: Option
     return oi.ServerSentEvent(event, data, id, retry)
 
 
-class SSEParserTests(unittest.TestCase):
+class SSEParserTests(TestCase):
     CASES: ClassVar[List[Tuple[bytes, List[oi.ServerSentEvent]]]] = [
         (b"data: a\n\n", [E("a")]),
         (b"data: a\r\n\r\n", [E("a")]),
@@ -1094,26 +1160,55 @@ class RedirectTests(ServerTestCase):
         self.assertEqual(other.requests, [], "nothing may reach the other origin")
 
 
-class RedactionTests(ServerTestCase):
-    def test_debug_logs_and_errors_never_show_the_key(self) -> None:
-        stream = io.StringIO()
-        handler = logging.StreamHandler(stream)
-        oi.logger.addHandler(handler)
-        oi.logger.setLevel(logging.DEBUG)
-        try:
-            self.api.queue(Action(500, {"error": {"message": "x"}}), Action(401, {"error": {"message": "bad key"}}))
-            with self.assertRaises(oi.AuthenticationError) as caught:
-                self.client.images.generate(prompt="p")
-            self.client.images.edit(image=PNG, prompt="p")
-        finally:
-            oi.logger.removeHandler(handler)
-            oi.logger.setLevel(logging.NOTSET)
-        text = stream.getvalue()
-        self.assertIn("<redacted>", text)
+class SecretsTests(ServerTestCase):
+    def test_debug_logs_show_requests_with_credentials_redacted(self) -> None:
+        start = len(CAPTURED_LOGS)
+        self.api.queue(Action(500, {"error": {"message": "x"}}), Action(401, {"error": {"message": "bad key"}}))
+        with self.assertRaises(oi.AuthenticationError):
+            self.client.images.generate(prompt="p")
+        self.client.images.edit(image=PNG, prompt="p")
+        text = "\n".join(CAPTURED_LOGS[start:])
+        self.assertIn("'Authorization': '<redacted>'", text)
         self.assertIn("HTTP Request: POST", text)
-        for shown in (text, str(caught.exception), repr(caught.exception), repr(caught.exception.request),
-                      repr(caught.exception.response), repr(caught.exception.response.request.headers)):
+        self.assertIn("Retrying POST", text)
+        self.assertNotIn(TEST_KEY, text)
+
+    def test_a_server_that_echoes_the_key_back(self) -> None:
+        """Some proxies and misconfigured servers quote the credentials they received."""
+        echo = f"Incorrect API key provided: {TEST_KEY}"
+        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))
+        cases: List[Tuple[Action, type, Callable[[], Any]]] = [
+            (Action(401, {"error": {"message": echo, "param": TEST_KEY, "code": "invalid_api_key"}}),
+             oi.AuthenticationError, lambda: client.images.generate(prompt="p")),
+            (Action(502, f"<html>Bearer {TEST_KEY}</html>", {"Content-Type": "text/html"}),
+             oi.InternalServerError, lambda: client.images.generate(prompt="p")),
+            (Action(200, f"not json {TEST_KEY}", {"Content-Type": "application/json"}),
+             oi.APIResponseValidationError, lambda: client.images.generate(prompt="p")),
+            (Action(sse=[sse_event({"type": "error", "error": {"message": echo}}, "error")]),
+             oi.ImageStreamError, lambda: list(client.images.generate_stream(prompt="p"))),
+            (Action(sse=[sse_event(f"{{broken {TEST_KEY}")]),
+             oi.APIResponseValidationError, lambda: list(client.images.generate_stream(prompt="p"))),
+        ]
+        for action, error, call in cases:
+            with self.subTest(error.__name__):
+                self.api.queue(action)
+                with self.assertRaises(error) as caught:  # assert_key_hidden runs here
+                    call()
+                self.assertIn("<redacted>", str(caught.exception) + repr(caught.exception.body))
+
+    def test_reprs_and_cli_verbose_output(self) -> None:
+        config = self.client.config
+        for shown in (repr(self.client), repr(config), str(config), repr(self.client.request_builder.build("POST", "/x", body=None))):
             self.assertNotIn(TEST_KEY, shown)
+        self.api.queue(Action(401, {"error": {"message": f"Incorrect API key provided: {TEST_KEY}"}}))
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url, PYTHONPATH=HERE)
+        result = subprocess.run([sys.executable, "-m", "openai_images", "generate", "p", "--verbose", "--json"],
+                                capture_output=True, text=True, env=environment, timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("Authorization': '<redacted>'", result.stderr)
+        self.assertIn("Incorrect API key provided: <redacted>", result.stderr)
+        self.assertNotIn(TEST_KEY_TAIL, result.stdout + result.stderr)
 
 
 # =============================================================================
@@ -1775,7 +1870,7 @@ def without_known_nulls(value: Any, cls: Any) -> Any:
     return out
 
 
-class FuzzTests(unittest.TestCase):
+class FuzzTests(TestCase):
     """Seeded, so a failure names an input that can be replayed."""
 
     def count(self, base: int) -> int:
@@ -1895,7 +1990,7 @@ def escaped_part_name(value: str) -> str:
 
 
 @unittest.skipUnless(hypothesis, "hypothesis is not installed (optional deeper fuzzing)")
-class HypothesisTests(unittest.TestCase):
+class HypothesisTests(TestCase):
     if hypothesis is not None:
         deep = hypothesis.settings(max_examples=int(300 * FUZZ_SCALE), deadline=None, database=None,
                                    suppress_health_check=list(hypothesis.HealthCheck))
@@ -2338,7 +2433,7 @@ class AtomicWriteTests(TempFilesMixin):
         self.assertEqual(os.listdir(self.tmp.name), ["b.png"])
 
 
-class ImageDimensionsTests(unittest.TestCase):
+class ImageDimensionsTests(TestCase):
     def test_each_format(self) -> None:
         vp8l_bits = (300 - 1) | ((200 - 1) << 14)
         cases = {
