@@ -1879,7 +1879,7 @@ class FuzzTests(TestCase):
     def test_sse_parser_matches_the_reference_under_any_chunking(self) -> None:
         rng = random.Random(20261124)
         inputs = 0
-        for case in range(self.count(12_000)):
+        for case in range(self.count(20_000)):
             stream = random_sse_stream(rng)
             expected = reference_sse(stream)
             limit = rng.choice([None, None, None, 8, 40, 200])
@@ -1896,7 +1896,7 @@ class FuzzTests(TestCase):
                 self.assertEqual(feed_in_pieces(stream, points, limit), whole, f"case {case}: {stream!r} at {points}")
                 inputs += 1
             inputs += 1
-        self.assertGreater(inputs, self.count(50_000))
+        self.assertGreater(inputs, self.count(150_000))
 
     def test_response_and_event_parsing_of_arbitrary_json(self) -> None:
         keys = sorted({*oi._field_names(oi.ImagesResponse), *oi._field_names(oi.ImageGenCompletedEvent),
