@@ -20,10 +20,7 @@ Code written for the official SDK's images API runs unchanged with
 
 from __future__ import annotations
 
-import base64
 import io
-import json
-import logging
 import os
 import sys
 import threading
@@ -51,6 +48,7 @@ from typing import (
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
     import http.client
+    import logging
     import socket
     import ssl
     import urllib.request
@@ -860,6 +858,8 @@ class Response:
 
     def json(self, limit: Optional[int] = None) -> Any:
         """The body parsed as JSON; a malformed body is ``APIResponseValidationError``."""
+        import json
+
         content = self.read(limit)
         try:
             return json.loads(content)
@@ -1046,6 +1046,8 @@ class RequestBuilder:
 
 
 def _json_bytes(body: Mapping[str, object]) -> bytes:
+    import json
+
     try:
         text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -1976,7 +1978,25 @@ class AuthInterceptor:
         return next_handler(replace(request, headers=headers))
 
 
-logger = logging.getLogger("openai_images")
+_DEBUG, _INFO = 10, 20  # logging.DEBUG and logging.INFO: logging is imported on first use
+_logger: Optional[logging.Logger] = None
+
+
+def _log() -> logging.Logger:
+    """The ``openai_images`` logger (also ``openai_images.logger``)."""
+    global _logger
+    if _logger is None:
+        import logging
+
+        _logger = logging.getLogger("openai_images")
+    return _logger
+
+
+def __getattr__(name: str) -> Any:
+    """``openai_images.logger`` without importing ``logging`` at import time."""
+    if name == "logger":
+        return _log()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class LoggingInterceptor:
@@ -1984,10 +2004,11 @@ class LoggingInterceptor:
     attempt, DEBUG headers (credentials redacted) and a body summary."""
 
     def __call__(self, request: Request, next_handler: Handler) -> Response:
-        if not logger.isEnabledFor(logging.INFO):
+        logger = _log()
+        if not logger.isEnabledFor(_INFO):
             return next_handler(request)
         url = _redact_query(request.url)
-        if logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(_DEBUG):
             logger.debug(
                 "Request %s %s attempt=%d headers=%s body=%s",
                 request.method, url, request.attempt, request.headers.redacted(), _describe_body(request.body),
@@ -2006,7 +2027,7 @@ class LoggingInterceptor:
             request.method, url, response.status_code, response.reason,
             time.monotonic() - started, response.request_id,
         )
-        if logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(_DEBUG):
             logger.debug("Response headers: %s", response.headers.redacted())
         return response
 
@@ -2060,7 +2081,7 @@ class RetryInterceptor:
                 if retries >= policy.max_retries or not replayable:
                     raise
                 delay = policy.backoff(retries, self.random())
-                logger.info("Retrying %s %s in %.2f s after %s", request.method, _redact_query(request.url), delay, type(exc).__name__)
+                _log().info("Retrying %s %s in %.2f s after %s", request.method, _redact_query(request.url), delay, type(exc).__name__)
             else:
                 if response.status_code < 400 or retries >= policy.max_retries or not replayable:
                     return response
@@ -2072,7 +2093,7 @@ class RetryInterceptor:
                 else:
                     delay = policy.backoff(retries, self.random())
                 response.close()
-                logger.info(
+                _log().info(
                     "Retrying %s %s in %.2f s after status %d (request_id=%s)",
                     request.method, _redact_query(request.url), delay, response.status_code, response.request_id,
                 )
@@ -2147,6 +2168,8 @@ class ErrorInterceptor:
 def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
     """The parsed error body (the inner ``error`` object when there is one),
     else the body text; read once (bounded) and cached on the response."""
+    import json
+
     cached = getattr(response, "_error_object", _MISSING)
     if cached is not _MISSING:
         return cached
@@ -2501,6 +2524,15 @@ class _Model:
         obj.extra = extra
         return obj
 
+    def __eq__(self, other: object) -> bool:
+        """Same class and same fields (one method for every model, instead of one
+        generated per dataclass: that keeps the import fast)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _field_names(type(self)))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
+
     def to_dict(self) -> Dict[str, Any]:
         """The JSON object, unknown keys included, ``None`` fields left out."""
         out: Dict[str, Any] = {}
@@ -2540,6 +2572,7 @@ class _ImageData:
             raise ValueError(f"this image carries no base64 data{hint}")
         if not isinstance(self.b64_json, str):
             raise ValueError(f"b64_json is not a string but {type(self.b64_json).__name__}")
+        import base64
         import binascii
 
         try:
@@ -2596,14 +2629,14 @@ def _short(value: object) -> str:
     return f"<{len(value)} chars>" if isinstance(value, str) else repr(value)
 
 
-@dataclass
+@dataclass(eq=False)  # _Model.__eq__
 class ImageUsageDetails(_Model):
     image_tokens: Optional[int] = None
     text_tokens: Optional[int] = None
     extra: Dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-@dataclass
+@dataclass(eq=False)  # _Model.__eq__
 class ImageUsage(_Model):
     """Token usage of a GPT image model call."""
 
@@ -2616,7 +2649,7 @@ class ImageUsage(_Model):
     _nested: ClassVar[Dict[str, Any]] = {"input_tokens_details": ImageUsageDetails, "output_tokens_details": ImageUsageDetails}
 
 
-@dataclass
+@dataclass(eq=False)  # _Model.__eq__
 class SvgUsage(_Model):
     input_tokens: Optional[int] = None
     model: Optional[str] = None
@@ -2626,7 +2659,7 @@ class SvgUsage(_Model):
     extra: Dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-@dataclass
+@dataclass(eq=False)  # _Model.__eq__
 class Image(_ImageData, _Model):
     """One generated image: ``b64_json`` (GPT image models) or ``url``."""
 
@@ -2639,7 +2672,7 @@ class Image(_ImageData, _Model):
         return f"Image(b64_json={_short(self.b64_json)}, url={self.url!r}, revised_prompt={self.revised_prompt!r})"
 
 
-@dataclass
+@dataclass(eq=False)  # _Model.__eq__
 class ImagesResponse(_Model):
     """The answer of generate / edit / edit_json / create_variation."""
 
@@ -2696,7 +2729,7 @@ def _error_message(error: object) -> str:
 # -- stream events ---------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # _Model.__eq__
 class _ImageEvent(_ImageData, _Model):
     type: Optional[str] = None
     b64_json: Optional[str] = None
@@ -2716,34 +2749,30 @@ class _ImageEvent(_ImageData, _Model):
         return f"{type(self).__name__}({shown})"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class _PartialImageEvent(_ImageEvent):
     partial_image_index: Optional[int] = None
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class _CompletedEvent(_ImageEvent):
     usage: Optional[ImageUsage] = None
     safety_identifier: Optional[str] = None
     _nested: ClassVar[Dict[str, Any]] = {"usage": ImageUsage}
 
 
-@dataclass(repr=False)
 class ImageGenPartialImageEvent(_PartialImageEvent):
     """``image_generation.partial_image``: a preview; ``partial_image_index`` from 0."""
 
 
-@dataclass(repr=False)
 class ImageGenCompletedEvent(_CompletedEvent):
     """``image_generation.completed``: the final image and its ``usage``."""
 
 
-@dataclass(repr=False)
 class ImageEditPartialImageEvent(_PartialImageEvent):
     """``image_edit.partial_image``"""
 
 
-@dataclass(repr=False)
 class ImageEditCompletedEvent(_CompletedEvent):
     """``image_edit.completed``"""
 
@@ -2914,6 +2943,8 @@ class ImageStream:
                 return
 
     def _typed(self, sse: ServerSentEvent) -> ImageStreamEvent:
+        import json
+
         try:
             data = json.loads(sse.data)
         except ValueError:
@@ -3383,14 +3414,20 @@ _logging_configured = False
 def _configure_logging_from_env() -> None:
     """``OPENAI_LOG=debug`` or ``info``: log to stderr (once per process)."""
     global _logging_configured
-    level = {"debug": logging.DEBUG, "info": logging.INFO}.get((os.environ.get("OPENAI_LOG") or "").lower())
+    level = {"debug": _DEBUG, "info": _INFO}.get((os.environ.get("OPENAI_LOG") or "").lower())
     if level is None or _logging_configured:
         return
     _logging_configured = True
+    _log_to_stderr("[%(asctime)s %(levelname)s %(name)s] %(message)s", level)
+
+
+def _log_to_stderr(pattern: str, level: int) -> None:
+    import logging
+
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
+    handler.setFormatter(logging.Formatter(pattern))
+    _log().addHandler(handler)
+    _log().setLevel(level)
 
 
 # =============================================================================
@@ -3517,6 +3554,8 @@ def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
     """The ``ImagesResource`` method to call and its keyword arguments.
     Everything the command line can get wrong is found here, before a client
     exists or a byte is sent."""
+    import json
+
     params = {api: getattr(args, attr) for attr, api in _CLI_FIELDS.items() if getattr(args, attr, None) is not None}
     for item in args.param:
         key, sep, text = item.partition("=")
@@ -3741,6 +3780,8 @@ def _usage_line(usage: Optional[ImageUsage], seconds: float) -> str:
 
 
 def _print_dry_run(request: Request, as_json: bool) -> None:
+    import json
+
     headers = request.headers.redacted()
     body: Any = None
     if isinstance(request.body, MultipartEncoder):
@@ -3781,6 +3822,8 @@ def _elide_b64(value: Any, keep: bool) -> Any:
 
 
 def _run(args: Any, progress: _Progress) -> int:
+    import json
+
     method, params = _call_for(args)
     options: Dict[str, Any] = {}
     if args.base_url:
@@ -3795,10 +3838,7 @@ def _run(args: Any, progress: _Progress) -> int:
             options["api_key"] = "sk-dry-run"
             _note(args, "note: OPENAI_API_KEY is not set; a real call would fail")
     if args.verbose:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
+        _log_to_stderr("%(levelname)s %(message)s", _DEBUG)
     with OpenAIClient(**options) as client, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # create_variation's; the help says it is retired
         try:
