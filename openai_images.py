@@ -428,7 +428,8 @@ class APIUserAbortError(APIError):
 
 class ImageStreamError(APIError):
     """The server reported an error inside an image stream (``event: error`` or
-    ``{"error": ...}``). ``events`` holds the events received before it."""
+    ``{"error": ...}``). ``events`` holds the last events received before it
+    (up to 4: every partial image a stream can send)."""
 
     events: List[ImageStreamEvent]
 
@@ -1493,16 +1494,19 @@ class SSEParser:
             return None
         colon = line.find(b":")
         if colon == -1:
-            name, value = line, b""
+            name, start = line, len(line)
         else:
-            name, value = line[:colon], line[colon + 1 :]
-            if value[:1] == b" ":
-                value = value[1:]
-        if name == b"data":
-            self._data.append(value.decode("utf-8", "replace"))
-            self._data_bytes += len(value) + 1
+            name, start = line[:colon], colon + 1
+            if line[start : start + 1] == b" ":
+                start += 1
+        if name == b"data":  # decoded in place: a 1 MB image line is not copied twice more
+            self._data.append(str(memoryview(line)[start:], "utf-8", "replace"))
+            self._data_bytes += len(line) - start + 1
             self._check_size(0)
-        elif name == b"event":
+            self._pending_fields = True
+            return None
+        value = line[start:]
+        if name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":
             if b"\x00" not in value:
@@ -2824,7 +2828,8 @@ def parse_stream_event(data: Any, sse_event: str = "message") -> ImageStreamEven
 # ImagesResource and ImageStream
 # =============================================================================
 
-_KEEP_EVENTS = 16  # events an ImageStreamError keeps (the partial images)
+_KEEP_EVENTS = 4  # events an ImageStreamError keeps: every partial image of a real stream (3 at most)
+# and one more, while memory stays bounded however many events a stream sends
 
 
 class ImageStream:
