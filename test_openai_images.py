@@ -1043,6 +1043,26 @@ class EditTests(TempFilesMixin, ServerTestCase):
         blob = PNG + os.urandom(3_000_000)
         self.client.images.edit(image=self.write("big.png", blob), prompt="p")
         self.assertEqual(self.last.files[0][3], blob)
+        with open(self.write("offset.png", b"skip" + blob), "rb") as handle:
+            handle.seek(4)  # a file object is sent from where it stands
+            self.client.images.edit(image=handle, prompt="p")
+        self.assertEqual(self.last.files[0][3], blob)
+
+    def test_file_that_changes_during_the_upload_fails_clearly(self) -> None:
+        path = self.write("live.png", PNG + os.urandom(100_000))
+        for change, word in ((b"more", "grew"), (None, "shrank")):
+
+            def meddle(request: oi.Request, next_handler: Any, change: Optional[bytes] = change) -> oi.Response:
+                with open(path, "ab" if change else "r+b") as handle:  # after the size was taken
+                    handle.write(change) if change else handle.truncate(1000)
+                return next_handler(request)
+
+            client = self.client.with_options(interceptors=[meddle])
+            with self.assertRaises(oi.OpenAIError) as caught:
+                client.images.edit(image=path, prompt="p")
+            self.assertIn(word, str(caught.exception))
+            self.write("live.png", PNG + os.urandom(100_000))
+        self.assert_no_leaks()
 
 
 # =============================================================================
@@ -2304,8 +2324,13 @@ class TLSAndProxyTests(ServerTestCase):
     def test_a_context_with_the_ca_is_trusted(self) -> None:
         client = self.tls_client()
         self.assertEqual(client.images.generate(prompt="p").data[0].to_bytes(), PNG)
-        with client.images.edit_stream(image=PNG, prompt="p") as stream:
+        blob = PNG + os.urandom(2_500_000)
+        path = write_temp(self, "big.png", "")
+        with open(path, "wb") as handle:
+            handle.write(blob)
+        with client.images.edit_stream(image=path, prompt="p") as stream:  # a file, streamed over TLS
             self.assertEqual(stream.final_image().to_bytes(), PNG)
+        self.assertEqual(self.tls.requests[-1].files[0][3], blob)
         self.assertEqual([r.path for r in self.tls.requests], ["/v1/images/generations", "/v1/images/edits"])
         self.assertEqual(self.tls.requests[0].headers["Authorization"], f"Bearer {TEST_KEY}")
         self.assert_no_leaks()

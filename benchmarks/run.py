@@ -31,8 +31,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
-import openai_images as oi  # noqa: E402
 import streaming  # noqa: E402  (the SSE server and the floor loop)
+
+import openai_images as oi  # noqa: E402
 
 KEY = "sk-bench"
 ROWS: List[Tuple[str, str, str, str, str]] = []  # what, measured, ratio, target, verdict
@@ -192,42 +193,50 @@ def bench_import(runs: int, sdk: Optional[str]) -> None:
 
 
 def child_upload(kind: str, url: str, directory: str, total: str) -> Dict[str, Any]:
+    """Three uploads of the same bytes in one process: the median time, and the
+    peak RSS growth over all three."""
     paths = sorted(os.path.join(directory, name) for name in os.listdir(directory))
     if kind == "raw":  # the floor: one socket, the same byte count from a buffer in memory
         host, port = url.split("//")[1].split("/")[0].split(":")
         block = memoryview(bytearray(1 << 20))
-        started = time.perf_counter()
-        with socket.create_connection((host, int(port))) as sock:
-            sock.sendall(b"POST /v1/images/edits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                         b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n" % int(total))
-            left = int(total)
-            while left:
-                left -= sock.send(block[: min(left, len(block))])
-            while sock.recv(65536):
-                pass
-        return {"seconds": time.perf_counter() - started, "rss_growth_mb": 0.0}
-    if kind == "ours":
+
+        def upload() -> None:
+            with socket.create_connection((host, int(port))) as sock:
+                sock.sendall(b"POST /v1/images/edits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                             b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n" % int(total))
+                left = int(total)
+                while left:
+                    left -= sock.send(block[: min(left, len(block))])
+                while sock.recv(65536):
+                    pass
+    elif kind == "ours":
         client = oi.OpenAIClient(api_key=KEY, base_url=url, proxies={}, max_retries=0)
         client.images.generate(prompt="warm up")  # the network stack is loaded before the baseline
-        before = reset_peak_rss()
-        started = time.perf_counter()
-        client.images.edit(image=paths, prompt="p", model="gpt-image-2")
+
+        def upload() -> None:
+            client.images.edit(image=paths, prompt="p", model="gpt-image-2")
     else:
         from openai import OpenAI
 
         sdk = OpenAI(api_key=KEY, base_url=url, max_retries=0)
         sdk.images.generate(prompt="warm up", model="gpt-image-2")
-        before = reset_peak_rss()
-        started = time.perf_counter()
-        files = [open(path, "rb") for path in paths]  # noqa: SIM115
-        sdk.images.edit(image=files, prompt="p", model="gpt-image-2")
-        for handle in files:
-            handle.close()
-    return {"seconds": time.perf_counter() - started, "rss_growth_mb": peak_rss_mb() - before}
+
+        def upload() -> None:
+            files = [open(path, "rb") for path in paths]  # noqa: SIM115
+            try:
+                sdk.images.edit(image=files, prompt="p", model="gpt-image-2")
+            finally:
+                for handle in files:
+                    handle.close()
+
+    before = reset_peak_rss()
+    seconds = statistics.median(timed_call(upload) for _ in range(3))
+    return {"seconds": seconds, "rss_growth_mb": peak_rss_mb() - before}
 
 
 def bench_upload(files: int, megabytes: int, rounds: int, sdk: Optional[str]) -> None:
-    print(f"Upload: a multipart edit of {files} images x {megabytes} MB to a loopback sink, median of {rounds} rounds")
+    print(f"Upload: a multipart edit of {files} images x {megabytes} MB to a loopback sink (another process), "
+          f"median of {rounds} interleaved rounds of 3")
     directory = tempfile.mkdtemp(prefix="oi-upload-")
     sink = Sink()
     try:
@@ -459,7 +468,7 @@ def main() -> None:
     if "import" in only:
         bench_import(8 if quick else 25, sdk)
     if "upload" in only:
-        bench_upload(4 if quick else 16, 5 if quick else 50, 1 if quick else 3, sdk)
+        bench_upload(4 if quick else 16, 5 if quick else 50, 1 if quick else 5, sdk)
     if "streaming" in only:
         bench_streaming(20 if quick else 200, sdk)
     if "calls" in only:
