@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import socket
 import socketserver
 import ssl
@@ -2171,7 +2172,7 @@ CLT6titCHaPpuhkiXHBGWXOfP5yhRANCAAQg7tC2l2rMJd0ynVSGoF17QY3+/mGA
 
 def write_temp(test: unittest.TestCase, name: str, text: str) -> str:
     directory = tempfile.mkdtemp()
-    test.addCleanup(lambda: __import__("shutil").rmtree(directory, ignore_errors=True))
+    test.addCleanup(shutil.rmtree, directory, ignore_errors=True)
     path = os.path.join(directory, name)
     with open(path, "w") as handle:
         handle.write(text)
@@ -2729,6 +2730,33 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(out.split(), [b"x-partial-1.png"])
         self.assertEqual(self.files(), ["x-partial-1.png"], "the preview saved before Ctrl-C, nothing else")
         self.assertEqual(self.read("x-partial-1.png"), make_png(2, 2, seed=1))
+
+
+class VendoringTests(TempFilesMixin, ServerTestCase):
+    """The promise: copy the one file anywhere and it works, with nothing beside it."""
+
+    def run_alone(self, *args: str) -> subprocess.CompletedProcess[str]:
+        alone = os.path.join(self.tmp.name, "vendored")
+        if not os.path.isdir(alone):
+            os.mkdir(alone)
+            shutil.copy(os.path.join(HERE, "openai_images.py"), alone)
+        self.assertEqual(os.listdir(alone).count("openai_images.py"), 1)
+        environment = {"PATH": os.environ.get("PATH", ""), "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": self.api.url}
+        result = subprocess.run([sys.executable, *args], cwd=alone, env=environment, capture_output=True, text=True,
+                                timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertNotIn(TEST_KEY, result.stdout + result.stderr)
+        return result
+
+    def test_the_file_alone_in_isolated_mode(self) -> None:
+        self.assertIn("generate", self.run_alone("-I", "openai_images.py", "--help").stdout)
+        saved = self.run_alone("-I", "openai_images.py", "generate", "a vendored cat", "-o", "cat.png").stdout
+        self.assertEqual(saved.strip(), "cat.png")
+        self.assertEqual(self.last.json, {"prompt": "a vendored cat"})
+        self.assertIn("usage", self.run_alone("-E", "-s", "-m", "openai_images", "--help").stdout)
+        library = self.run_alone("-I", "-c", "import sys; sys.path.insert(0, ''); import openai_images as oi; "
+                                 "print(oi.OpenAI().images.generate(prompt='lib').data[0].to_bytes()[:4])")
+        self.assertEqual(library.stdout.strip(), repr(PNG[:4]))
 
 
 def free_port() -> int:
