@@ -41,8 +41,10 @@ from typing import (
     MutableMapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
     Union,
+    cast,
     overload,
 )
 
@@ -225,6 +227,25 @@ class ImageComplexity:
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _USER_AGENT = f"openai-images/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
 
+
+
+def _str_or_none(value: object) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def _json_object(value: object) -> Dict[str, Any]:
+    """``value`` if it is a JSON object (a dict), else an empty one."""
+    return cast("Dict[str, Any]", value) if isinstance(value, dict) else {}
+
+
+def _empty_mapping() -> Dict[str, Any]:
+    return {}
+
+
+def _empty_list() -> List[Any]:
+    return []
+
+
 # =============================================================================
 # Errors
 # =============================================================================
@@ -261,7 +282,7 @@ class APIError(OpenAIError):
         self.request = request
         self.body = body
         self.request_id = request_id
-        info = body if isinstance(body, dict) else {}
+        info = _json_object(body)
         code = info.get("code")
         self.code = None if code is None else str(code)
         self.param = _str_or_none(info.get("param"))
@@ -278,7 +299,7 @@ def _secrets_sent(request: Optional[Request]) -> List[str]:
     ``Bearer``/``Basic``), longest first; short values are not worth hiding."""
     if request is None:
         return []
-    found = set()
+    found: Set[str] = set()
     for name, value in request.headers.items():
         if name.lower() in _SECRET_HEADERS:
             found.add(value)
@@ -293,9 +314,9 @@ def _scrub(value: Any, secrets: Sequence[str]) -> Any:
             value = value.replace(secret, "<redacted>")
         return value
     if isinstance(value, dict):
-        return {key: _scrub(item, secrets) for key, item in value.items()}
+        return {key: _scrub(item, secrets) for key, item in cast("Dict[object, object]", value).items()}
     if isinstance(value, list):
-        return [_scrub(item, secrets) for item in value]
+        return [_scrub(item, secrets) for item in cast("List[object]", value)]
     return value
 
 
@@ -455,10 +476,6 @@ class IncompleteStreamError(ImageStreamError):
     """The stream ended before its ``*.completed`` event (truncated or cut off)."""
 
 
-def _str_or_none(value: object) -> Optional[str]:
-    return value if isinstance(value, str) else None
-
-
 # =============================================================================
 # Configuration
 # =============================================================================
@@ -489,7 +506,7 @@ class Timeout:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return cls(_positive(value, "timeout"), _positive(value, "timeout"))
         if hasattr(value, "connect") and hasattr(value, "read"):
-            connect, read = value.connect, value.read
+            connect, read = getattr(value, "connect"), getattr(value, "read")  # noqa: B009
             return cls(
                 None if connect is None else _positive(connect, "timeout.connect"),
                 None if read is None else _positive(read, "timeout.read"),
@@ -522,7 +539,7 @@ class RetryPolicy:
     jitter: float = 0.25
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool):
+        if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError("max_retries must be an int")
         if self.max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
@@ -566,8 +583,8 @@ class OpenAIConfig:
     project: Optional[str] = None
     timeout: Timeout = Timeout()
     retry_policy: RetryPolicy = RetryPolicy()
-    default_headers: Mapping[str, str] = field(default_factory=dict)
-    default_query: Mapping[str, str] = field(default_factory=dict)
+    default_headers: Mapping[str, str] = field(default_factory=_empty_mapping)
+    default_query: Mapping[str, str] = field(default_factory=_empty_mapping)
     auth_header: str = "authorization"
     azure_deployment_routing: bool = False
     proxies: Optional[Mapping[str, str]] = None
@@ -724,7 +741,7 @@ class Headers(MutableMapping[str, str]):
     def __init__(self, items: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None):
         self._items: Dict[str, Tuple[str, str]] = {}
         if items is not None:
-            pairs = items.items() if isinstance(items, Mapping) else items
+            pairs = cast("Mapping[str, str]", items).items() if isinstance(items, Mapping) else items
             for name, value in pairs:
                 self[name] = value
 
@@ -781,7 +798,7 @@ class Request:
     retry_policy: RetryPolicy = RetryPolicy()
     stream: bool = False
     attempt: int = 0
-    header_overrides: Mapping[str, Optional[str]] = field(default_factory=dict)
+    header_overrides: Mapping[str, Optional[str]] = field(default_factory=_empty_mapping)
     control: Optional[_CallControl] = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
@@ -1152,21 +1169,26 @@ class FilePart:
         headers: Optional[Mapping[str, str]] = None
         content = value
         if isinstance(value, tuple):
-            if not 2 <= len(value) <= 4:
-                raise TypeError(
-                    f"{label}: a file tuple is (filename, content[, content_type[, headers]])"
-                )
-            filename, content = value[0], value[1]
-            content_type = value[2] if len(value) > 2 else None
-            headers = value[3] if len(value) > 3 else None
+            given = cast("Tuple[object, ...]", value)
+            shape = f"{label}: a file tuple is (filename, content[, content_type[, headers]])"
+            if not 2 <= len(given) <= 4:
+                raise TypeError(shape)
+            name, content = given[0], given[1]
+            kind = given[2] if len(given) > 2 else None
+            more = given[3] if len(given) > 3 else None
+            if not (
+                (name is None or isinstance(name, str))
+                and (kind is None or isinstance(kind, str))
+                and (more is None or isinstance(more, Mapping))
+            ):
+                raise TypeError(f"{shape}, where filename and content_type are strings (or None) and headers a mapping")
+            filename, content_type, headers = name, kind, cast("Optional[Mapping[str, str]]", more)
         if content_type == "application/octet-stream":
             content_type = None
         offset = 0
         source: Union[str, bytes, IO[bytes]]
         if isinstance(content, (str, os.PathLike)):
-            path = os.fspath(content)
-            if not isinstance(path, str):
-                path = os.fsdecode(path)
+            path = os.fsdecode(cast("Union[str, os.PathLike[str], os.PathLike[bytes]]", content))
             try:
                 with open(path, "rb") as handle:
                     head = handle.read(16)
@@ -1178,12 +1200,12 @@ class FilePart:
             source = path
             filename = filename if filename is not None else path
         elif isinstance(content, (bytes, bytearray, memoryview)):
-            source = bytes(content)
+            source = bytes(cast("Union[bytes, bytearray, memoryview]", content))
             head, size = source[:16], len(source)
         elif hasattr(content, "read"):
             if isinstance(content, io.TextIOBase):
                 raise TypeError(f"{label}: open the file in binary mode ('rb'), not text mode")
-            stream: IO[bytes] = content  # type: ignore[assignment]
+            stream = cast("IO[Any]", content)  # checked below: read() must return bytes
             name = getattr(stream, "name", None)
             if filename is None and isinstance(name, (str, bytes)):
                 filename = os.fsdecode(name)
@@ -1254,7 +1276,7 @@ class FilePart:
         view = memoryview(buffer)
         try:
             while remaining > 0:
-                count = handle.readinto(view[: min(len(buffer), remaining)])  # type: ignore[attr-defined]
+                count = cast(int, handle.readinto(view[: min(len(buffer), remaining)]))  # type: ignore[attr-defined]
                 if not count:
                     raise OpenAIError(
                         f"{self.filename}: the file shrank while it was being uploaded "
@@ -1290,9 +1312,10 @@ def form_fields(name: str, value: object) -> List[Tuple[str, str]]:
     if value is None:
         return []
     if isinstance(value, Mapping):
-        return [pair for key, item in value.items() for pair in form_fields(f"{name}[{key}]", item)]
+        mapping = cast("Mapping[object, object]", value)
+        return [pair for key, item in mapping.items() for pair in form_fields(f"{name}[{key}]", item)]
     if isinstance(value, (list, tuple)):
-        return [pair for item in value for pair in form_fields(f"{name}[]", item)]
+        return [pair for item in cast("Sequence[object]", value) for pair in form_fields(f"{name}[]", item)]
     return [(name, _form_text(value))]
 
 
@@ -1817,7 +1840,7 @@ class HTTPTransport:
         control.connected = False
         body = request.body
         chunks: Optional[Iterator[Union[bytes, memoryview]]] = None
-        data: Union[bytes, Iterator[Union[bytes, memoryview]], None]
+        data: Any  # bytes, or an iterator of bytes and memoryview blocks (http.client sends each as is)
         if isinstance(body, MultipartEncoder):
             data = chunks = body.iter_chunks()
         else:
@@ -1829,8 +1852,8 @@ class HTTPTransport:
         for name, value in request.headers.items():
             if name.lower() in _SECRET_HEADERS:  # never carried across a redirect
                 url_request.add_unredirected_header(name, value)
-        url_request.oi_control = control
-        url_request.oi_read_timeout = request.timeout.read
+        url_request.oi_control = control  # pyright: ignore[reportAttributeAccessIssue]
+        url_request.oi_read_timeout = request.timeout.read  # pyright: ignore[reportAttributeAccessIssue]
         connect_timeout = request.timeout.connect
         try:
             raw = opener.open(url_request, timeout=connect_timeout)
@@ -2050,7 +2073,7 @@ def _redact_query(url: str) -> str:
     base, sep, query = url.partition("?")
     if not sep:
         return url
-    parts = []
+    parts: List[str] = []
     for item in query.split("&"):
         name, eq, _ = item.partition("=")
         secret = any(word in name.lower() for word in ("key", "token", "secret", "sig", "password"))
@@ -2123,9 +2146,7 @@ def _should_retry(response: Response, policy: RetryPolicy) -> Tuple[bool, Option
 
 
 def _is_permanent_quota(response: Response) -> bool:
-    body = _error_object(response)
-    if not isinstance(body, dict):
-        return False
+    body = _json_object(_error_object(response))
     return body.get("code") in _PERMANENT_QUOTA_CODES or body.get("type") == "insufficient_quota"
 
 
@@ -2187,7 +2208,7 @@ def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
     except ValueError:
         data = _MISSING
     if data is not _MISSING:
-        body = data.get("error", data) if isinstance(data, dict) and data.get("error") else data
+        body = _json_object(data).get("error") or data
     response._error_object = body  # type: ignore[attr-defined]
     return body
 
@@ -2199,12 +2220,11 @@ def make_status_error(response: Response, limit: int = 1024 * 1024) -> APIStatus
     """Build the exception for an error (or redirect) response."""
     status = response.status_code
     body = _error_object(response, limit)
-    message = ""
-    if isinstance(body, dict):
-        message = str(body["message"]) if isinstance(body.get("message"), str) else ""
-    elif isinstance(body, str) and body:
+    if isinstance(body, str):
         message = " ".join(body.split())
         message = message if len(message) <= 200 else message[:200] + "…"
+    else:
+        message = _str_or_none(_json_object(body).get("message")) or ""
     if 300 <= status < 400:
         location = response.headers.get("location", "?")
         message = (
@@ -2248,12 +2268,12 @@ def _optional_fields(obj: Any, skip: Iterable[str] = ()) -> Dict[str, Any]:
     }
 
 
-def _redacted_repr(obj: Any) -> str:
+def _redacted_repr(self: Any) -> str:
     """Field values, with the prompt as its length, identities hidden and
-    files summarised: safe for logs."""
-    parts = []
-    for spec in fields(obj):
-        value = getattr(obj, spec.name)
+    files summarised: safe for logs (the ``__repr__`` of request models)."""
+    parts: List[str] = []
+    for spec in fields(self):
+        value = getattr(self, spec.name)
         if value is None:
             continue
         if spec.name == "prompt":
@@ -2265,18 +2285,19 @@ def _redacted_repr(obj: Any) -> str:
         else:
             shown = repr(value)
         parts.append(f"{spec.name}={shown}")
-    return f"{type(obj).__name__}({', '.join(parts)})"
+    return f"{type(self).__name__}({', '.join(parts)})"
 
 
 def _describe_file_input(value: object) -> str:
     if isinstance(value, list):
-        return "[" + ", ".join(_describe_file_input(item) for item in value) + "]"
+        return "[" + ", ".join(_describe_file_input(item) for item in cast("List[object]", value)) + "]"
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, tuple) and value:
-        return f"<file {value[0]!r}>"
+        return f"<{len(cast('Union[bytes, bytearray, memoryview]', value))} bytes>"
+    if isinstance(value, tuple):
+        given = cast("Tuple[object, ...]", value)
+        return f"<file {given[0]!r}>" if given else "<empty tuple>"
     if isinstance(value, (str, os.PathLike)):
-        return repr(os.fspath(value))
+        return repr(os.fsdecode(cast("Union[str, os.PathLike[str], os.PathLike[bytes]]", value)))
     return f"<{type(value).__name__}>"
 
 
@@ -2377,9 +2398,10 @@ def _image_parts(image: object) -> List[FilePart]:
     """A list means several images (``image[]`` parts, even for one); anything
     else, a tuple included, is one file (part ``image``), as in the official SDK."""
     if isinstance(image, list):
-        if not image:
+        images = cast("List[object]", image)
+        if not images:
             raise ValueError("image: the list of images is empty")
-        return [FilePart.from_input("image[]", item, label=f"image[{i}]") for i, item in enumerate(image)]
+        return [FilePart.from_input("image[]", item, label=f"image[{i}]") for i, item in enumerate(images)]
     return [FilePart.from_input("image", image)]
 
 
@@ -2408,10 +2430,11 @@ class ImageReference:
         if isinstance(value, str):
             return cls(image_url=value)
         if isinstance(value, Mapping):
-            unknown = set(value) - {"image_url", "file_id"}
+            given = cast("Mapping[str, Any]", value)
+            unknown = set(given) - {"image_url", "file_id"}
             if unknown:
                 raise ValueError(f"ImageReference: unknown keys {sorted(unknown)}")
-            return cls(**value)
+            return cls(**given)
         raise TypeError(f"expected an ImageReference, a mapping or a URL string, not {type(value).__name__}")
 
     def to_json(self) -> Dict[str, str]:
@@ -2521,7 +2544,7 @@ class _Model:
                 known[key] = cls._nested[key].from_dict(value)
             elif key in cls._lists and isinstance(value, list):
                 item_cls = cls._lists[key]
-                known[key] = [item_cls.from_dict(v) if isinstance(v, Mapping) else v for v in value]
+                known[key] = [item_cls.from_dict(v) if isinstance(v, Mapping) else v for v in cast("List[object]", value)]
             else:
                 known[key] = value
         obj = cls(**known)
@@ -2547,7 +2570,7 @@ class _Model:
             if isinstance(value, _Model):
                 value = value.to_dict()
             elif isinstance(value, list):
-                value = [v.to_dict() if isinstance(v, _Model) else v for v in value]
+                value = [v.to_dict() if isinstance(v, _Model) else v for v in cast("List[object]", value)]
             out[name] = value
         out.update(self.extra)
         return out
@@ -2574,7 +2597,7 @@ class _ImageData:
         if self.b64_json is None:
             hint = " (it has a URL instead: download it from .url)" if self.url else ""
             raise ValueError(f"this image carries no base64 data{hint}")
-        if not isinstance(self.b64_json, str):
+        if not isinstance(self.b64_json, str):  # pyright: ignore[reportUnnecessaryIsInstance]  # parsing is lenient
             raise ValueError(f"b64_json is not a string but {type(self.b64_json).__name__}")
         import base64
         import binascii
@@ -2637,7 +2660,7 @@ def _short(value: object) -> str:
 class ImageUsageDetails(_Model):
     image_tokens: Optional[int] = None
     text_tokens: Optional[int] = None
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
 
 
 @dataclass(eq=False)  # _Model.__eq__
@@ -2649,7 +2672,7 @@ class ImageUsage(_Model):
     output_tokens: Optional[int] = None
     total_tokens: Optional[int] = None
     output_tokens_details: Optional[ImageUsageDetails] = None
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
     _nested: ClassVar[Dict[str, Any]] = {"input_tokens_details": ImageUsageDetails, "output_tokens_details": ImageUsageDetails}
 
 
@@ -2660,7 +2683,7 @@ class SvgUsage(_Model):
     output_tokens: Optional[int] = None
     reasoning_tokens: Optional[int] = None
     total_tokens: Optional[int] = None
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
 
 
 @dataclass(eq=False)  # _Model.__eq__
@@ -2670,7 +2693,7 @@ class Image(_ImageData, _Model):
     b64_json: Optional[str] = None
     url: Optional[str] = None
     revised_prompt: Optional[str] = None
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
 
     def __repr__(self) -> str:
         return f"Image(b64_json={_short(self.b64_json)}, url={self.url!r}, revised_prompt={self.revised_prompt!r})"
@@ -2681,7 +2704,7 @@ class ImagesResponse(_Model):
     """The answer of generate / edit / edit_json / create_variation."""
 
     created: Optional[int] = None
-    data: List[Image] = field(default_factory=list)
+    data: List[Image] = field(default_factory=_empty_list)
     background: Optional[str] = None
     output_format: Optional[str] = None
     quality: Optional[str] = None
@@ -2689,7 +2712,7 @@ class ImagesResponse(_Model):
     safety_identifier: Optional[str] = None
     usage: Optional[ImageUsage] = None
     svg_usage: Optional[SvgUsage] = None
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
     request_id: Optional[str] = None
     _nested: ClassVar[Dict[str, Any]] = {"usage": ImageUsage, "svg_usage": SvgUsage}
     _lists: ClassVar[Dict[str, Any]] = {"data": Image}
@@ -2699,22 +2722,23 @@ class ImagesResponse(_Model):
         """Parse a 2xx response; a body that is not an images response is
         ``APIResponseValidationError``."""
         payload = response.json(limit)
-        if not isinstance(payload, dict) or not isinstance(payload.get("data", []), list):
-            shape = type(payload).__name__ if not isinstance(payload, dict) else "'data' that is not a list"
+        body = _json_object(payload)
+        if body is not payload or not isinstance(body.get("data", []), list):
+            shape = type(payload).__name__ if body is not payload else "'data' that is not a list"
             raise APIResponseValidationError(
                 f"The server's reply is not an images response (got {shape})",
                 response=response,
                 body=payload,
             )
-        if payload.get("error"):
+        if body.get("error"):
             raise make_status_error(response) if response.status_code >= 400 else APIError(
                 f"The server answered {response.status_code} with an error: "
-                f"{_error_message(payload['error'])}",
+                f"{_error_message(body['error'])}",
                 response.request,
-                body=payload["error"],
+                body=body["error"],
                 request_id=response.request_id,
             )
-        parsed: ImagesResponse = cls.from_dict(payload)
+        parsed: ImagesResponse = cls.from_dict(body)
         parsed.request_id = response.request_id
         return parsed
 
@@ -2723,8 +2747,9 @@ class ImagesResponse(_Model):
 
 
 def _error_message(error: object) -> str:
-    if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"]:
-        return str(error["message"])
+    message = _str_or_none(_json_object(error).get("message"))
+    if message:
+        return message
     if isinstance(error, str) and error:
         return error
     return "An error occurred"
@@ -2742,7 +2767,7 @@ class _ImageEvent(_ImageData, _Model):
     quality: Optional[str] = None
     background: Optional[str] = None
     output_format: Optional[str] = None
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -2812,7 +2837,7 @@ _EVENT_CLASSES: Dict[str, Any] = {
 def parse_stream_event(data: Any, sse_event: str = "message") -> ImageStreamEvent:
     """A typed event from one event's JSON: by its ``type``, else by the SSE
     event name (some relays drop one of them); unknown types are kept raw."""
-    kind = data.get("type") if isinstance(data, dict) else None
+    kind = _json_object(data).get("type")
     if not isinstance(kind, str) or not kind:
         kind = sse_event if sse_event != "message" else None
     cls = _EVENT_CLASSES.get(kind) if kind else None
@@ -2959,10 +2984,11 @@ class ImageStream:
                 f"A stream event is not valid JSON: {sse.data[:200]!r}", response=self.response, body=sse.data
             ) from None
         if isinstance(data, dict):
-            error = data.get("error")
-            if error or sse.event == "error" or data.get("type") == "error":
-                body = error if error else data
-                raise self._stream_error(_error_message(body) if error or "message" in data else
+            fields = cast("Dict[str, object]", data)
+            error = fields.get("error")
+            if error or sse.event == "error" or fields.get("type") == "error":
+                body = error if error else fields
+                raise self._stream_error(_error_message(body) if error or "message" in fields else
                                          "An error occurred during streaming", body)
         event = parse_stream_event(data, sse.event)
         self._received.append(event)
@@ -3051,14 +3077,19 @@ class ImageStream:
 _OPTION_NAMES = ("timeout", "extra_headers", "extra_query", "extra_body", "abort_trigger")
 
 
-def _request_from(cls: Any, method: str, request: Any, params: Dict[str, Any]) -> Any:
-    """The request object of a call made either with one or with keyword fields."""
+def _request_from(
+    cls: Any, method: str, request: Any, params: Dict[str, Any], stream: Optional[bool] = None
+) -> Any:
+    """The request object of a call made either with one or with keyword fields;
+    ``stream``, when given, overrides the request's own."""
     if request is not None:
         if not isinstance(request, cls):
             raise TypeError(f"{method}() takes a {cls.__name__} or keyword arguments, not {type(request).__name__}")
         if params:
             raise TypeError(f"{method}(): pass either a {cls.__name__} or keyword fields, not both")
-        return request
+        return request if stream is None else replace(request, stream=stream)
+    if stream is not None:
+        params = {**params, "stream": stream}
     names = _field_names(cls)
     unknown = [name for name in params if name not in names]
     if unknown:
@@ -3108,9 +3139,7 @@ class ImagesResource:
         """Create images from a prompt (``POST /images/generations``).
         With ``stream=True`` (or a request whose ``stream`` is true) returns an
         ``ImageStream`` of ``ImageGen*Event``s."""
-        if stream is not None:
-            params["stream"] = stream
-        req: ImageGenerationRequest = _request_from(ImageGenerationRequest, "generate", request, params)
+        req: ImageGenerationRequest = _request_from(ImageGenerationRequest, "generate", request, params, stream)
         body = {**req.to_json(), **(extra_body or {})}
         return self._send(
             "/images/generations", body, stream=bool(body.get("stream")), kind="image_generation",
@@ -3120,9 +3149,7 @@ class ImagesResource:
 
     def generate_stream(self, request: Optional[ImageGenerationRequest] = None, **kwargs: Any) -> ImageStream:
         """``generate`` that always streams (sends ``stream: true``)."""
-        request = replace(request, stream=True) if request is not None else None
-        result: ImageStream = self.generate(request, **{**kwargs, "stream": True} if request is None else kwargs)
-        return result
+        return self.generate(request, stream=True, **kwargs)
 
     @overload
     def edit(self, request: Optional[ImageEditRequest] = None, *, stream: Literal[True], timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImageStream: ...
@@ -3143,9 +3170,7 @@ class ImagesResource:
     ) -> Union[ImagesResponse, ImageStream]:
         """Edit or extend images (multipart ``POST /images/edits``). Files are
         streamed from disk; see ``ImageEditRequest`` for the accepted forms."""
-        if stream is not None:
-            params["stream"] = stream
-        req: ImageEditRequest = _request_from(ImageEditRequest, "edit", request, params)
+        req: ImageEditRequest = _request_from(ImageEditRequest, "edit", request, params, stream)
         body = req.to_multipart(extra_body)
         streaming = bool(req.stream if extra_body is None or "stream" not in extra_body else extra_body["stream"])
         return self._send(
@@ -3155,9 +3180,7 @@ class ImagesResource:
 
     def edit_stream(self, request: Optional[ImageEditRequest] = None, **kwargs: Any) -> ImageStream:
         """``edit`` that always streams."""
-        request = replace(request, stream=True) if request is not None else None
-        result: ImageStream = self.edit(request, **{**kwargs, "stream": True} if request is None else kwargs)
-        return result
+        return self.edit(request, stream=True, **kwargs)
 
     @overload
     def edit_json(self, request: Optional[ImageEditJsonRequest] = None, *, stream: Literal[True], timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImageStream: ...
@@ -3177,9 +3200,7 @@ class ImagesResource:
         **params: Any,
     ) -> Union[ImagesResponse, ImageStream]:
         """Edit images given by URL or file id (JSON ``POST /images/edits``)."""
-        if stream is not None:
-            params["stream"] = stream
-        req: ImageEditJsonRequest = _request_from(ImageEditJsonRequest, "edit_json", request, params)
+        req: ImageEditJsonRequest = _request_from(ImageEditJsonRequest, "edit_json", request, params, stream)
         body = {**req.to_json(), **(extra_body or {})}
         return self._send(
             "/images/edits", body, stream=bool(body.get("stream")), kind="image_edit", model=req.model,
@@ -3188,9 +3209,7 @@ class ImagesResource:
 
     def edit_json_stream(self, request: Optional[ImageEditJsonRequest] = None, **kwargs: Any) -> ImageStream:
         """``edit_json`` that always streams."""
-        request = replace(request, stream=True) if request is not None else None
-        result: ImageStream = self.edit_json(request, **{**kwargs, "stream": True} if request is None else kwargs)
-        return result
+        return self.edit_json(request, stream=True, **kwargs)
 
     def create_variation(
         self,
@@ -3236,7 +3255,7 @@ class ImagesResource:
         abort_trigger: object,
     ) -> Union[ImagesResponse, ImageStream]:
         client = self._client
-        client._check_open()
+        client._check_open()  # pyright: ignore[reportPrivateUsage]  # the resource is part of the client
         config = client.config
         limits = config.timeout if timeout is _MISSING else Timeout.coerce(timeout)
         control = _CallControl(abort_trigger, limits.total)
@@ -3250,9 +3269,9 @@ class ImagesResource:
             if stream:
                 image_stream = ImageStream(
                     response, control, kind=kind, max_event_bytes=config.max_event_bytes,
-                    on_release=client._forget_stream,
+                    on_release=client._forget_stream,  # pyright: ignore[reportPrivateUsage]
                 )
-                client._remember_stream(image_stream)
+                client._remember_stream(image_stream)  # pyright: ignore[reportPrivateUsage]
                 handed_to_stream = True  # the stream finishes the control when it ends
                 return image_stream
             try:
@@ -3820,9 +3839,12 @@ def _elide_b64(value: Any, keep: bool) -> Any:
     if keep:
         return value
     if isinstance(value, dict):
-        return {k: (f"<{len(v)} base64 chars>" if k == "b64_json" and isinstance(v, str) else _elide_b64(v, keep)) for k, v in value.items()}
+        return {
+            k: (f"<{len(v)} base64 chars>" if k == "b64_json" and isinstance(v, str) else _elide_b64(v, keep))
+            for k, v in cast("Dict[str, object]", value).items()
+        }
     if isinstance(value, list):
-        return [_elide_b64(v, keep) for v in value]
+        return [_elide_b64(v, keep) for v in cast("List[object]", value)]
     return value
 
 
@@ -3879,7 +3901,7 @@ def _run(args: Any, progress: _Progress) -> int:
             images, usage, fmt = list(result.data), result.usage, result.output_format
             payload = result.to_dict()
         progress.status = "saving"
-        saved = []
+        saved: List[str] = []
         for number, image in enumerate(images):
             if not saving:
                 break
