@@ -228,7 +228,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _USER_AGENT = f"openai-images/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-
 def _str_or_none(value: object) -> Optional[str]:
     return value if isinstance(value, str) else None
 
@@ -647,15 +646,12 @@ class OpenAIConfig:
         """
         api_version = api_version or _env("OPENAI_API_VERSION")
         if not api_version:
-            raise OpenAIError(
-                "Azure needs an API version: pass api_version=... or set OPENAI_API_VERSION"
-            )
+            raise OpenAIError("Azure needs an API version: pass api_version=... or set OPENAI_API_VERSION")
         if base_url is None:
             endpoint = endpoint or _env("AZURE_OPENAI_ENDPOINT")
             if not endpoint:
                 raise OpenAIError(
-                    "Azure needs an endpoint: pass endpoint=... (azure_endpoint=...) "
-                    "or set AZURE_OPENAI_ENDPOINT"
+                    "Azure needs an endpoint: pass endpoint=... (azure_endpoint=...) or set AZURE_OPENAI_ENDPOINT"
                 )
             base_url = endpoint.rstrip("/") + "/openai"
             if deployment:
@@ -683,10 +679,7 @@ class OpenAIConfig:
             key = _clean_api_key(key())
         if not key:
             variable = "AZURE_OPENAI_API_KEY" if self.auth_header == "api-key" else "OPENAI_API_KEY"
-            raise OpenAIError(
-                "No API key: pass api_key=... to the client or set the "
-                f"{variable} environment variable"
-            )
+            raise OpenAIError(f"No API key: pass api_key=... to the client or set the {variable} environment variable")
         return key
 
 
@@ -777,8 +770,7 @@ class Headers(MutableMapping[str, str]):
     def redacted(self) -> Dict[str, str]:
         """A plain dict with credential values replaced by ``<redacted>``."""
         return {
-            name: "<redacted>" if name.lower() in _SECRET_HEADERS else value
-            for name, value in self._items.values()
+            name: "<redacted>" if name.lower() in _SECRET_HEADERS else value for name, value in self._items.values()
         }
 
     def __repr__(self) -> str:
@@ -1003,9 +995,7 @@ class RequestBuilder:
                     query.pop(key, None)
                 else:
                     query[key] = _form_text(value)
-        return urlunsplit(
-            (base.scheme, base.netloc, base_path + "/" + path.lstrip("/"), urlencode(query), "")
-        )
+        return urlunsplit((base.scheme, base.netloc, base_path + "/" + path.lstrip("/"), urlencode(query), ""))
 
     def headers(
         self, *, content_type: Optional[str], stream: bool, extra_headers: Mapping[str, Optional[str]]
@@ -1229,11 +1219,7 @@ class FilePart:
         if isinstance(head, str):
             raise TypeError(f"{label}: open the file in binary mode ('rb'), not text mode")
         base = _basename(filename) if filename else ""
-        content_type = (
-            content_type
-            or sniff_image_type(head)
-            or _EXTENSION_TYPES.get(os.path.splitext(base)[1].lower())
-        )
+        content_type = content_type or sniff_image_type(head) or _EXTENSION_TYPES.get(os.path.splitext(base)[1].lower())
         if content_type is None:
             shown = f" ({base})" if base else ""
             raise ValueError(
@@ -1286,8 +1272,7 @@ class FilePart:
                 yield view[:count]
             if handle.read(1):
                 raise OpenAIError(
-                    f"{self.filename}: the file grew while it was being uploaded "
-                    f"(expected {self.size} bytes)"
+                    f"{self.filename}: the file grew while it was being uploaded (expected {self.size} bytes)"
                 )
         finally:
             view.release()
@@ -1376,9 +1361,7 @@ class MultipartEncoder:
 
     def describe(self) -> str:
         """A short summary without file content, for logs and dry runs."""
-        files = ", ".join(
-            f"{p.field_name}={p.filename} ({p.content_type}, {p.size} bytes)" for p in self.files
-        )
+        files = ", ".join(f"{p.field_name}={p.filename} ({p.content_type}, {p.size} bytes)" for p in self.files)
         names = ", ".join(name for name, _ in self.fields)
         return f"multipart fields [{names}] files [{files}] ({self.content_length} bytes)"
 
@@ -1402,8 +1385,12 @@ class ServerSentEvent:
         self.retry = retry
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ServerSentEvent) and (
-            self.event, self.data, self.id, self.retry) == (other.event, other.data, other.id, other.retry)
+        return isinstance(other, ServerSentEvent) and (self.event, self.data, self.id, self.retry) == (
+            other.event,
+            other.data,
+            other.id,
+            other.retry,
+        )
 
     def __repr__(self) -> str:
         data = self.data if len(self.data) <= 80 else f"<{len(self.data)} chars>"
@@ -1501,9 +1488,7 @@ class SSEParser:
 
     def _check_size(self, size: int) -> None:
         if self.max_event_bytes is not None and size + self._data_bytes > self.max_event_bytes:
-            raise ValueError(
-                f"server-sent event larger than max_event_bytes ({self.max_event_bytes} bytes)"
-            )
+            raise ValueError(f"server-sent event larger than max_event_bytes ({self.max_event_bytes} bytes)")
 
     def _line(self, line: bytes) -> Optional[ServerSentEvent]:
         if self._first_line:
@@ -1597,8 +1582,7 @@ class _CallControl:
             trigger.add_done_callback(lambda _future: self.abort())  # type: ignore[attr-defined]
         else:
             raise TypeError(
-                "abort_trigger must be a threading.Event or a concurrent.futures.Future, "
-                f"not {type(trigger).__name__}"
+                f"abort_trigger must be a threading.Event or a concurrent.futures.Future, not {type(trigger).__name__}"
             )
         if not self._aborted.is_set() and (self._event is not None or self.deadline is not None):
             self._watcher = threading.Thread(target=self._watch, name="openai-images-watch", daemon=True)
@@ -1716,7 +1700,9 @@ class _Network:
             _oi_read_timeout: Optional[float]
             sock: Any
 
-            def __init__(self, *args: Any, oi_control: _CallControl, oi_read_timeout: Optional[float], **kwargs: Any) -> None:
+            def __init__(
+                self, *args: Any, oi_control: _CallControl, oi_read_timeout: Optional[float], **kwargs: Any
+            ) -> None:
                 super().__init__(*args, **kwargs)
                 self._oi_control = oi_control
                 self._oi_read_timeout = oi_read_timeout
@@ -2038,7 +2024,11 @@ class LoggingInterceptor:
         if logger.isEnabledFor(_DEBUG):
             logger.debug(
                 "Request %s %s attempt=%d headers=%s body=%s",
-                request.method, url, request.attempt, request.headers.redacted(), _describe_body(request.body),
+                request.method,
+                url,
+                request.attempt,
+                request.headers.redacted(),
+                _describe_body(request.body),
             )
         started = time.monotonic()
         try:
@@ -2046,13 +2036,20 @@ class LoggingInterceptor:
         except APIError as exc:
             logger.info(
                 "HTTP Request: %s %s failed after %.3f s: %s",
-                request.method, url, time.monotonic() - started, type(exc).__name__,
+                request.method,
+                url,
+                time.monotonic() - started,
+                type(exc).__name__,
             )
             raise
         logger.info(
             'HTTP Request: %s %s "%d %s" (%.3f s, request_id=%s)',
-            request.method, url, response.status_code, response.reason,
-            time.monotonic() - started, response.request_id,
+            request.method,
+            url,
+            response.status_code,
+            response.reason,
+            time.monotonic() - started,
+            response.request_id,
         )
         if logger.isEnabledFor(_DEBUG):
             logger.debug("Response headers: %s", response.headers.redacted())
@@ -2108,7 +2105,13 @@ class RetryInterceptor:
                 if retries >= policy.max_retries or not replayable:
                     raise
                 delay = policy.backoff(retries, self.random())
-                _log().info("Retrying %s %s in %.2f s after %s", request.method, _redact_query(request.url), delay, type(exc).__name__)
+                _log().info(
+                    "Retrying %s %s in %.2f s after %s",
+                    request.method,
+                    _redact_query(request.url),
+                    delay,
+                    type(exc).__name__,
+                )
             else:
                 if response.status_code < 400 or retries >= policy.max_retries or not replayable:
                     return response
@@ -2122,7 +2125,11 @@ class RetryInterceptor:
                 response.close()
                 _log().info(
                     "Retrying %s %s in %.2f s after status %d (request_id=%s)",
-                    request.method, _redact_query(request.url), delay, response.status_code, response.request_id,
+                    request.method,
+                    _redact_query(request.url),
+                    delay,
+                    response.status_code,
+                    response.request_id,
                 )
             control.sleep(delay, request)
             retries += 1
@@ -2379,7 +2386,9 @@ class ImageEditRequest:
     def __post_init__(self) -> None:
         _check_field_types(self)
 
-    def to_multipart(self, extra_body: Optional[Mapping[str, Any]] = None, boundary: Optional[str] = None) -> MultipartEncoder:
+    def to_multipart(
+        self, extra_body: Optional[Mapping[str, Any]] = None, boundary: Optional[str] = None
+    ) -> MultipartEncoder:
         """Text parts (prompt, then the rest alphabetically, then ``extra_body``),
         then the files: ``image``/``image[]``, ``markup``, ``mask``."""
         text = {"prompt": self.prompt, **_optional_fields(self, ("prompt", "image", "mask", "markup"))}
@@ -2442,7 +2451,9 @@ class ImageReference:
 
     def __repr__(self) -> str:
         if self.image_url is not None:
-            url = self.image_url if len(self.image_url) <= 80 else f"{self.image_url[:40]}…<{len(self.image_url)} chars>"
+            url = (
+                self.image_url if len(self.image_url) <= 80 else f"{self.image_url[:40]}…<{len(self.image_url)} chars>"
+            )
             return f"ImageReference(image_url={url!r})"
         return f"ImageReference(file_id={self.file_id!r})"
 
@@ -2509,7 +2520,9 @@ class ImageVariationRequest:
     def __post_init__(self) -> None:
         _check_field_types(self)
 
-    def to_multipart(self, extra_body: Optional[Mapping[str, Any]] = None, boundary: Optional[str] = None) -> MultipartEncoder:
+    def to_multipart(
+        self, extra_body: Optional[Mapping[str, Any]] = None, boundary: Optional[str] = None
+    ) -> MultipartEncoder:
         text = _optional_fields(self, ("image",))
         text.update(extra_body or {})
         return MultipartEncoder(_text_parts(text), [FilePart.from_input("image", self.image)], boundary)
@@ -2544,7 +2557,9 @@ class _Model:
                 known[key] = cls._nested[key].from_dict(value)
             elif key in cls._lists and isinstance(value, list):
                 item_cls = cls._lists[key]
-                known[key] = [item_cls.from_dict(v) if isinstance(v, Mapping) else v for v in cast("List[object]", value)]
+                known[key] = [
+                    item_cls.from_dict(v) if isinstance(v, Mapping) else v for v in cast("List[object]", value)
+                ]
             else:
                 known[key] = value
         obj = cls(**known)
@@ -2673,7 +2688,10 @@ class ImageUsage(_Model):
     total_tokens: Optional[int] = None
     output_tokens_details: Optional[ImageUsageDetails] = None
     extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
-    _nested: ClassVar[Dict[str, Any]] = {"input_tokens_details": ImageUsageDetails, "output_tokens_details": ImageUsageDetails}
+    _nested: ClassVar[Dict[str, Any]] = {
+        "input_tokens_details": ImageUsageDetails,
+        "output_tokens_details": ImageUsageDetails,
+    }
 
 
 @dataclass(eq=False)  # _Model.__eq__
@@ -2731,12 +2749,15 @@ class ImagesResponse(_Model):
                 body=payload,
             )
         if body.get("error"):
-            raise make_status_error(response) if response.status_code >= 400 else APIError(
-                f"The server answered {response.status_code} with an error: "
-                f"{_error_message(body['error'])}",
-                response.request,
-                body=body["error"],
-                request_id=response.request_id,
+            raise (
+                make_status_error(response)
+                if response.status_code >= 400
+                else APIError(
+                    f"The server answered {response.status_code} with an error: {_error_message(body['error'])}",
+                    response.request,
+                    body=body["error"],
+                    request_id=response.request_id,
+                )
             )
         parsed: ImagesResponse = cls.from_dict(body)
         parsed.request_id = response.request_id
@@ -2988,8 +3009,9 @@ class ImageStream:
             error = fields.get("error")
             if error or sse.event == "error" or fields.get("type") == "error":
                 body = error if error else fields
-                raise self._stream_error(_error_message(body) if error or "message" in fields else
-                                         "An error occurred during streaming", body)
+                raise self._stream_error(
+                    _error_message(body) if error or "message" in fields else "An error occurred during streaming", body
+                )
         event = parse_stream_event(data, sse.event)
         self._received.append(event)
         if isinstance(event, (ImageGenCompletedEvent, ImageEditCompletedEvent)):
@@ -2999,10 +3021,19 @@ class ImageStream:
     def _events_from_json(self) -> List[ImageStreamEvent]:
         """A JSON images response to a stream request, as completed events."""
         parsed = ImagesResponse.parse(self.response)
-        common = {k: v for k, v in parsed.to_dict().items() if k in ("size", "quality", "background", "output_format", "usage")}
+        common = {
+            k: v
+            for k, v in parsed.to_dict().items()
+            if k in ("size", "quality", "background", "output_format", "usage")
+        }
         events: List[ImageStreamEvent] = []
         for image in parsed.data:
-            data = {"type": f"{self._kind}.completed", "b64_json": image.b64_json, "created_at": parsed.created, **common}
+            data = {
+                "type": f"{self._kind}.completed",
+                "b64_json": image.b64_json,
+                "created_at": parsed.created,
+                **common,
+            }
             events.append(parse_stream_event(data))
         self._completed = events[-1] if events else None
         if self._completed is None:
@@ -3077,9 +3108,7 @@ class ImageStream:
 _OPTION_NAMES = ("timeout", "extra_headers", "extra_query", "extra_body", "abort_trigger")
 
 
-def _request_from(
-    cls: Any, method: str, request: Any, params: Dict[str, Any], stream: Optional[bool] = None
-) -> Any:
+def _request_from(cls: Any, method: str, request: Any, params: Dict[str, Any], stream: Optional[bool] = None) -> Any:
     """The request object of a call made either with one or with keyword fields;
     ``stream``, when given, overrides the request's own."""
     if request is not None:
@@ -3097,8 +3126,14 @@ def _request_from(
 
         hints = [difflib.get_close_matches(name, names + _OPTION_NAMES, 1) for name in unknown]
         hint = "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
-        raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}{hint}; use extra_body for new API fields")
-    missing = [spec.name for spec in fields(cls) if spec.default is spec.default_factory is MISSING and params.get(spec.name) is None]
+        raise TypeError(
+            f"{method}() got an unexpected keyword argument {unknown[0]!r}{hint}; use extra_body for new API fields"
+        )
+    missing = [
+        spec.name
+        for spec in fields(cls)
+        if spec.default is spec.default_factory is MISSING and params.get(spec.name) is None
+    ]
     if missing:
         raise TypeError(f"{method}(): missing required argument(s): {', '.join(repr(m) for m in missing)}")
     return cls(**{k: v for k, v in params.items() if v is not None})
@@ -3120,9 +3155,31 @@ class ImagesResource:
         self._client = client
 
     @overload
-    def generate(self, request: Optional[ImageGenerationRequest] = None, *, stream: Literal[True], timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImageStream: ...
+    def generate(
+        self,
+        request: Optional[ImageGenerationRequest] = None,
+        *,
+        stream: Literal[True],
+        timeout: Any = ...,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
+        extra_query: Optional[Mapping[str, object]] = ...,
+        extra_body: Optional[Mapping[str, Any]] = ...,
+        abort_trigger: object = ...,
+        **params: Any,
+    ) -> ImageStream: ...
     @overload
-    def generate(self, request: Optional[ImageGenerationRequest] = None, *, stream: Optional[Literal[False]] = ..., timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImagesResponse: ...
+    def generate(
+        self,
+        request: Optional[ImageGenerationRequest] = None,
+        *,
+        stream: Optional[Literal[False]] = ...,
+        timeout: Any = ...,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
+        extra_query: Optional[Mapping[str, object]] = ...,
+        extra_body: Optional[Mapping[str, Any]] = ...,
+        abort_trigger: object = ...,
+        **params: Any,
+    ) -> ImagesResponse: ...
 
     def generate(
         self,
@@ -3142,8 +3199,14 @@ class ImagesResource:
         req: ImageGenerationRequest = _request_from(ImageGenerationRequest, "generate", request, params, stream)
         body = {**req.to_json(), **(extra_body or {})}
         return self._send(
-            "/images/generations", body, stream=bool(body.get("stream")), kind="image_generation",
-            model=req.model, timeout=timeout, extra_headers=extra_headers, extra_query=extra_query,
+            "/images/generations",
+            body,
+            stream=bool(body.get("stream")),
+            kind="image_generation",
+            model=req.model,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
             abort_trigger=abort_trigger,
         )
 
@@ -3152,9 +3215,31 @@ class ImagesResource:
         return self.generate(request, stream=True, **kwargs)
 
     @overload
-    def edit(self, request: Optional[ImageEditRequest] = None, *, stream: Literal[True], timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImageStream: ...
+    def edit(
+        self,
+        request: Optional[ImageEditRequest] = None,
+        *,
+        stream: Literal[True],
+        timeout: Any = ...,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
+        extra_query: Optional[Mapping[str, object]] = ...,
+        extra_body: Optional[Mapping[str, Any]] = ...,
+        abort_trigger: object = ...,
+        **params: Any,
+    ) -> ImageStream: ...
     @overload
-    def edit(self, request: Optional[ImageEditRequest] = None, *, stream: Optional[Literal[False]] = ..., timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImagesResponse: ...
+    def edit(
+        self,
+        request: Optional[ImageEditRequest] = None,
+        *,
+        stream: Optional[Literal[False]] = ...,
+        timeout: Any = ...,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
+        extra_query: Optional[Mapping[str, object]] = ...,
+        extra_body: Optional[Mapping[str, Any]] = ...,
+        abort_trigger: object = ...,
+        **params: Any,
+    ) -> ImagesResponse: ...
 
     def edit(
         self,
@@ -3174,8 +3259,15 @@ class ImagesResource:
         body = req.to_multipart(extra_body)
         streaming = bool(req.stream if extra_body is None or "stream" not in extra_body else extra_body["stream"])
         return self._send(
-            "/images/edits", body, stream=streaming, kind="image_edit", model=req.model, timeout=timeout,
-            extra_headers=extra_headers, extra_query=extra_query, abort_trigger=abort_trigger,
+            "/images/edits",
+            body,
+            stream=streaming,
+            kind="image_edit",
+            model=req.model,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            abort_trigger=abort_trigger,
         )
 
     def edit_stream(self, request: Optional[ImageEditRequest] = None, **kwargs: Any) -> ImageStream:
@@ -3183,9 +3275,31 @@ class ImagesResource:
         return self.edit(request, stream=True, **kwargs)
 
     @overload
-    def edit_json(self, request: Optional[ImageEditJsonRequest] = None, *, stream: Literal[True], timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImageStream: ...
+    def edit_json(
+        self,
+        request: Optional[ImageEditJsonRequest] = None,
+        *,
+        stream: Literal[True],
+        timeout: Any = ...,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
+        extra_query: Optional[Mapping[str, object]] = ...,
+        extra_body: Optional[Mapping[str, Any]] = ...,
+        abort_trigger: object = ...,
+        **params: Any,
+    ) -> ImageStream: ...
     @overload
-    def edit_json(self, request: Optional[ImageEditJsonRequest] = None, *, stream: Optional[Literal[False]] = ..., timeout: Any = ..., extra_headers: Optional[Mapping[str, Optional[str]]] = ..., extra_query: Optional[Mapping[str, object]] = ..., extra_body: Optional[Mapping[str, Any]] = ..., abort_trigger: object = ..., **params: Any) -> ImagesResponse: ...
+    def edit_json(
+        self,
+        request: Optional[ImageEditJsonRequest] = None,
+        *,
+        stream: Optional[Literal[False]] = ...,
+        timeout: Any = ...,
+        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
+        extra_query: Optional[Mapping[str, object]] = ...,
+        extra_body: Optional[Mapping[str, Any]] = ...,
+        abort_trigger: object = ...,
+        **params: Any,
+    ) -> ImagesResponse: ...
 
     def edit_json(
         self,
@@ -3203,8 +3317,15 @@ class ImagesResource:
         req: ImageEditJsonRequest = _request_from(ImageEditJsonRequest, "edit_json", request, params, stream)
         body = {**req.to_json(), **(extra_body or {})}
         return self._send(
-            "/images/edits", body, stream=bool(body.get("stream")), kind="image_edit", model=req.model,
-            timeout=timeout, extra_headers=extra_headers, extra_query=extra_query, abort_trigger=abort_trigger,
+            "/images/edits",
+            body,
+            stream=bool(body.get("stream")),
+            kind="image_edit",
+            model=req.model,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            abort_trigger=abort_trigger,
         )
 
     def edit_json_stream(self, request: Optional[ImageEditJsonRequest] = None, **kwargs: Any) -> ImageStream:
@@ -3234,8 +3355,14 @@ class ImagesResource:
         )
         req: ImageVariationRequest = _request_from(ImageVariationRequest, "create_variation", request, params)
         result = self._send(
-            "/images/variations", req.to_multipart(extra_body), stream=False, kind="image_variation",
-            model=req.model, timeout=timeout, extra_headers=extra_headers, extra_query=extra_query,
+            "/images/variations",
+            req.to_multipart(extra_body),
+            stream=False,
+            kind="image_variation",
+            model=req.model,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
             abort_trigger=abort_trigger,
         )
         assert isinstance(result, ImagesResponse)
@@ -3262,13 +3389,23 @@ class ImagesResource:
         handed_to_stream = False
         try:
             request = client.request_builder.build(
-                "POST", path, body=body, stream=stream, model=model, timeout=limits,
-                extra_headers=extra_headers, extra_query=extra_query, control=control,
+                "POST",
+                path,
+                body=body,
+                stream=stream,
+                model=model,
+                timeout=limits,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                control=control,
             )
             response = client.chain(request)
             if stream:
                 image_stream = ImageStream(
-                    response, control, kind=kind, max_event_bytes=config.max_event_bytes,
+                    response,
+                    control,
+                    kind=kind,
+                    max_event_bytes=config.max_event_bytes,
                     on_release=client._forget_stream,  # pyright: ignore[reportPrivateUsage]
                 )
                 client._remember_stream(image_stream)  # pyright: ignore[reportPrivateUsage]
@@ -3321,9 +3458,14 @@ class OpenAIClient:
         transport: Optional[Handler] = None,
     ) -> None:
         changes: Dict[str, Any] = {
-            "api_key": api_key, "base_url": base_url, "organization": organization, "project": project,
-            "default_headers": default_headers, "default_query": default_query,
-            "ssl_context": ssl_context, "proxies": proxies,
+            "api_key": api_key,
+            "base_url": base_url,
+            "organization": organization,
+            "project": project,
+            "default_headers": default_headers,
+            "default_query": default_query,
+            "ssl_context": ssl_context,
+            "proxies": proxies,
         }
         if timeout is not _MISSING:
             changes["timeout"] = Timeout.coerce(timeout)
@@ -3343,7 +3485,13 @@ class OpenAIClient:
         self.transport: Handler = transport or HTTPTransport(config)
         self._custom_transport = transport
         self.chain = InterceptorChain(
-            [ErrorInterceptor(config), *self.interceptors, RetryInterceptor(), AuthInterceptor(config), LoggingInterceptor()],
+            [
+                ErrorInterceptor(config),
+                *self.interceptors,
+                RetryInterceptor(),
+                AuthInterceptor(config),
+                LoggingInterceptor(),
+            ],
             self.transport,
         )
         self.images = ImagesResource(self)
@@ -3426,8 +3574,12 @@ class AzureOpenAI(OpenAIClient):
     ) -> None:
         if config is None:
             config = OpenAIConfig.azure(
-                endpoint=azure_endpoint, deployment=azure_deployment, api_version=api_version,
-                api_key=api_key, ad_token=azure_ad_token_provider or azure_ad_token, base_url=base_url,
+                endpoint=azure_endpoint,
+                deployment=azure_deployment,
+                api_version=api_version,
+                api_key=api_key,
+                ad_token=azure_ad_token_provider or azure_ad_token,
+                base_url=base_url,
             )
         super().__init__(config=config, **kwargs)
 
@@ -3506,40 +3658,63 @@ def _build_parser() -> Any:
             api.add_argument("--moderation", help="low or auto")
             api.add_argument("--safety-identifier", help="stable end-user id for safety monitoring")
             api.add_argument("--stream", action="store_true", help="stream the result, with partial images")
-            api.add_argument("--partial-images", type=int, metavar="0-3", help="partial images to stream (implies --stream)")
+            api.add_argument(
+                "--partial-images", type=int, metavar="0-3", help="partial images to stream (implies --stream)"
+            )
         if kind == "generate":
             api.add_argument("--style", help="vivid or natural (dall-e-3)")
             api.add_argument("--response-format", help="b64_json or url (dall-e models)")
         if kind == "edit":
             api.add_argument("--input-fidelity", help="high or low")
-        api.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                         help="any other API field; VALUE is parsed as JSON when it can be (repeatable)")
+        api.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="any other API field; VALUE is parsed as JSON when it can be (repeatable)",
+        )
         out = sub.add_argument_group("output")
-        out.add_argument("-o", "--output", metavar="PATH",
-                         help="output file (numbered -1, -2, ... when several), a directory (ending in /), "
-                         "or - for standard output; default: new image-DATE-TIME files here")
+        out.add_argument(
+            "-o",
+            "--output",
+            metavar="PATH",
+            help="output file (numbered -1, -2, ... when several), a directory (ending in /), "
+            "or - for standard output; default: new image-DATE-TIME files here",
+        )
         if kind != "variation":
-            out.add_argument("--save-partials", action="store_true",
-                             help="also save streamed partial images (as NAME-partial-N.EXT; implies --stream)")
+            out.add_argument(
+                "--save-partials",
+                action="store_true",
+                help="also save streamed partial images (as NAME-partial-N.EXT; implies --stream)",
+            )
         out.add_argument("--json", action="store_true", help="print the response as JSON (base64 elided)")
         out.add_argument("--include-b64", action="store_true", help="with --json: keep the base64 data")
         out.add_argument("--no-save", action="store_true", help="with --json: do not write image files")
         out.add_argument("--quiet", action="store_true", help="no progress or notes on stderr")
         conn = sub.add_argument_group("connection")
         conn.add_argument("--base-url", help="API base URL (default: OPENAI_BASE_URL or https://api.openai.com/v1)")
-        conn.add_argument("--timeout", type=float, metavar="SECONDS",
-                          help="give up after this long without data from the server (default 600)")
+        conn.add_argument(
+            "--timeout",
+            type=float,
+            metavar="SECONDS",
+            help="give up after this long without data from the server (default 600)",
+        )
         conn.add_argument("--max-retries", type=int, metavar="N", help="retries of transient failures (default 2)")
         conn.add_argument("--verbose", "-v", action="store_true", help="log HTTP requests to stderr (keys redacted)")
-        conn.add_argument("--dry-run", action="store_true",
-                          help="print the request that would be sent (key redacted) and exit; no network")
+        conn.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the request that would be sent (key redacted) and exit; no network",
+        )
 
-    generate = commands.add_parser("generate", help="create images from a prompt",
-                                   description="Create images from a prompt.")
+    generate = commands.add_parser(
+        "generate", help="create images from a prompt", description="Create images from a prompt."
+    )
     generate.add_argument("prompt", help="the prompt, or - to read it from standard input")
     common(generate, kind="generate")
     edit = commands.add_parser(
-        "edit", help="edit images (files, URLs or file ids)",
+        "edit",
+        help="edit images (files, URLs or file ids)",
         description="Edit images. Files are uploaded (multipart); --image-url and --file-id send a JSON "
         "request that references images instead.",
     )
@@ -3547,22 +3722,36 @@ def _build_parser() -> Any:
     edit.add_argument("images", nargs="*", metavar="IMAGE", help="image files to upload")
     edit.add_argument("--image-url", action="append", default=[], help="an image by URL (JSON form), repeatable")
     edit.add_argument("--file-id", action="append", default=[], help="an image by file id (JSON form), repeatable")
-    edit.add_argument("--mask", help="mask: a PNG file whose transparent areas are edited "
-                      "(JSON form: a URL, or a file id)")
+    edit.add_argument(
+        "--mask", help="mask: a PNG file whose transparent areas are edited (JSON form: a URL, or a file id)"
+    )
     edit.add_argument("--markup", help="markup file (a transparent PNG drawn over the image as a guide)")
     common(edit, kind="edit")
-    variation = commands.add_parser("variation", help="variations of an image (retired endpoint, dall-e-2)",
-                                    description="Variations of an image (a retired endpoint, dall-e-2 only).")
+    variation = commands.add_parser(
+        "variation",
+        help="variations of an image (retired endpoint, dall-e-2)",
+        description="Variations of an image (a retired endpoint, dall-e-2 only).",
+    )
     variation.add_argument("image", help="the image file")
     common(variation, kind="variation")
     return parser
 
 
 _CLI_FIELDS = {
-    "model": "model", "size": "size", "n": "n", "user": "user", "quality": "quality",
-    "background": "background", "output_format": "output_format", "compression": "output_compression",
-    "moderation": "moderation", "partial_images": "partial_images", "safety_identifier": "safety_identifier",
-    "input_fidelity": "input_fidelity", "style": "style", "response_format": "response_format",
+    "model": "model",
+    "size": "size",
+    "n": "n",
+    "user": "user",
+    "quality": "quality",
+    "background": "background",
+    "output_format": "output_format",
+    "compression": "output_compression",
+    "moderation": "moderation",
+    "partial_images": "partial_images",
+    "safety_identifier": "safety_identifier",
+    "input_fidelity": "input_fidelity",
+    "style": "style",
+    "response_format": "response_format",
 }
 
 
@@ -3604,7 +3793,9 @@ def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
     params["prompt"] = _read_prompt(args.prompt)
     if args.command == "generate":
         return "generate", params
-    references = [ImageReference(image_url=u) for u in args.image_url] + [ImageReference(file_id=f) for f in args.file_id]
+    references = [ImageReference(image_url=u) for u in args.image_url] + [
+        ImageReference(file_id=f) for f in args.file_id
+    ]
     if references:
         if args.images or args.markup:
             raise _UsageError("use either IMAGE files or --image-url/--file-id, not both")
@@ -3628,7 +3819,7 @@ def _image_dimensions(data: bytes) -> Optional[Tuple[int, int]]:
     def number(start: int, length: int, order: Literal["big", "little"] = "big") -> int:
         if start + length > len(data):
             raise IndexError("truncated header")
-        return int.from_bytes(data[start:start + length], order)
+        return int.from_bytes(data[start : start + length], order)
 
     try:
         return _header_dimensions(data, number)
@@ -3776,7 +3967,9 @@ class _Output:
         stem = os.path.join(self.directory, self.stem + suffix)
         for attempt in range(1, 10_000):
             try:
-                path = write_file_atomic(f"{stem}{'' if attempt == 1 else f'-{attempt}'}{extension}", data, overwrite=False)
+                path = write_file_atomic(
+                    f"{stem}{'' if attempt == 1 else f'-{attempt}'}{extension}", data, overwrite=False
+                )
             except FileExistsError:
                 continue
             if self.path == "-":
@@ -3785,7 +3978,9 @@ class _Output:
         raise FileExistsError(f"no free file name like {stem}{extension}")
 
 
-def _report_saved(args: Any, progress: _Progress, path: str, data: bytes, fmt: Optional[str], context: str = "") -> None:
+def _report_saved(
+    args: Any, progress: _Progress, path: str, data: bytes, fmt: Optional[str], context: str = ""
+) -> None:
     """The path on stdout (for scripts); on a terminal's stderr the path,
     dimensions, format and size. One line only when both share a terminal."""
     size = _image_dimensions(data)
@@ -3799,8 +3994,7 @@ def _report_saved(args: Any, progress: _Progress, path: str, data: bytes, fmt: O
 def _usage_line(usage: Optional[ImageUsage], seconds: float) -> str:
     if usage is None or usage.total_tokens is None:
         return f"done in {seconds:.1f} s"
-    return (f"done in {seconds:.1f} s; tokens: {usage.total_tokens} "
-            f"({usage.input_tokens} in, {usage.output_tokens} out)")
+    return f"done in {seconds:.1f} s; tokens: {usage.total_tokens} ({usage.input_tokens} in, {usage.output_tokens} out)"
 
 
 def _print_dry_run(request: Request, as_json: bool) -> None:
@@ -3828,8 +4022,10 @@ def _print_dry_run(request: Request, as_json: bool) -> None:
     lines = [f"{request.method} {url}"] + [f"{name}: {value}" for name, value in headers.items()] + [""]
     if isinstance(request.body, MultipartEncoder):
         lines += [f"{item['name']}: {json.dumps(item['value'], ensure_ascii=False)}" for item in body["fields"]]
-        lines += [f"{item['name']}: <file {item['filename']}, {item['content_type']}, {item['size']} bytes>"
-                  for item in body["files"]]
+        lines += [
+            f"{item['name']}: <file {item['filename']}, {item['content_type']}, {item['size']} bytes>"
+            for item in body["files"]
+        ]
     elif body is not None:
         lines.append(json.dumps(body, indent=2, ensure_ascii=False))
     print("\n".join(lines))

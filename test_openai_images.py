@@ -49,8 +49,13 @@ def make_png(width: int = 1, height: int = 1, seed: int = 0, text: str = "") -> 
     raw = row * height
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
     comment = chunk(b"tEXt", b"Comment\x00" + text.encode()) if text else b""
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + comment + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + comment
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 PNG = make_png(2, 2)
@@ -81,7 +86,7 @@ def parse_multipart(content_type: str, body: bytes) -> List[Tuple[str, Optional[
     opening, closing = b"--" + boundary + b"\r\n", b"\r\n--" + boundary + b"--\r\n"
     if not (body.startswith(opening) and body.endswith(closing)) and body != b"--" + boundary + b"--\r\n":
         raise ValueError("malformed multipart framing")
-    inner = body[len(opening):-len(closing)] if body.startswith(opening) else b""
+    inner = body[len(opening) : -len(closing)] if body.startswith(opening) else b""
     parts = []
     for chunk in inner.split(b"\r\n--" + boundary + b"\r\n") if inner else []:
         head, separator, payload = chunk.partition(b"\r\n\r\n")
@@ -96,8 +101,10 @@ def parse_multipart(content_type: str, body: bytes) -> List[Tuple[str, Optional[
         disposition = headers["content-disposition"]
         if not disposition.startswith("form-data"):
             raise ValueError(f"not form-data: {disposition!r}")
-        params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-                  for m in MULTIPART_PARAM.finditer(disposition, len("form-data"))}
+        params = {
+            m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+            for m in MULTIPART_PARAM.finditer(disposition, len("form-data"))
+        }
         parts.append((params["name"], params.get("filename"), headers.get("content-type", "text/plain"), payload))
     return parts
 
@@ -107,8 +114,15 @@ def email_parse_multipart(content_type: str, body: bytes) -> List[Tuple[str, Opt
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
     )
-    return [(part.get_param("name", header="content-disposition"), part.get_param("filename", header="content-disposition"),
-             part.get_content_type(), part.get_payload(decode=True) or b"") for part in message.iter_parts()]
+    return [
+        (
+            part.get_param("name", header="content-disposition"),
+            part.get_param("filename", header="content-disposition"),
+            part.get_content_type(),
+            part.get_payload(decode=True) or b"",
+        )
+        for part in message.iter_parts()
+    ]
 
 
 class Recorded:
@@ -175,8 +189,9 @@ def sse_event(data: Any, event: Optional[str] = None, eol: str = "\n") -> bytes:
     return (eol.join(lines) + eol + eol).encode()
 
 
-def image_events(kind: str = "image_generation", partials: int = 2, eol: str = "\n", named: bool = True,
-                 final: str = PNG_B64) -> List[bytes]:
+def image_events(
+    kind: str = "image_generation", partials: int = 2, eol: str = "\n", named: bool = True, final: str = PNG_B64
+) -> List[bytes]:
     events = []
     for index in range(partials):
         data = {
@@ -305,13 +320,22 @@ class FakeImagesAPI:
                 payload = payload.encode()
             payload = payload or b""
             cut = action.truncate_after if action.truncate_after is not None else action.stall_after
-            pieces: List[Any] = [payload] if cut is None else [payload[:cut], "CUT" if action.stall_after is None else "HANG"]
+            pieces: List[Any] = (
+                [payload] if cut is None else [payload[:cut], "CUT" if action.stall_after is None else "HANG"]
+            )
             self.send_pieces(h, action.status, headers, pieces, bool(action.chunked), len(payload))
         except OSError:
             pass  # the client went away: expected in fault tests
 
-    def send_pieces(self, h: BaseHTTPRequestHandler, status: int, headers: Dict[str, str], pieces: Iterable[Any],
-                    chunked: bool, length: Optional[int] = None) -> None:
+    def send_pieces(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        headers: Dict[str, str],
+        pieces: Iterable[Any],
+        chunked: bool,
+        length: Optional[int] = None,
+    ) -> None:
         """Send a status, headers and a body piece by piece: bytes, pauses
         (floats), "HANG" (wait for release) or "CUT" (reset the connection)."""
         h.send_response(status)
@@ -500,8 +524,16 @@ class ServerTestCase(TestCase):
 
 
 class ConfigTests(TestCase):
-    ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_API_VERSION",
-           "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_AD_TOKEN")
+    ENV = (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_ORG_ID",
+        "OPENAI_PROJECT_ID",
+        "OPENAI_API_VERSION",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_OPENAI_ENDPOINT",
+        "AZURE_OPENAI_AD_TOKEN",
+    )
 
     def setUp(self) -> None:
         self.saved = {name: os.environ.pop(name, None) for name in self.ENV}
@@ -564,8 +596,11 @@ class ConfigTests(TestCase):
         self.assertEqual(oi.Timeout.coerce(None), oi.Timeout(None, None, None))
 
     def test_azure_environment(self) -> None:
-        os.environ.update(AZURE_OPENAI_API_KEY=TEST_KEY, AZURE_OPENAI_ENDPOINT="https://res.openai.azure.com/",
-                          OPENAI_API_VERSION="2026-10-01")
+        os.environ.update(
+            AZURE_OPENAI_API_KEY=TEST_KEY,
+            AZURE_OPENAI_ENDPOINT="https://res.openai.azure.com/",
+            OPENAI_API_VERSION="2026-10-01",
+        )
         config = oi.OpenAIConfig.azure()
         self.assertEqual(config.base_url, "https://res.openai.azure.com/openai")
         self.assertEqual(config.auth_header, "api-key")
@@ -586,26 +621,33 @@ class RequestBuilderTests(TestCase):
         return oi.RequestBuilder(oi.OpenAIConfig(api_key=TEST_KEY, **kwargs))
 
     def test_url_keeps_base_path_and_query_and_per_call_query_wins(self) -> None:
-        builder = self.builder(base_url="https://h.example/custom/v1/?api-version=1&keep=yes",
-                               default_query={"d": "1", "api-version": "2"})
+        builder = self.builder(
+            base_url="https://h.example/custom/v1/?api-version=1&keep=yes", default_query={"d": "1", "api-version": "2"}
+        )
         url = builder.url("/images/generations", {"api-version": "3", "x": True})
         self.assertEqual(url, "https://h.example/custom/v1/images/generations?api-version=3&keep=yes&d=1&x=true")
 
     def test_header_precedence(self) -> None:
-        builder = self.builder(default_headers={"X-A": "default", "OpenAI-Organization": "from-defaults"},
-                               organization="org-config")
-        headers = builder.headers(content_type="application/json", stream=False,
-                                  extra_headers={"x-a": "call", "Accept": None})
+        builder = self.builder(
+            default_headers={"X-A": "default", "OpenAI-Organization": "from-defaults"}, organization="org-config"
+        )
+        headers = builder.headers(
+            content_type="application/json", stream=False, extra_headers={"x-a": "call", "Accept": None}
+        )
         self.assertEqual(headers["X-A"], "call")
         self.assertEqual(headers["OpenAI-Organization"], "org-config")
         self.assertNotIn("Accept", headers)
         self.assertRegex(headers["User-Agent"], r"^openai-images/[\d.]+ Python/3\.\d+$")
 
     def test_json_body_is_compact_utf8_in_sdk_key_order(self) -> None:
-        request = oi.ImageGenerationRequest(prompt="un chat blanc é", model="gpt-image-2", size="1536x864", n=0,
-                                            stream=False, background="transparent")
-        body = oi.RequestBuilder(oi.OpenAIConfig(api_key=TEST_KEY)).build(
-            "POST", "/images/generations", body=request.to_json()).body
+        request = oi.ImageGenerationRequest(
+            prompt="un chat blanc é", model="gpt-image-2", size="1536x864", n=0, stream=False, background="transparent"
+        )
+        body = (
+            oi.RequestBuilder(oi.OpenAIConfig(api_key=TEST_KEY))
+            .build("POST", "/images/generations", body=request.to_json())
+            .body
+        )
         self.assertEqual(
             body,
             '{"model":"gpt-image-2","stream":false,"prompt":"un chat blanc é","background":"transparent",'
@@ -615,14 +657,20 @@ class RequestBuilderTests(TestCase):
     def test_azure_deployment_routing(self) -> None:
         config = oi.OpenAIConfig.azure(endpoint="https://res.example", api_version="V", api_key=TEST_KEY)
         builder = oi.RequestBuilder(config)
-        self.assertEqual(builder.url("/images/generations", model="my deploy/x"),
-                         "https://res.example/openai/deployments/my%20deploy%2Fx/images/generations?api-version=V")
-        self.assertEqual(builder.url("/images/variations", model="dep"),
-                         "https://res.example/openai/images/variations?api-version=V")
-        pinned = oi.RequestBuilder(oi.OpenAIConfig.azure(endpoint="https://res.example", deployment="d1",
-                                                         api_version="V", api_key=TEST_KEY))
-        self.assertEqual(pinned.url("/images/edits", model="x"),
-                         "https://res.example/openai/deployments/d1/images/edits?api-version=V")
+        self.assertEqual(
+            builder.url("/images/generations", model="my deploy/x"),
+            "https://res.example/openai/deployments/my%20deploy%2Fx/images/generations?api-version=V",
+        )
+        self.assertEqual(
+            builder.url("/images/variations", model="dep"), "https://res.example/openai/images/variations?api-version=V"
+        )
+        pinned = oi.RequestBuilder(
+            oi.OpenAIConfig.azure(endpoint="https://res.example", deployment="d1", api_version="V", api_key=TEST_KEY)
+        )
+        self.assertEqual(
+            pinned.url("/images/edits", model="x"),
+            "https://res.example/openai/deployments/d1/images/edits?api-version=V",
+        )
 
     def test_request_validation(self) -> None:
         with self.assertRaises(TypeError):
@@ -665,7 +713,11 @@ class TempFilesMixin(TestCase):
 class MultipartTests(TempFilesMixin):
     def test_byte_exact_layout(self) -> None:
         body = oi.ImageEditRequest(
-            image=[("a.png", PNG), ("b.jpg", JPEG)], mask=("m.png", PNG), prompt="p", n=2, stream=True,
+            image=[("a.png", PNG), ("b.jpg", JPEG)],
+            mask=("m.png", PNG),
+            prompt="p",
+            n=2,
+            stream=True,
         ).to_multipart(boundary="BOUNDARY")
         expected = (
             b'--BOUNDARY\r\nContent-Disposition: form-data; name="prompt"\r\n\r\np\r\n'
@@ -717,11 +769,14 @@ class MultipartTests(TempFilesMixin):
     def test_escaping_of_names_and_filenames(self) -> None:
         part = oi.FilePart.from_input("image", ('we"ird\r\nna\\me%0A\x00é.png', PNG))
         self.assertEqual(part.filename, 'we"ird\r\nna\\me%0A\x00é.png'.replace("\\", "/").rsplit("/", 1)[-1])
-        body = oi.MultipartEncoder([('a"b\nc', "v\r\nv")], [oi.FilePart.from_input("image", ('x"y\r.png', PNG))],
-                                   boundary="B").to_bytes()
+        body = oi.MultipartEncoder(
+            [('a"b\nc', "v\r\nv")], [oi.FilePart.from_input("image", ('x"y\r.png', PNG))], boundary="B"
+        ).to_bytes()
         self.assertIn(b'name="a%22b%0Ac"\r\n\r\nv\r\nv\r\n', body)
         self.assertIn(b'filename="x%22y%0D.png"', body)
-        raw = oi.MultipartEncoder([], [oi.FilePart.from_input("image", ("a%0A\x01é.png", PNG))], boundary="B").to_bytes()
+        raw = oi.MultipartEncoder(
+            [], [oi.FilePart.from_input("image", ("a%0A\x01é.png", PNG))], boundary="B"
+        ).to_bytes()
         self.assertIn('filename="a%0A\x01é.png"'.encode(), raw)
 
     def test_base_names_only(self) -> None:
@@ -754,8 +809,13 @@ class MultipartTests(TempFilesMixin):
         self.assertIn("missing.png", str(caught.exception))
         with self.assertRaises(TypeError):
             oi.FilePart.from_input("image", 42)
-        for bad in [("a.png",), (b"a.png", PNG), ("a.png", PNG, 7), ("a.png", PNG, "image/png", ["X-A: 1"]),
-                    ("a.png", PNG, "image/png", {}, "extra")]:
+        for bad in [
+            ("a.png",),
+            (b"a.png", PNG),
+            ("a.png", PNG, 7),
+            ("a.png", PNG, "image/png", ["X-A: 1"]),
+            ("a.png", PNG, "image/png", {}, "extra"),
+        ]:
             with self.subTest(bad=bad[:1] + bad[2:]), self.assertRaises(TypeError) as caught:
                 oi.FilePart.from_input("mask", bad)
             self.assertIn("mask: a file tuple is (filename, content", str(caught.exception))
@@ -874,7 +934,11 @@ class SSEParserTests(TestCase):
                 for point in range(1, len(data)):
                     self.assertEqual(parse_all(data, [point]), expected, f"split at {point}")
                 for _ in range(20):
-                    points = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 5)))) if len(data) > 1 else []
+                    points = (
+                        sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 5))))
+                        if len(data) > 1
+                        else []
+                    )
                     self.assertEqual(parse_all(data, points), expected)
 
     def test_cr_at_chunk_end_is_dispatched_at_once(self) -> None:
@@ -922,15 +986,28 @@ class SSEParserTests(TestCase):
 
 class GenerateTests(ServerTestCase):
     def test_generate_keyword_form(self) -> None:
-        result = self.client.images.generate(model="gpt-image-2", prompt="a white cat", size="1536x864", n=2,
-                                             quality="high", background="transparent", output_format="webp",
-                                             output_compression=0, moderation="low", safety_identifier="h1",
-                                             svg={"model": "s", "reasoning": {"effort": "low"}})
+        result = self.client.images.generate(
+            model="gpt-image-2",
+            prompt="a white cat",
+            size="1536x864",
+            n=2,
+            quality="high",
+            background="transparent",
+            output_format="webp",
+            output_compression=0,
+            moderation="low",
+            safety_identifier="h1",
+            svg={"model": "s", "reasoning": {"effort": "low"}},
+        )
         self.assertEqual(self.last.path, "/v1/images/generations")
-        self.assertEqual(self.last.body, (
-            b'{"model":"gpt-image-2","prompt":"a white cat","background":"transparent","moderation":"low",'
-            b'"n":2,"output_compression":0,"output_format":"webp","quality":"high","safety_identifier":"h1",'
-            b'"size":"1536x864","svg":{"model":"s","reasoning":{"effort":"low"}}}'))
+        self.assertEqual(
+            self.last.body,
+            (
+                b'{"model":"gpt-image-2","prompt":"a white cat","background":"transparent","moderation":"low",'
+                b'"n":2,"output_compression":0,"output_format":"webp","quality":"high","safety_identifier":"h1",'
+                b'"size":"1536x864","svg":{"model":"s","reasoning":{"effort":"low"}}}'
+            ),
+        )
         self.assertEqual(self.last.headers["Content-Type"], "application/json")
         self.assertEqual(self.last.headers["Authorization"], f"Bearer {TEST_KEY}")
         self.assertEqual(self.last.headers["Accept"], "application/json")
@@ -946,16 +1023,26 @@ class GenerateTests(ServerTestCase):
 
     def test_generate_request_object_form_and_extras(self) -> None:
         request = oi.ImageGenerationRequest(prompt="p", model="future-model-9", size="4096x4096")
-        self.client.images.generate(request, extra_body={"new_field": [1], "size": "auto"},
-                                    extra_query={"trace": "1"}, extra_headers={"X-Custom": "y", "User-Agent": None})
+        self.client.images.generate(
+            request,
+            extra_body={"new_field": [1], "size": "auto"},
+            extra_query={"trace": "1"},
+            extra_headers={"X-Custom": "y", "User-Agent": None},
+        )
         self.assertEqual(self.last.json, {"model": "future-model-9", "prompt": "p", "size": "auto", "new_field": [1]})
         self.assertEqual(self.last.query, {"trace": "1"})
         self.assertEqual(self.last.headers["X-Custom"], "y")
         self.assertNotIn("openai-images", self.last.headers.get("User-Agent", ""))
 
     def test_unknown_fields_round_trip_and_sizes_pass_through(self) -> None:
-        body = {"created": 1, "data": [{"b64_json": PNG_B64, "novel": {"a": 1}}], "size": "1254x1254",
-                "quality": "ultra", "future": True, "usage": {**USAGE, "output_tokens_details": {"image_tokens": 3}, "x": 1}}
+        body = {
+            "created": 1,
+            "data": [{"b64_json": PNG_B64, "novel": {"a": 1}}],
+            "size": "1254x1254",
+            "quality": "ultra",
+            "future": True,
+            "usage": {**USAGE, "output_tokens_details": {"image_tokens": 3}, "x": 1},
+        }
         self.api.queue(oi_action(body))
         result = self.client.images.generate(prompt="p")
         self.assertEqual(result.to_dict(), body)
@@ -985,8 +1072,10 @@ class GenerateTests(ServerTestCase):
 
     def test_gzip_response_is_decoded(self) -> None:
         body = json.dumps({"created": 1, "data": [{"b64_json": PNG_B64}]}).encode()
-        self.api.queue(oi.__dict__ and Action(body=gzip_bytes(body), headers={"Content-Encoding": "gzip",
-                                                                             "Content-Type": "application/json"}))
+        self.api.queue(
+            oi.__dict__
+            and Action(body=gzip_bytes(body), headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        )
         result = self.client.images.generate(prompt="p")
         self.assertEqual(result.data[0].to_bytes(), PNG)
         self.assertIn("gzip", self.last.headers["Accept-Encoding"])
@@ -1017,14 +1106,25 @@ class EditTests(TempFilesMixin, ServerTestCase):
     def test_single_image_path_and_fields_match_the_sdk(self) -> None:
         image = self.write("cat.png", PNG)
         mask = self.write("mask.png", PNG)
-        result = self.client.images.edit(image=image, mask=mask, prompt="add a hat", model="gpt-image-2",
-                                         input_fidelity="high", n=1, stream=False)
+        result = self.client.images.edit(
+            image=image, mask=mask, prompt="add a hat", model="gpt-image-2", input_fidelity="high", n=1, stream=False
+        )
         record = self.last
         self.assertEqual(record.path, "/v1/images/edits")
-        self.assertEqual(record.fields, [("prompt", "add a hat"), ("input_fidelity", "high"),
-                                         ("model", "gpt-image-2"), ("n", "1"), ("stream", "false")])
-        self.assertEqual([(f[0], f[1], f[2]) for f in record.files],
-                         [("image", "cat.png", "image/png"), ("mask", "mask.png", "image/png")])
+        self.assertEqual(
+            record.fields,
+            [
+                ("prompt", "add a hat"),
+                ("input_fidelity", "high"),
+                ("model", "gpt-image-2"),
+                ("n", "1"),
+                ("stream", "false"),
+            ],
+        )
+        self.assertEqual(
+            [(f[0], f[1], f[2]) for f in record.files],
+            [("image", "cat.png", "image/png"), ("mask", "mask.png", "image/png")],
+        )
         self.assertEqual(record.files[0][3], PNG)
         self.assertEqual(int(record.headers["Content-Length"]), len(record.body))
         self.assertEqual(result.data[0].to_bytes(), PNG)
@@ -1036,15 +1136,37 @@ class EditTests(TempFilesMixin, ServerTestCase):
         self.addCleanup(handle.close)
         import pathlib
 
-        inputs = [path, pathlib.Path(path), PNG, io.BytesIO(WEBP), handle, ("named.webp", WEBP),
-                  ("typed", PNG, "image/png"), (None, JPEG)]
+        inputs = [
+            path,
+            pathlib.Path(path),
+            PNG,
+            io.BytesIO(WEBP),
+            handle,
+            ("named.webp", WEBP),
+            ("typed", PNG, "image/png"),
+            (None, JPEG),
+        ]
         self.client.images.edit(image=inputs, prompt="p", markup=("markup.png", PNG))
         files = self.last.files
         self.assertEqual([f[0] for f in files], ["image[]"] * len(inputs) + ["markup"])
-        self.assertEqual([f[1] for f in files],
-                         ["a.png", "a.png", "image.png", "image.webp", "b.jpg", "named.webp", "typed", "image.jpg", "markup.png"])
-        self.assertEqual([f[2] for f in files],
-                         ["image/png", "image/png", "image/png", "image/webp", "image/jpeg", "image/webp", "image/png", "image/jpeg", "image/png"])
+        self.assertEqual(
+            [f[1] for f in files],
+            ["a.png", "a.png", "image.png", "image.webp", "b.jpg", "named.webp", "typed", "image.jpg", "markup.png"],
+        )
+        self.assertEqual(
+            [f[2] for f in files],
+            [
+                "image/png",
+                "image/png",
+                "image/png",
+                "image/webp",
+                "image/jpeg",
+                "image/webp",
+                "image/png",
+                "image/jpeg",
+                "image/png",
+            ],
+        )
         self.assertEqual([f[3] for f in files], [PNG, PNG, PNG, WEBP, JPEG, WEBP, PNG, JPEG, PNG])
         self.assertFalse(handle.closed, "caller-owned files stay open")
 
@@ -1063,21 +1185,33 @@ class EditTests(TempFilesMixin, ServerTestCase):
     def test_edit_json(self) -> None:
         result = self.client.images.edit_json(
             images=[oi.ImageReference(image_url="https://example.com/a.png"), {"file_id": "file-abc"}],
-            mask=oi.ImageReference(file_id="file-mask"), prompt="add a hat", model="gpt-image-2", n=1)
+            mask=oi.ImageReference(file_id="file-mask"),
+            prompt="add a hat",
+            model="gpt-image-2",
+            n=1,
+        )
         self.assertEqual(self.last.headers["Content-Type"], "application/json")
-        self.assertEqual(self.last.json, {
-            "model": "gpt-image-2", "prompt": "add a hat",
-            "images": [{"image_url": "https://example.com/a.png"}, {"file_id": "file-abc"}],
-            "mask": {"file_id": "file-mask"}, "n": 1})
+        self.assertEqual(
+            self.last.json,
+            {
+                "model": "gpt-image-2",
+                "prompt": "add a hat",
+                "images": [{"image_url": "https://example.com/a.png"}, {"file_id": "file-abc"}],
+                "mask": {"file_id": "file-mask"},
+                "n": 1,
+            },
+        )
         self.assertEqual(len(result.data), 1)
 
     def test_variation(self) -> None:
         with self.assertWarns(DeprecationWarning):
-            result = self.client.images.create_variation(image=self.write("v.png", PNG), n=2, size="256x256",
-                                                         model="dall-e-2", response_format="b64_json")
+            result = self.client.images.create_variation(
+                image=self.write("v.png", PNG), n=2, size="256x256", model="dall-e-2", response_format="b64_json"
+            )
         self.assertEqual(self.last.path, "/v1/images/variations")
-        self.assertEqual(self.last.fields, [("model", "dall-e-2"), ("n", "2"), ("response_format", "b64_json"),
-                                            ("size", "256x256")])
+        self.assertEqual(
+            self.last.fields, [("model", "dall-e-2"), ("n", "2"), ("response_format", "b64_json"), ("size", "256x256")]
+        )
         self.assertEqual(self.last.files[0][:3], ("image", "v.png", "image/png"))
         self.assertEqual(len(result.data), 2)
 
@@ -1128,8 +1262,18 @@ class RetryTests(ServerTestCase):
         self.assertEqual(len(self.api.requests), 1)
 
     def test_permanent_quota_is_not_retried(self) -> None:
-        self.api.queue(Action(429, {"error": {"message": "You exceeded your quota", "type": "insufficient_quota",
-                                              "code": "insufficient_quota"}}))
+        self.api.queue(
+            Action(
+                429,
+                {
+                    "error": {
+                        "message": "You exceeded your quota",
+                        "type": "insufficient_quota",
+                        "code": "insufficient_quota",
+                    }
+                },
+            )
+        )
         with self.assertRaises(oi.RateLimitError) as caught:
             self.client.images.generate(prompt="p")
         self.assertEqual(caught.exception.code, "insufficient_quota")
@@ -1164,13 +1308,27 @@ class ErrorTests(ServerTestCase):
         self.client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))
 
     def test_status_classes_and_fields(self) -> None:
-        table = {400: oi.BadRequestError, 401: oi.AuthenticationError, 403: oi.PermissionDeniedError,
-                 404: oi.NotFoundError, 409: oi.ConflictError, 422: oi.UnprocessableEntityError,
-                 429: oi.RateLimitError, 500: oi.InternalServerError, 503: oi.InternalServerError,
-                 402: oi.APIStatusError, 418: oi.APIStatusError}
+        table = {
+            400: oi.BadRequestError,
+            401: oi.AuthenticationError,
+            403: oi.PermissionDeniedError,
+            404: oi.NotFoundError,
+            409: oi.ConflictError,
+            422: oi.UnprocessableEntityError,
+            429: oi.RateLimitError,
+            500: oi.InternalServerError,
+            503: oi.InternalServerError,
+            402: oi.APIStatusError,
+            418: oi.APIStatusError,
+        }
         for status, cls in table.items():
-            self.api.queue(Action(status, {"error": {"message": "Bad size", "type": "invalid_request_error",
-                                                     "param": "size", "code": 1234}}, {"retry-after": "7"}))
+            self.api.queue(
+                Action(
+                    status,
+                    {"error": {"message": "Bad size", "type": "invalid_request_error", "param": "size", "code": 1234}},
+                    {"retry-after": "7"},
+                )
+            )
             with self.assertRaises(cls) as caught:
                 self.client.images.generate(prompt="p")
             exc = caught.exception
@@ -1180,7 +1338,9 @@ class ErrorTests(ServerTestCase):
             self.assertEqual(exc.code, "1234")
             self.assertEqual(exc.param, "size")
             self.assertEqual(exc.type, "invalid_request_error")
-            self.assertEqual(exc.body, {"message": "Bad size", "type": "invalid_request_error", "param": "size", "code": 1234})
+            self.assertEqual(
+                exc.body, {"message": "Bad size", "type": "invalid_request_error", "param": "size", "code": 1234}
+            )
             self.assertEqual(exc.retry_after, 7.0)
             self.assertEqual(str(exc), f"Error code: {status} - Bad size (request_id: req_{self.api.counter})")
             self.assertIsInstance(exc, oi.APIError)
@@ -1240,16 +1400,31 @@ class SecretsTests(ServerTestCase):
         echo = f"Incorrect API key provided: {TEST_KEY}"
         client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))
         cases: List[Tuple[Action, type, Callable[[], Any]]] = [
-            (Action(401, {"error": {"message": echo, "param": TEST_KEY, "code": "invalid_api_key"}}),
-             oi.AuthenticationError, lambda: client.images.generate(prompt="p")),
-            (Action(502, f"<html>Bearer {TEST_KEY}</html>", {"Content-Type": "text/html"}),
-             oi.InternalServerError, lambda: client.images.generate(prompt="p")),
-            (Action(200, f"not json {TEST_KEY}", {"Content-Type": "application/json"}),
-             oi.APIResponseValidationError, lambda: client.images.generate(prompt="p")),
-            (Action(sse=[sse_event({"type": "error", "error": {"message": echo}}, "error")]),
-             oi.ImageStreamError, lambda: list(client.images.generate_stream(prompt="p"))),
-            (Action(sse=[sse_event(f"{{broken {TEST_KEY}")]),
-             oi.APIResponseValidationError, lambda: list(client.images.generate_stream(prompt="p"))),
+            (
+                Action(401, {"error": {"message": echo, "param": TEST_KEY, "code": "invalid_api_key"}}),
+                oi.AuthenticationError,
+                lambda: client.images.generate(prompt="p"),
+            ),
+            (
+                Action(502, f"<html>Bearer {TEST_KEY}</html>", {"Content-Type": "text/html"}),
+                oi.InternalServerError,
+                lambda: client.images.generate(prompt="p"),
+            ),
+            (
+                Action(200, f"not json {TEST_KEY}", {"Content-Type": "application/json"}),
+                oi.APIResponseValidationError,
+                lambda: client.images.generate(prompt="p"),
+            ),
+            (
+                Action(sse=[sse_event({"type": "error", "error": {"message": echo}}, "error")]),
+                oi.ImageStreamError,
+                lambda: list(client.images.generate_stream(prompt="p")),
+            ),
+            (
+                Action(sse=[sse_event(f"{{broken {TEST_KEY}")]),
+                oi.APIResponseValidationError,
+                lambda: list(client.images.generate_stream(prompt="p")),
+            ),
         ]
         for action, error, call in cases:
             with self.subTest(error.__name__):
@@ -1260,13 +1435,23 @@ class SecretsTests(ServerTestCase):
 
     def test_reprs_and_cli_verbose_output(self) -> None:
         config = self.client.config
-        for shown in (repr(self.client), repr(config), str(config), repr(self.client.request_builder.build("POST", "/x", body=None))):
+        for shown in (
+            repr(self.client),
+            repr(config),
+            str(config),
+            repr(self.client.request_builder.build("POST", "/x", body=None)),
+        ):
             self.assertNotIn(TEST_KEY, shown)
         self.api.queue(Action(401, {"error": {"message": f"Incorrect API key provided: {TEST_KEY}"}}))
         environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
         environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url, PYTHONPATH=HERE)
-        result = subprocess.run([sys.executable, "-m", "openai_images", "generate", "p", "--verbose", "--json"],
-                                capture_output=True, text=True, env=environment, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "openai_images", "generate", "p", "--verbose", "--json"],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=60,
+        )
         self.assertEqual(result.returncode, 1)
         self.assertIn("Authorization': '<redacted>'", result.stderr)
         self.assertIn("Incorrect API key provided: <redacted>", result.stderr)
@@ -1288,8 +1473,10 @@ class StreamTests(ServerTestCase):
             events = list(stream)
         self.assertEqual(self.last.json, {"model": "gpt-image-2", "stream": True, "prompt": "p", "partial_images": 2})
         self.assertEqual(self.last.headers["Accept"], "text/event-stream")
-        self.assertEqual([type(e) for e in events],
-                         [oi.ImageGenPartialImageEvent, oi.ImageGenPartialImageEvent, oi.ImageGenCompletedEvent])
+        self.assertEqual(
+            [type(e) for e in events],
+            [oi.ImageGenPartialImageEvent, oi.ImageGenPartialImageEvent, oi.ImageGenCompletedEvent],
+        )
         partial, completed = events[0], events[-1]
         assert isinstance(partial, oi.ImageGenPartialImageEvent) and isinstance(completed, oi.ImageGenCompletedEvent)
         self.assertEqual(partial.partial_image_index, 0)
@@ -1318,8 +1505,10 @@ class StreamTests(ServerTestCase):
         self.assertEqual(self.last.form["stream"], "true")
         self.client.images.edit(request, stream=True).close()  # the argument overrides the request's field
         self.assertEqual(self.last.form["stream"], "true")
-        self.assertIsInstance(self.client.images.generate(oi.ImageGenerationRequest(prompt="p", stream=True),
-                                                          stream=False), oi.ImagesResponse)
+        self.assertIsInstance(
+            self.client.images.generate(oi.ImageGenerationRequest(prompt="p", stream=True), stream=False),
+            oi.ImagesResponse,
+        )
         self.assertEqual(self.last.json["stream"], False)
         self.assert_no_leaks()
 
@@ -1345,7 +1534,13 @@ class StreamTests(ServerTestCase):
 
     def test_inline_error_event(self) -> None:
         first, *_ = image_events()
-        error = {"error": {"message": "Your request was rejected", "code": "moderation_blocked", "type": "image_generation_user_error"}}
+        error = {
+            "error": {
+                "message": "Your request was rejected",
+                "code": "moderation_blocked",
+                "type": "image_generation_user_error",
+            }
+        }
         self.api.queue(Action(sse=[first, sse_event(error, "error")]))
         with self.assertRaises(oi.ImageStreamError) as caught:
             list(self.client.images.generate_stream(prompt="p"))
@@ -1362,7 +1557,7 @@ class StreamTests(ServerTestCase):
 
     def test_truncated_stream(self) -> None:
         first, second, _ = image_events()
-        for tail in ([], ["CUT"], [b"data: {\"type\": \"image_generation.completed\", \"b64"], [sse_event("[DONE]")]):
+        for tail in ([], ["CUT"], [b'data: {"type": "image_generation.completed", "b64'], [sse_event("[DONE]")]):
             self.api.queue(Action(sse=[first, second, *tail]))
             with self.assertRaises(oi.IncompleteStreamError) as caught:
                 list(self.client.images.generate_stream(prompt="p"))
@@ -1392,7 +1587,6 @@ class StreamTests(ServerTestCase):
         with self.assertRaises(oi.BadRequestError) as caught:
             self.client.images.generate_stream(prompt="p")
         self.assertEqual(caught.exception.code, "invalid_size")
-
 
 
 # =============================================================================
@@ -1454,7 +1648,9 @@ class AbortTests(ServerTestCase):
         for trigger in (threading.Event(), concurrent.futures.Future()):
             self.api.queue(Action(hang=True))
             self.abort_after(0.2, trigger)
-            self.assert_prompt_abort(lambda t=trigger: self.client.images.generate(prompt="p", abort_trigger=t), "during_request")
+            self.assert_prompt_abort(
+                lambda t=trigger: self.client.images.generate(prompt="p", abort_trigger=t), "during_request"
+            )
             self.assert_no_leaks()
             self.api.release.clear()
 
@@ -1465,7 +1661,9 @@ class AbortTests(ServerTestCase):
         trigger = threading.Event()
         self.abort_after(0.3, trigger)
         blob = PNG + b"\x00" * 64_000_000
-        self.assert_prompt_abort(lambda: client.images.edit(image=blob, prompt="p", abort_trigger=trigger), "during_request")
+        self.assert_prompt_abort(
+            lambda: client.images.edit(image=blob, prompt="p", abort_trigger=trigger), "during_request"
+        )
         silent.close()
         self.assert_no_leaks()
 
@@ -1499,8 +1697,9 @@ class AbortTests(ServerTestCase):
 
     def test_connect_timeout_and_abort_while_connecting(self) -> None:
         url, close_listener = self.stalled_listener()
-        client = self.make_client(base_url=url, timeout=oi.Timeout(connect=0.3, read=5),
-                                  retry_policy=oi.RetryPolicy(max_retries=0))
+        client = self.make_client(
+            base_url=url, timeout=oi.Timeout(connect=0.3, read=5), retry_policy=oi.RetryPolicy(max_retries=0)
+        )
         with self.assertRaises(oi.APITimeoutError) as caught:
             client.images.generate(prompt="p")
         self.assertEqual(caught.exception.limit, "connect")
@@ -1516,7 +1715,9 @@ class AbortTests(ServerTestCase):
         self.api.queue(Action(500, {}))
         trigger = threading.Event()
         self.abort_after(0.2, trigger)
-        self.assert_prompt_abort(lambda: client.images.generate(prompt="p", abort_trigger=trigger), "during_retry_delay")
+        self.assert_prompt_abort(
+            lambda: client.images.generate(prompt="p", abort_trigger=trigger), "during_retry_delay"
+        )
         self.assertEqual(len(self.api.requests), 1)
         self.assert_no_leaks()
 
@@ -1607,9 +1808,20 @@ BAD_GATEWAY = "<html><body>\n<h1>502 Bad Gateway</h1>\n</body></html>"
 class Fault:
     """One row of the fault matrix: what the server does, and how the call ends."""
 
-    def __init__(self, name: str, actions: Callable[[], List[Action]], error: Optional[type], attempts: int, *,
-                 modes: Tuple[str, ...] = ("plain", "stream"), request_id: bool = True, message: str = "",
-                 min_seconds: float = 0.0, max_seconds: float = 3.0, refused: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        actions: Callable[[], List[Action]],
+        error: Optional[type],
+        attempts: int,
+        *,
+        modes: Tuple[str, ...] = ("plain", "stream"),
+        request_id: bool = True,
+        message: str = "",
+        min_seconds: float = 0.0,
+        max_seconds: float = 3.0,
+        refused: bool = False,
+    ) -> None:
         self.name, self.actions, self.error, self.attempts = name, actions, error, attempts
         self.modes, self.request_id, self.message = modes, request_id, message
         self.min_seconds, self.max_seconds, self.refused = min_seconds, max_seconds, refused
@@ -1624,8 +1836,15 @@ def http_date(offset: float) -> str:
 def fault_matrix() -> List[Fault]:
     first, second, _ = image_events()
     error_event = sse_event({"type": "error", "error": {"message": "rejected", "code": "moderation_blocked"}}, "error")
-    statuses = {408: oi.APIStatusError, 409: oi.ConflictError, 429: oi.RateLimitError, 500: oi.InternalServerError,
-                502: oi.InternalServerError, 503: oi.InternalServerError, 504: oi.InternalServerError}
+    statuses = {
+        408: oi.APIStatusError,
+        409: oi.ConflictError,
+        429: oi.RateLimitError,
+        500: oi.InternalServerError,
+        502: oi.InternalServerError,
+        503: oi.InternalServerError,
+        504: oi.InternalServerError,
+    }
 
     def every(action: Action) -> Callable[[], List[Action]]:
         return lambda: [action] * 3
@@ -1635,66 +1854,195 @@ def fault_matrix() -> List[Fault]:
 
     plain, stream = ("plain",), ("stream",)
     return [
-        Fault("connection refused", once(), oi.APIConnectionError, 0, refused=True, request_id=False, message="refused"),
-        Fault("reset before headers, every attempt", every(Action(drop=True)), oi.APIConnectionError, 3, request_id=False),
+        Fault(
+            "connection refused", once(), oi.APIConnectionError, 0, refused=True, request_id=False, message="refused"
+        ),
+        Fault(
+            "reset before headers, every attempt", every(Action(drop=True)), oi.APIConnectionError, 3, request_id=False
+        ),
         Fault("reset before headers once", once(Action(drop=True)), None, 2),
-        Fault("stalled before headers: idle timeout", every(Action(hang=True)), oi.APITimeoutError, 3,
-              request_id=False, message="read timeout"),
-        *[Fault(f"{status} every attempt", every(Action(status, ERROR_BODY)), cls, 3, message="try again")
-          for status, cls in statuses.items()],
+        Fault(
+            "stalled before headers: idle timeout",
+            every(Action(hang=True)),
+            oi.APITimeoutError,
+            3,
+            request_id=False,
+            message="read timeout",
+        ),
+        *[
+            Fault(f"{status} every attempt", every(Action(status, ERROR_BODY)), cls, 3, message="try again")
+            for status, cls in statuses.items()
+        ],
         *[Fault(f"{status} once", once(Action(status, ERROR_BODY)), None, 2) for status in statuses],
-        Fault("Retry-After in seconds", once(Action(429, ERROR_BODY, {"retry-after": "0.25"})), None, 2, min_seconds=0.25),
+        Fault(
+            "Retry-After in seconds", once(Action(429, ERROR_BODY, {"retry-after": "0.25"})), None, 2, min_seconds=0.25
+        ),
         Fault("retry-after-ms", once(Action(503, ERROR_BODY, {"retry-after-ms": "200"})), None, 2, min_seconds=0.2),
         Fault("Retry-After as an HTTP date", lambda: [Action(503, ERROR_BODY, {"retry-after": http_date(1)})], None, 2),
-        Fault("Retry-After as a past date", lambda: [Action(503, ERROR_BODY, {"retry-after": http_date(-60)})], None, 2),
+        Fault(
+            "Retry-After as a past date", lambda: [Action(503, ERROR_BODY, {"retry-after": http_date(-60)})], None, 2
+        ),
         Fault("Retry-After garbage", once(Action(503, ERROR_BODY, {"retry-after": "soon-ish"})), None, 2),
-        Fault("Retry-After above the cap", once(Action(429, ERROR_BODY, {"retry-after": "3600"})), oi.RateLimitError, 1,
-              max_seconds=1.0),
-        Fault("retry-after-ms overflowing", once(Action(503, ERROR_BODY, {"retry-after-ms": "1e400"})),
-              oi.InternalServerError, 1, max_seconds=1.0),
+        Fault(
+            "Retry-After above the cap",
+            once(Action(429, ERROR_BODY, {"retry-after": "3600"})),
+            oi.RateLimitError,
+            1,
+            max_seconds=1.0,
+        ),
+        Fault(
+            "retry-after-ms overflowing",
+            once(Action(503, ERROR_BODY, {"retry-after-ms": "1e400"})),
+            oi.InternalServerError,
+            1,
+            max_seconds=1.0,
+        ),
         Fault("x-should-retry: true on a 400", once(Action(400, ERROR_BODY, {"x-should-retry": "true"})), None, 2),
-        Fault("x-should-retry: false on a 503", once(Action(503, ERROR_BODY, {"x-should-retry": "false"})),
-              oi.InternalServerError, 1),
-        Fault("HTML error body", every(Action(502, BAD_GATEWAY, {"Content-Type": "text/html"})), oi.InternalServerError, 3,
-              message="502 Bad Gateway"),
+        Fault(
+            "x-should-retry: false on a 503",
+            once(Action(503, ERROR_BODY, {"x-should-retry": "false"})),
+            oi.InternalServerError,
+            1,
+        ),
+        Fault(
+            "HTML error body",
+            every(Action(502, BAD_GATEWAY, {"Content-Type": "text/html"})),
+            oi.InternalServerError,
+            3,
+            message="502 Bad Gateway",
+        ),
         Fault("empty error body", every(Action(500, b"")), oi.InternalServerError, 3, message="Error code: 500"),
-        Fault("gzip error body", every(Action(400, gzip_bytes(json.dumps(ERROR_BODY).encode()),
-                                              {"Content-Encoding": "gzip", "Content-Type": "application/json"})),
-              oi.BadRequestError, 1, message="try again"),
+        Fault(
+            "gzip error body",
+            every(
+                Action(
+                    400,
+                    gzip_bytes(json.dumps(ERROR_BODY).encode()),
+                    {"Content-Encoding": "gzip", "Content-Type": "application/json"},
+                )
+            ),
+            oi.BadRequestError,
+            1,
+            message="try again",
+        ),
         # after the headers of a plain call: the body is read inside the retry loop
-        Fault("reset mid-body", every(Action(200, OK_BODY, truncate_after=20)), oi.APIConnectionError, 3, modes=plain,
-              message="Connection closed after 20"),
+        Fault(
+            "reset mid-body",
+            every(Action(200, OK_BODY, truncate_after=20)),
+            oi.APIConnectionError,
+            3,
+            modes=plain,
+            message="Connection closed after 20",
+        ),
         Fault("reset mid-body once", once(Action(200, OK_BODY, truncate_after=20)), None, 2, modes=plain),
-        Fault("truncated chunked body", every(Action(200, OK_BODY, chunked=True, truncate_after=30)),
-              oi.APIConnectionError, 3, modes=plain),
-        Fault("truncated gzip body", every(Action(200, gzip_bytes(json.dumps(OK_BODY).encode())[:-12],
-                                                 {"Content-Encoding": "gzip"})), oi.APIConnectionError, 3, modes=plain),
-        Fault("stalled mid-body: idle timeout", every(Action(200, OK_BODY, stall_after=20)), oi.APITimeoutError, 3,
-              modes=plain),
-        Fault("200 with invalid JSON", once(Action(200, b"{not json", {"Content-Type": "application/json"})),
-              oi.APIResponseValidationError, 1, modes=plain, message="not valid JSON"),
-        Fault("200 with a JSON error envelope", once(Action(200, {"error": {"message": "late failure"}})), oi.APIError, 1,
-              modes=plain, message="late failure"),
-        Fault("200 that is not an images response", once(Action(200, [1, 2])), oi.APIResponseValidationError, 1,
-              modes=plain),
-        Fault("200 whose data is not a list", once(Action(200, {"created": 1, "data": "nope"})),
-              oi.APIResponseValidationError, 1, modes=plain),
+        Fault(
+            "truncated chunked body",
+            every(Action(200, OK_BODY, chunked=True, truncate_after=30)),
+            oi.APIConnectionError,
+            3,
+            modes=plain,
+        ),
+        Fault(
+            "truncated gzip body",
+            every(Action(200, gzip_bytes(json.dumps(OK_BODY).encode())[:-12], {"Content-Encoding": "gzip"})),
+            oi.APIConnectionError,
+            3,
+            modes=plain,
+        ),
+        Fault(
+            "stalled mid-body: idle timeout",
+            every(Action(200, OK_BODY, stall_after=20)),
+            oi.APITimeoutError,
+            3,
+            modes=plain,
+        ),
+        Fault(
+            "200 with invalid JSON",
+            once(Action(200, b"{not json", {"Content-Type": "application/json"})),
+            oi.APIResponseValidationError,
+            1,
+            modes=plain,
+            message="not valid JSON",
+        ),
+        Fault(
+            "200 with a JSON error envelope",
+            once(Action(200, {"error": {"message": "late failure"}})),
+            oi.APIError,
+            1,
+            modes=plain,
+            message="late failure",
+        ),
+        Fault(
+            "200 that is not an images response",
+            once(Action(200, [1, 2])),
+            oi.APIResponseValidationError,
+            1,
+            modes=plain,
+        ),
+        Fault(
+            "200 whose data is not a list",
+            once(Action(200, {"created": 1, "data": "nope"})),
+            oi.APIResponseValidationError,
+            1,
+            modes=plain,
+        ),
         # after the headers of a stream: events may have been delivered, so nothing is retried
-        Fault("stream reset between events", once(Action(sse=[first, "CUT"])), oi.IncompleteStreamError, 1, modes=stream),
-        Fault("stream cut mid-event", once(Action(sse=[first, second[:40], "CUT"])), oi.IncompleteStreamError, 1,
-              modes=stream),
-        Fault("stream ends without the final image", once(Action(sse=[first, second])), oi.IncompleteStreamError, 1,
-              modes=stream),
-        Fault("stream chunk cut short", once(Action(raw=[
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nx-request-id: req_1\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n", b"%x\r\n" % (len(first) + 100), first])),
-              oi.IncompleteStreamError, 1, modes=stream),
-        Fault("stream stalled: idle timeout", once(Action(sse=[first, "HANG"])), oi.APITimeoutError, 1, modes=stream,
-              message="read timeout"),
-        Fault("stream event with invalid JSON", once(Action(sse=[b"data: {oops\n\n"])), oi.APIResponseValidationError, 1,
-              modes=stream),
-        Fault("stream error event", once(Action(sse=[first, error_event])), oi.ImageStreamError, 1, modes=stream,
-              message="rejected"),
+        Fault(
+            "stream reset between events", once(Action(sse=[first, "CUT"])), oi.IncompleteStreamError, 1, modes=stream
+        ),
+        Fault(
+            "stream cut mid-event",
+            once(Action(sse=[first, second[:40], "CUT"])),
+            oi.IncompleteStreamError,
+            1,
+            modes=stream,
+        ),
+        Fault(
+            "stream ends without the final image",
+            once(Action(sse=[first, second])),
+            oi.IncompleteStreamError,
+            1,
+            modes=stream,
+        ),
+        Fault(
+            "stream chunk cut short",
+            once(
+                Action(
+                    raw=[
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nx-request-id: req_1\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n",
+                        b"%x\r\n" % (len(first) + 100),
+                        first,
+                    ]
+                )
+            ),
+            oi.IncompleteStreamError,
+            1,
+            modes=stream,
+        ),
+        Fault(
+            "stream stalled: idle timeout",
+            once(Action(sse=[first, "HANG"])),
+            oi.APITimeoutError,
+            1,
+            modes=stream,
+            message="read timeout",
+        ),
+        Fault(
+            "stream event with invalid JSON",
+            once(Action(sse=[b"data: {oops\n\n"])),
+            oi.APIResponseValidationError,
+            1,
+            modes=stream,
+        ),
+        Fault(
+            "stream error event",
+            once(Action(sse=[first, error_event])),
+            oi.ImageStreamError,
+            1,
+            modes=stream,
+            message="rejected",
+        ),
     ]
 
 
@@ -1806,8 +2154,9 @@ class HostileServerTests(ServerTestCase):
         return caught.exception
 
     def test_endless_streams(self) -> None:
-        client = self.make_client(max_event_bytes=self.LIMIT, retry_policy=oi.RetryPolicy(max_retries=0),
-                                  timeout=self.SAFETY_NET)
+        client = self.make_client(
+            max_event_bytes=self.LIMIT, retry_policy=oi.RetryPolicy(max_retries=0), timeout=self.SAFETY_NET
+        )
 
         def consume() -> None:
             list(client.images.generate_stream(prompt="p"))
@@ -1820,27 +2169,54 @@ class HostileServerTests(ServerTestCase):
         }
         for name, (head, piece) in cases.items():
             with self.subTest(name):
-                self.bounded(consume, oi.APIResponseValidationError, "max_event_bytes",
-                             Action(sse=endless(head, piece)))
+                self.bounded(
+                    consume, oi.APIResponseValidationError, "max_event_bytes", Action(sse=endless(head, piece))
+                )
 
     def test_endless_and_explosive_bodies(self) -> None:
-        client = self.make_client(max_response_bytes=self.LIMIT, max_error_body_bytes=self.LIMIT,
-                                  retry_policy=oi.RetryPolicy(max_retries=0), timeout=self.SAFETY_NET)
+        client = self.make_client(
+            max_response_bytes=self.LIMIT,
+            max_error_body_bytes=self.LIMIT,
+            retry_policy=oi.RetryPolicy(max_retries=0),
+            timeout=self.SAFETY_NET,
+        )
 
         def generate() -> None:
             client.images.generate(prompt="p")
 
-        error = self.bounded(generate, oi.InternalServerError, "Error code: 500",
-                             Action(500, sse=endless(b"<html>", b"x" * 65536), headers={"Content-Type": "text/html"}))
+        error = self.bounded(
+            generate,
+            oi.InternalServerError,
+            "Error code: 500",
+            Action(500, sse=endless(b"<html>", b"x" * 65536), headers={"Content-Type": "text/html"}),
+        )
         self.assertLessEqual(len(str(error)), 2000, "the message shows the start of the page only")
-        self.bounded(generate, oi.APIResponseValidationError, "larger than the configured limit",
-                     Action(200, sse=endless(b'{"data": [{"b64_json": "', b"A" * 65536),
-                            headers={"Content-Type": "application/json"}))
-        self.bounded(generate, oi.APIResponseValidationError, "larger than the configured limit",
-                     Action(200, gzip_bytes(b"[" + b" " * 200_000_000 + b"]"),
-                            {"Content-Type": "application/json", "Content-Encoding": "gzip"}))
-        self.bounded(generate, oi.APIResponseValidationError, "larger than the configured limit",
-                     Action(200, b"A" * (self.LIMIT + 1), {"Content-Type": "application/json"}))
+        self.bounded(
+            generate,
+            oi.APIResponseValidationError,
+            "larger than the configured limit",
+            Action(
+                200,
+                sse=endless(b'{"data": [{"b64_json": "', b"A" * 65536),
+                headers={"Content-Type": "application/json"},
+            ),
+        )
+        self.bounded(
+            generate,
+            oi.APIResponseValidationError,
+            "larger than the configured limit",
+            Action(
+                200,
+                gzip_bytes(b"[" + b" " * 200_000_000 + b"]"),
+                {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            ),
+        )
+        self.bounded(
+            generate,
+            oi.APIResponseValidationError,
+            "larger than the configured limit",
+            Action(200, b"A" * (self.LIMIT + 1), {"Content-Type": "application/json"}),
+        )
 
     def test_endless_headers(self) -> None:
         client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0), timeout=self.SAFETY_NET)
@@ -1848,12 +2224,21 @@ class HostileServerTests(ServerTestCase):
         def generate() -> None:
             client.images.generate(prompt="p")
 
-        self.bounded(generate, oi.APIConnectionError, "more than 100 headers",
-                     Action(raw=endless(b"HTTP/1.1 200 OK\r\n", b"X-Pad: aaaaaaaaaaaaaaaa\r\n")))
-        self.bounded(generate, oi.APIConnectionError, "header line",
-                     Action(raw=endless(b"HTTP/1.1 200 OK\r\nX-Pad: ", b"a" * 65536)))
-        self.bounded(generate, oi.APIConnectionError, "status line",
-                     Action(raw=endless(b"HTTP/1.1 200 ", b"O" * 65536)))
+        self.bounded(
+            generate,
+            oi.APIConnectionError,
+            "more than 100 headers",
+            Action(raw=endless(b"HTTP/1.1 200 OK\r\n", b"X-Pad: aaaaaaaaaaaaaaaa\r\n")),
+        )
+        self.bounded(
+            generate,
+            oi.APIConnectionError,
+            "header line",
+            Action(raw=endless(b"HTTP/1.1 200 OK\r\nX-Pad: ", b"a" * 65536)),
+        )
+        self.bounded(
+            generate, oi.APIConnectionError, "status line", Action(raw=endless(b"HTTP/1.1 200 ", b"O" * 65536))
+        )
 
 
 # =============================================================================
@@ -1862,10 +2247,44 @@ class HostileServerTests(ServerTestCase):
 
 FUZZ_SCALE = float(os.environ.get("OPENAI_IMAGES_FUZZ_SCALE", "1"))
 BOM = b"\xef\xbb\xbf"
-VALUE_ATOMS = [b"a", b"Z", b"1", b"0", b" ", b"  ", b"\t", b":", b": ", b"\x00", b"\xff", b"\xe2\x82", b"\xc3\xa9",
-               "€".encode(), "\u2028".encode(), "😀".encode(), b"\x0b", b"\x0c", b"[DONE]", b"{\"type\": \"x\"}", BOM]
-FIELD_NAMES = [b"data", b"data", b"data", b"event", b"id", b"retry", b"Data", b"data ", b"", b"x", BOM + b"data",
-               b"i\x00d", b"\xff"]
+VALUE_ATOMS = [
+    b"a",
+    b"Z",
+    b"1",
+    b"0",
+    b" ",
+    b"  ",
+    b"\t",
+    b":",
+    b": ",
+    b"\x00",
+    b"\xff",
+    b"\xe2\x82",
+    b"\xc3\xa9",
+    "€".encode(),
+    "\u2028".encode(),
+    "😀".encode(),
+    b"\x0b",
+    b"\x0c",
+    b"[DONE]",
+    b'{"type": "x"}',
+    BOM,
+]
+FIELD_NAMES = [
+    b"data",
+    b"data",
+    b"data",
+    b"event",
+    b"id",
+    b"retry",
+    b"Data",
+    b"data ",
+    b"",
+    b"x",
+    BOM + b"data",
+    b"i\x00d",
+    b"\xff",
+]
 LINE_ENDS = [b"\n", b"\r", b"\r\n"]
 
 
@@ -1950,9 +2369,29 @@ def random_json(rng: random.Random, keys: List[str], depth: int = 0) -> Any:
         return {rng.choice(keys): random_json(rng, keys, depth + 1) for _ in range(rng.randint(0, 6))}
     if depth < 4 and roll < 0.4:
         return [random_json(rng, keys, depth + 1) for _ in range(rng.randint(0, 4))]
-    return rng.choice([None, True, False, 0, -1, 2**70, 1.5, float("1e308"), "", "x", "é😀", "\x00",
-                       PNG_B64, "not base64!", "AAAA", "1024x1024", "image_generation.completed",
-                       "image_edit.partial_image", "error"])
+    return rng.choice(
+        [
+            None,
+            True,
+            False,
+            0,
+            -1,
+            2**70,
+            1.5,
+            float("1e308"),
+            "",
+            "x",
+            "é😀",
+            "\x00",
+            PNG_B64,
+            "not base64!",
+            "AAAA",
+            "1024x1024",
+            "image_generation.completed",
+            "image_edit.partial_image",
+            "error",
+        ]
+    )
 
 
 def without_known_nulls(value: Any, cls: Any) -> Any:
@@ -2001,23 +2440,40 @@ class FuzzTests(TestCase):
         self.assertGreater(inputs, self.count(150_000))
 
     def test_response_and_event_parsing_of_arbitrary_json(self) -> None:
-        keys = sorted({*oi._field_names(oi.ImagesResponse), *oi._field_names(oi.ImageGenCompletedEvent),
-                       *oi._field_names(oi.ImageEditPartialImageEvent), *oi._field_names(oi.ImageUsage),
-                       "type", "extra", "request_id", "unknown", "error", "message"})
+        keys = sorted(
+            {
+                *oi._field_names(oi.ImagesResponse),
+                *oi._field_names(oi.ImageGenCompletedEvent),
+                *oi._field_names(oi.ImageEditPartialImageEvent),
+                *oi._field_names(oi.ImageUsage),
+                "type",
+                "extra",
+                "request_id",
+                "unknown",
+                "error",
+                "message",
+            }
+        )
         rng = random.Random(4)
         request = oi.Request("POST", "http://127.0.0.1/v1/images/generations", oi.Headers())
         for case in range(self.count(6_000)):
             payload = random_json(rng, keys)
             if rng.random() < 0.5:
-                payload = {"data": [random_json(rng, keys) for _ in range(rng.randint(0, 3))],
-                           **(payload if isinstance(payload, dict) else {})}
+                payload = {
+                    "data": [random_json(rng, keys) for _ in range(rng.randint(0, 3))],
+                    **(payload if isinstance(payload, dict) else {}),
+                }
             body = json.dumps(payload).encode()
             response = oi.Response(200, oi.Headers({"x-request-id": "req_f"}), request, content=body)
             try:
                 parsed = oi.ImagesResponse.parse(response)
             except (oi.APIResponseValidationError, oi.APIError):
-                self.assertFalse(isinstance(payload, dict) and isinstance(payload.get("data", []), list)
-                                 and not payload.get("error"), f"case {case}: {payload!r}")
+                self.assertFalse(
+                    isinstance(payload, dict)
+                    and isinstance(payload.get("data", []), list)
+                    and not payload.get("error"),
+                    f"case {case}: {payload!r}",
+                )
                 continue
             self.assertEqual(parsed.request_id, "req_f")
             expected = {"data": [], **without_known_nulls(payload, oi.ImagesResponse)}  # data defaults to []
@@ -2045,8 +2501,28 @@ class FuzzTests(TestCase):
         import re
 
         rng = random.Random(5)
-        atoms = ["0", "1", "9", ".", "e", "E", "+", "-", " ", "inf", "nan", "\u0663", "\uff15", "_", "x",
-                 "Wed, 21 Oct 2026 07:28:00 GMT", "Mon, 99 Foo 2026", ",", ":", "\t"]
+        atoms = [
+            "0",
+            "1",
+            "9",
+            ".",
+            "e",
+            "E",
+            "+",
+            "-",
+            " ",
+            "inf",
+            "nan",
+            "\u0663",
+            "\uff15",
+            "_",
+            "x",
+            "Wed, 21 Oct 2026 07:28:00 GMT",
+            "Mon, 99 Foo 2026",
+            ",",
+            ":",
+            "\t",
+        ]
         decimal = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
         for _ in range(self.count(40_000)):
             text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 5)))
@@ -2060,8 +2536,28 @@ class FuzzTests(TestCase):
 
     def test_multipart_names_and_values_survive_a_server_side_parser(self) -> None:
         rng = random.Random(6)
-        atoms = ["a", "Z", "0", " ", '"', "\r", "\n", "\r\n", "%", "%22", "é", "日本", "😀", ";", "=", "\t", "/",
-                 "--", "name=", "filename=\"x\""]  # no backslash: servers disagree on quoted-pair escapes
+        atoms = [
+            "a",
+            "Z",
+            "0",
+            " ",
+            '"',
+            "\r",
+            "\n",
+            "\r\n",
+            "%",
+            "%22",
+            "é",
+            "日本",
+            "😀",
+            ";",
+            "=",
+            "\t",
+            "/",
+            "--",
+            "name=",
+            'filename="x"',
+        ]  # no backslash: servers disagree on quoted-pair escapes
 
         def text(low: int = 0) -> str:
             return "".join(rng.choice(atoms) for _ in range(rng.randint(low, 6)))
@@ -2069,15 +2565,22 @@ class FuzzTests(TestCase):
         for case in range(self.count(1_500)):
             fields = [(text(1), text()) for _ in range(rng.randint(0, 4))]
             names = [(text(1), text(1) + ".png", os.urandom(rng.randint(0, 300))) for _ in range(rng.randint(0, 3))]
-            parts = [oi.FilePart.from_input(field, (filename, content, "image/png")) for field, filename, content in names]
+            parts = [
+                oi.FilePart.from_input(field, (filename, content, "image/png")) for field, filename, content in names
+            ]
             encoder = oi.MultipartEncoder(fields, parts)
             body = encoder.to_bytes()
             self.assertEqual(len(body), encoder.content_length)
             recorded = Recorded("POST", "/", {}, {"Content-Type": encoder.content_type}, body)
-            self.assertEqual(parse_multipart(encoder.content_type, body), email_parse_multipart(encoder.content_type, body))
+            self.assertEqual(
+                parse_multipart(encoder.content_type, body), email_parse_multipart(encoder.content_type, body)
+            )
             self.assertEqual(recorded.fields, [(escaped_part_name(n), v) for n, v in fields], f"case {case}")
-            self.assertEqual(recorded.files, [(escaped_part_name(f), escaped_part_name(n.rsplit("/", 1)[-1]),
-                                               "image/png", c) for f, n, c in names], f"case {case}")
+            self.assertEqual(
+                recorded.files,
+                [(escaped_part_name(f), escaped_part_name(n.rsplit("/", 1)[-1]), "image/png", c) for f, n, c in names],
+                f"case {case}",
+            )
 
 
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "openai-images-hypothesis"))
@@ -2095,15 +2598,26 @@ def escaped_part_name(value: str) -> str:
 @unittest.skipUnless(hypothesis, "hypothesis is not installed (optional deeper fuzzing)")
 class HypothesisTests(TestCase):
     if hypothesis is not None:
-        deep = hypothesis.settings(max_examples=int(300 * FUZZ_SCALE), deadline=None, database=None,
-                                   suppress_health_check=list(hypothesis.HealthCheck))
-        sse_piece = st.one_of(st.sampled_from([*VALUE_ATOMS, *FIELD_NAMES, *LINE_ENDS, b"\n\n", b"data: ", b":"]),
-                              st.binary(max_size=6))
+        deep = hypothesis.settings(
+            max_examples=int(300 * FUZZ_SCALE),
+            deadline=None,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+        sse_piece = st.one_of(
+            st.sampled_from([*VALUE_ATOMS, *FIELD_NAMES, *LINE_ENDS, b"\n\n", b"data: ", b":"]), st.binary(max_size=6)
+        )
         json_value = st.recursive(
             st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-            lambda inner: st.lists(inner, max_size=4)
-            | st.dictionaries(st.sampled_from(["data", "b64_json", "usage", "type", "extra", "size", "error"])
-                              | st.text(max_size=5), inner, max_size=5),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(
+                    st.sampled_from(["data", "b64_json", "usage", "type", "extra", "size", "error"])
+                    | st.text(max_size=5),
+                    inner,
+                    max_size=5,
+                )
+            ),
             max_leaves=20,
         )
         part_text = st.text(st.characters(blacklist_characters="\\", blacklist_categories=("Cs",)), max_size=12)
@@ -2134,19 +2648,24 @@ class HypothesisTests(TestCase):
             self.assertTrue(hint is None or isinstance(hint, float))
 
         @deep
-        @hypothesis.given(st.lists(st.tuples(part_text.filter(bool), part_text), max_size=4),
-                          st.lists(st.tuples(part_text.filter(bool), part_text, st.binary(max_size=64)), max_size=3))
+        @hypothesis.given(
+            st.lists(st.tuples(part_text.filter(bool), part_text), max_size=4),
+            st.lists(st.tuples(part_text.filter(bool), part_text, st.binary(max_size=64)), max_size=3),
+        )
         def test_multipart(self, fields: List[Tuple[str, str]], files: List[Tuple[str, str, bytes]]) -> None:
             parts = [oi.FilePart.from_input(f, (n + ".png", c, "image/png")) for f, n, c in files]
             encoder = oi.MultipartEncoder(fields, parts)
             body = encoder.to_bytes()
             self.assertEqual(len(body), encoder.content_length)
             recorded = Recorded("POST", "/", {}, {"Content-Type": encoder.content_type}, body)
-            self.assertEqual(parse_multipart(encoder.content_type, body), email_parse_multipart(encoder.content_type, body))
+            self.assertEqual(
+                parse_multipart(encoder.content_type, body), email_parse_multipart(encoder.content_type, body)
+            )
             self.assertEqual(recorded.fields, [(escaped_part_name(n), v) for n, v in fields])
-            self.assertEqual([(f[0], f[1], f[3]) for f in recorded.files],
-                             [(escaped_part_name(f), escaped_part_name((n + ".png").rsplit("/", 1)[-1]), c)
-                              for f, n, c in files])
+            self.assertEqual(
+                [(f[0], f[1], f[3]) for f in recorded.files],
+                [(escaped_part_name(f), escaped_part_name((n + ".png").rsplit("/", 1)[-1]), c) for f, n, c in files],
+            )
 
 
 class LoadTests(ServerTestCase):
@@ -2163,9 +2682,9 @@ class LoadTests(ServerTestCase):
         def image_prompt(png: bytes) -> bytes:
             at = 8
             while at < len(png):
-                length, kind = struct.unpack(">I4s", png[at:at + 8])
+                length, kind = struct.unpack(">I4s", png[at : at + 8])
                 if kind == b"tEXt":
-                    return png[at + 8:at + 8 + length].split(b"\x00", 1)[1]
+                    return png[at + 8 : at + 8 + length].split(b"\x00", 1)[1]
                 at += 12 + length
             return b""
 
@@ -2435,8 +2954,9 @@ class TLSAndProxyTests(ServerTestCase):
         silent = SilentServer()
         self.addCleanup(silent.close)
         url = silent.url.replace("http://", "https://")
-        client = self.tls_client(base_url=url, timeout=oi.Timeout(connect=0.3, read=10),
-                                 retry_policy=oi.RetryPolicy(max_retries=0))
+        client = self.tls_client(
+            base_url=url, timeout=oi.Timeout(connect=0.3, read=10), retry_policy=oi.RetryPolicy(max_retries=0)
+        )
         started = time.monotonic()
         with self.assertRaises(oi.APITimeoutError) as caught:
             client.images.generate(prompt="p")
@@ -2549,11 +3069,21 @@ class ImageDimensionsTests(TestCase):
             "png": (make_png(3, 5), (3, 5)),
             "gif": (gif_header(640, 480), (640, 480)),
             "jpeg (fill byte before SOF)": (jpeg_header(1536, 1024), (1536, 1024)),
-            "webp VP8": (b"RIFF\x00\x00\x00\x00WEBPVP8 \x00\x00\x00\x00\x00\x00\x00\x9d\x01\x2a"
-                         + struct.pack("<HH", 1024, 768), (1024, 768)),
-            "webp VP8L": (b"RIFF\x00\x00\x00\x00WEBPVP8L\x00\x00\x00\x00\x2f" + struct.pack("<I", vp8l_bits), (300, 200)),
-            "webp VP8X": (b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x00" * 8 + (1023).to_bytes(3, "little")
-                          + (1535).to_bytes(3, "little"), (1024, 1536)),
+            "webp VP8": (
+                b"RIFF\x00\x00\x00\x00WEBPVP8 \x00\x00\x00\x00\x00\x00\x00\x9d\x01\x2a" + struct.pack("<HH", 1024, 768),
+                (1024, 768),
+            ),
+            "webp VP8L": (
+                b"RIFF\x00\x00\x00\x00WEBPVP8L\x00\x00\x00\x00\x2f" + struct.pack("<I", vp8l_bits),
+                (300, 200),
+            ),
+            "webp VP8X": (
+                b"RIFF\x00\x00\x00\x00WEBPVP8X"
+                + b"\x00" * 8
+                + (1023).to_bytes(3, "little")
+                + (1535).to_bytes(3, "little"),
+                (1024, 1536),
+            ),
             "truncated png": (make_png(3, 5)[:20], None),
             "garbage": (b"not an image at all", None),
             "broken jpeg": (b"\xff\xd8\x00\x00" + b"\x00" * 20, None),
@@ -2572,9 +3102,18 @@ class CLITests(TempFilesMixin, ServerTestCase):
         environment.update(env or {})
         return {k: v for k, v in environment.items() if v is not None}
 
-    def cli(self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "openai_images", *args], input=stdin, capture_output=True,
-                                text=True, cwd=self.tmp.name, env=self.environment(env), timeout=60)
+    def cli(
+        self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "openai_images", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=self.tmp.name,
+            env=self.environment(env),
+            timeout=60,
+        )
         self.assertNotIn("Traceback", result.stderr)
         self.assertNotIn(TEST_KEY, result.stdout + result.stderr)
         return result
@@ -2608,7 +3147,9 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(result.stdout.split(), ["out-1.png", "out-2.png"])
         self.assertEqual(self.last.json, {"prompt": "a prompt from stdin", "n": 2})
         self.api.queue(Action(body={"data": [{"b64_json": base64.b64encode(JPEG).decode()}], "output_format": "jpeg"}))
-        self.assertEqual(self.ok("generate", "p", "-o", "noext").stdout.strip(), "noext.jpg", "extension from the bytes")
+        self.assertEqual(
+            self.ok("generate", "p", "-o", "noext").stdout.strip(), "noext.jpg", "extension from the bytes"
+        )
         self.api.queue(Action(body={"data": [{"b64_json": base64.b64encode(JPEG).decode()}], "output_format": "jpeg"}))
         mismatch = self.ok("generate", "p", "-o", "named.png")
         self.assertEqual(mismatch.stdout.strip(), "named.png")
@@ -2618,11 +3159,21 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(len(paths), 2)
         self.assertTrue(all(p.startswith("sub/dir/image-") for p in paths), paths)
         self.assertEqual(len(os.listdir(os.path.join(self.tmp.name, "sub", "dir"))), 2)
-        raw = subprocess.run([sys.executable, "-m", "openai_images", "generate", "p", "-o", "-"], capture_output=True,
-                             cwd=self.tmp.name, env=self.environment(), timeout=60)
+        raw = subprocess.run(
+            [sys.executable, "-m", "openai_images", "generate", "p", "-o", "-"],
+            capture_output=True,
+            cwd=self.tmp.name,
+            env=self.environment(),
+            timeout=60,
+        )
         self.assertEqual((raw.returncode, raw.stdout), (0, PNG), raw.stderr)
-        raw = subprocess.run([sys.executable, "-m", "openai_images", "generate", "p", "-n", "2", "-o", "-"],
-                             capture_output=True, cwd=self.tmp.name, env=self.environment(), timeout=60)
+        raw = subprocess.run(
+            [sys.executable, "-m", "openai_images", "generate", "p", "-n", "2", "-o", "-"],
+            capture_output=True,
+            cwd=self.tmp.name,
+            env=self.environment(),
+            timeout=60,
+        )
         self.assertEqual((raw.returncode, raw.stdout), (0, PNG), "only image data on stdout")
         self.assertIn(b"only one image goes to standard output; saved another as image-", raw.stderr)
         self.assertEqual(self.cli("generate", "p", "-o", "existing.png").returncode, 0)
@@ -2649,19 +3200,56 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.write("in.png", PNG)
         self.write("in2.jpg", JPEG)
         self.write("mask.png", make_png(2, 2, seed=9))
-        self.ok("edit", "add a hat", "in.png", "in2.jpg", "--mask", "mask.png", "--markup", "in.png",
-                "--input-fidelity", "high", "-q", "low", "--compression", "50", "-o", "hat.png")
-        self.assertEqual([(f[0], f[1], f[2]) for f in self.last.files], [
-            ("image[]", "in.png", "image/png"), ("image[]", "in2.jpg", "image/jpeg"),
-            ("markup", "in.png", "image/png"), ("mask", "mask.png", "image/png"),
-        ])
-        self.assertEqual(self.last.form, {"prompt": "add a hat", "input_fidelity": "high", "quality": "low",
-                                          "output_compression": "50"})
-        self.ok("edit", "add a hat", "--image-url", "https://example.com/a.png", "--file-id", "file-1",
-                "--mask", "https://example.com/m.png")
+        self.ok(
+            "edit",
+            "add a hat",
+            "in.png",
+            "in2.jpg",
+            "--mask",
+            "mask.png",
+            "--markup",
+            "in.png",
+            "--input-fidelity",
+            "high",
+            "-q",
+            "low",
+            "--compression",
+            "50",
+            "-o",
+            "hat.png",
+        )
+        self.assertEqual(
+            [(f[0], f[1], f[2]) for f in self.last.files],
+            [
+                ("image[]", "in.png", "image/png"),
+                ("image[]", "in2.jpg", "image/jpeg"),
+                ("markup", "in.png", "image/png"),
+                ("mask", "mask.png", "image/png"),
+            ],
+        )
+        self.assertEqual(
+            self.last.form,
+            {"prompt": "add a hat", "input_fidelity": "high", "quality": "low", "output_compression": "50"},
+        )
+        self.ok(
+            "edit",
+            "add a hat",
+            "--image-url",
+            "https://example.com/a.png",
+            "--file-id",
+            "file-1",
+            "--mask",
+            "https://example.com/m.png",
+        )
         self.assertEqual(self.last.path, "/v1/images/edits")
-        self.assertEqual(self.last.json, {"prompt": "add a hat", "images": [
-            {"image_url": "https://example.com/a.png"}, {"file_id": "file-1"}], "mask": {"image_url": "https://example.com/m.png"}})
+        self.assertEqual(
+            self.last.json,
+            {
+                "prompt": "add a hat",
+                "images": [{"image_url": "https://example.com/a.png"}, {"file_id": "file-1"}],
+                "mask": {"image_url": "https://example.com/m.png"},
+            },
+        )
         variation = self.ok("variation", "in.png", "-n", "2", "--response-format", "b64_json", "-s", "256x256")
         self.assertEqual(self.last.path, "/v1/images/variations")
         self.assertEqual(self.last.form, {"n": "2", "response_format": "b64_json", "size": "256x256"})
@@ -2671,11 +3259,37 @@ class CLITests(TempFilesMixin, ServerTestCase):
         urls = self.ok("variation", "in.png", "--response-format", "url")
         self.assertEqual(urls.stdout.strip(), "https://cdn.example.com/v.png")
         self.assertIn("URL", urls.stderr)
-        self.ok("generate", "p", "--style", "vivid", "--background", "transparent", "-f", "webp", "--moderation", "low",
-                "--safety-identifier", "u-1", "--user", "u", "-s", "1536x1024")
-        self.assertEqual(self.last.json, {"prompt": "p", "background": "transparent", "moderation": "low",
-                                          "output_format": "webp", "safety_identifier": "u-1", "size": "1536x1024",
-                                          "style": "vivid", "user": "u"})
+        self.ok(
+            "generate",
+            "p",
+            "--style",
+            "vivid",
+            "--background",
+            "transparent",
+            "-f",
+            "webp",
+            "--moderation",
+            "low",
+            "--safety-identifier",
+            "u-1",
+            "--user",
+            "u",
+            "-s",
+            "1536x1024",
+        )
+        self.assertEqual(
+            self.last.json,
+            {
+                "prompt": "p",
+                "background": "transparent",
+                "moderation": "low",
+                "output_format": "webp",
+                "safety_identifier": "u-1",
+                "size": "1536x1024",
+                "style": "vivid",
+                "user": "u",
+            },
+        )
 
     def test_stream_saves_partials_in_order(self) -> None:
         result = self.ok("edit", "p", "in.png", "--partial-images", "2", "--save-partials", "-o", "s.png")
@@ -2723,8 +3337,13 @@ class CLITests(TempFilesMixin, ServerTestCase):
             ("--no-save without --json", ["generate", "p", "--no-save"], {}, 2, "--json"),
             ("no key", ["generate", "p"], {"OPENAI_API_KEY": ""}, 2, "OPENAI_API_KEY"),
             ("API error", ["generate", "p", "--max-retries", "0"], {}, 1, "Invalid size"),
-            ("refused", ["generate", "p", "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--max-retries", "0"],
-             {}, 1, "Connection refused"),
+            (
+                "refused",
+                ["generate", "p", "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--max-retries", "0"],
+                {},
+                1,
+                "Connection refused",
+            ),
             ("timeout", ["generate", "p", "--timeout", "0.3", "--max-retries", "0"], {}, 1, "--timeout"),
             ("success", ["generate", "p", "--quiet"], {}, 0, ""),
         ]
@@ -2769,8 +3388,14 @@ class CLITests(TempFilesMixin, ServerTestCase):
         reader = threading.Thread(target=drain)
         reader.start()
         try:
-            process = subprocess.run([sys.executable, "-m", "openai_images", *args], stdout=subprocess.PIPE,
-                                     stderr=terminal, cwd=self.tmp.name, env=self.environment(), timeout=60)
+            process = subprocess.run(
+                [sys.executable, "-m", "openai_images", *args],
+                stdout=subprocess.PIPE,
+                stderr=terminal,
+                cwd=self.tmp.name,
+                env=self.environment(),
+                timeout=60,
+            )
         finally:
             os.close(terminal)
             reader.join(10)
@@ -2797,7 +3422,10 @@ class CLITests(TempFilesMixin, ServerTestCase):
         os.unlink(os.path.join(self.tmp.name, "in.png"))
         process = subprocess.Popen(
             [sys.executable, "-m", "openai_images", "generate", "p", "--stream", "--save-partials", "-o", "x.png"],
-            cwd=self.tmp.name, env=self.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=self.tmp.name,
+            env=self.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 10
         while not os.path.exists(os.path.join(self.tmp.name, "x-partial-1.png")) and time.monotonic() < deadline:
@@ -2825,8 +3453,9 @@ class VendoringTests(TempFilesMixin, ServerTestCase):
             shutil.copy(os.path.join(HERE, "openai_images.py"), alone)
         self.assertEqual(os.listdir(alone).count("openai_images.py"), 1)
         environment = {"PATH": os.environ.get("PATH", ""), "OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": self.api.url}
-        result = subprocess.run([sys.executable, *args], cwd=alone, env=environment, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            [sys.executable, *args], cwd=alone, env=environment, capture_output=True, text=True, timeout=60
+        )
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertNotIn(TEST_KEY, result.stdout + result.stderr)
         return result
@@ -2837,8 +3466,12 @@ class VendoringTests(TempFilesMixin, ServerTestCase):
         self.assertEqual(saved.strip(), "cat.png")
         self.assertEqual(self.last.json, {"prompt": "a vendored cat"})
         self.assertIn("usage", self.run_alone("-E", "-s", "-m", "openai_images", "--help").stdout)
-        library = self.run_alone("-I", "-c", "import sys; sys.path.insert(0, ''); import openai_images as oi; "
-                                 "print(oi.OpenAI().images.generate(prompt='lib').data[0].to_bytes()[:4])")
+        library = self.run_alone(
+            "-I",
+            "-c",
+            "import sys; sys.path.insert(0, ''); import openai_images as oi; "
+            "print(oi.OpenAI().images.generate(prompt='lib').data[0].to_bytes()[:4])",
+        )
         self.assertEqual(library.stdout.strip(), repr(PNG[:4]))
 
 

@@ -86,8 +86,9 @@ def _status_mb(field: str) -> float:
 
 def child(python: str, *args: str, timeout: float = 600) -> Dict[str, Any]:
     """Run a measurement in a fresh process (clean RSS); it prints one JSON line."""
-    out = subprocess.run([python, os.path.abspath(__file__), "--child", *args], capture_output=True, text=True,
-                         timeout=timeout, cwd=ROOT)
+    out = subprocess.run(
+        [python, os.path.abspath(__file__), "--child", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
     if out.returncode != 0:
         raise RuntimeError(f"child {args[0]} failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -98,8 +99,13 @@ def child(python: str, *args: str, timeout: float = 600) -> Dict[str, Any]:
 
 def serve_sink() -> None:
     """Reads each request to its end, answers a tiny images response; keep-alive."""
-    answer = json.dumps({"created": 1, "data": [{"b64_json": base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()}],
-                         "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}).encode()
+    answer = json.dumps(
+        {
+            "created": 1,
+            "data": [{"b64_json": base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()}],
+            "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
+        }
+    ).encode()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -117,8 +123,10 @@ def serve_sink() -> None:
                         return
                     pending += data
                 head, _, pending = pending.partition(b"\r\n\r\n")
-                fields = {k.strip().lower(): v.strip() for k, _, v in
-                          (line.decode("latin-1").partition(":") for line in head.split(b"\r\n")[1:])}
+                fields = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (line.decode("latin-1").partition(":") for line in head.split(b"\r\n")[1:])
+                }
                 remaining = int(fields.get("content-length", "0")) - len(pending)
                 pending = b""
                 while remaining > 0:
@@ -127,9 +135,11 @@ def serve_sink() -> None:
                         return
                     remaining -= got
                 close = fields.get("connection", "").lower() == "close"
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nx-request-id: req_b\r\n"
-                             b"Content-Length: %d\r\n%s\r\n%s" % (len(answer), b"Connection: close\r\n" if close else b"",
-                                                                   answer))
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nx-request-id: req_b\r\n"
+                    b"Content-Length: %d\r\n%s\r\n%s"
+                    % (len(answer), b"Connection: close\r\n" if close else b"", answer)
+                )
                 if close:
                     return
 
@@ -140,8 +150,9 @@ def serve_sink() -> None:
 
 class Sink:
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child", "sink"],
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--child", "sink"], stdout=subprocess.PIPE, text=True
+        )
         assert self.process.stdout is not None
         self.url = f"http://127.0.0.1:{int(self.process.stdout.readline())}/v1"
 
@@ -161,8 +172,10 @@ def bench_import(runs: int, sdk: Optional[str]) -> None:
         python = os.path.join(work, "venv", "bin", "python")
         shutil.copy(os.path.join(ROOT, "openai_images.py"), work)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        check = ("import sys, openai_images; print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', "
-                 "'email', 'json', 'logging', 'socket') if m in sys.modules))")
+        check = (
+            "import sys, openai_images; print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', "
+            "'email', 'json', 'logging', 'socket') if m in sys.modules))"
+        )
         loaded = subprocess.run([python, "-c", check], cwd=work, env=env, capture_output=True, text=True).stdout.strip()
 
         def timed(*args: str, python: str = python) -> Callable[[], float]:
@@ -170,19 +183,33 @@ def bench_import(runs: int, sdk: Optional[str]) -> None:
                 started = time.perf_counter()
                 subprocess.run([python, *args], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
                 return time.perf_counter() - started
+
             return measure
 
-        bare, ours, helps = median_of(runs, timed("-c", "pass"), timed("-c", "import openai_images"),
-                                      timed("-m", "openai_images", "--help"))
+        bare, ours, helps = median_of(
+            runs, timed("-c", "pass"), timed("-c", "import openai_images"), timed("-m", "openai_images", "--help")
+        )
         row("python -c pass", f"{bare * 1000:.1f} ms", None, None, "baseline")
         row("python -c 'import openai_images'", f"{ours * 1000:.1f} ms", ours / bare, 4.0)
         row("python -m openai_images --help", f"{helps * 1000:.1f} ms", helps / bare, None, "argparse included")
-        row("modules loaded by the import (of the network stack)", loaded, None, None,
-            "ok" if loaded == "[]" else "MISSED")
+        row(
+            "modules loaded by the import (of the network stack)",
+            loaded,
+            None,
+            None,
+            "ok" if loaded == "[]" else "MISSED",
+        )
         if sdk:
-            sdk_bare, sdk_import = median_of(runs, timed("-c", "pass", python=sdk), timed("-c", "import openai", python=sdk))
-            row("python -c 'import openai' (official SDK)", f"{sdk_import * 1000:.1f} ms", sdk_import / sdk_bare, None,
-                f"ours is {sdk_import / sdk_bare / (ours / bare):.0f}x less")
+            sdk_bare, sdk_import = median_of(
+                runs, timed("-c", "pass", python=sdk), timed("-c", "import openai", python=sdk)
+            )
+            row(
+                "python -c 'import openai' (official SDK)",
+                f"{sdk_import * 1000:.1f} ms",
+                sdk_import / sdk_bare,
+                None,
+                f"ours is {sdk_import / sdk_bare / (ours / bare):.0f}x less",
+            )
         else:
             row("python -c 'import openai' (official SDK)", "not installed", None, None, "not measured")
     finally:
@@ -202,8 +229,10 @@ def child_upload(kind: str, url: str, directory: str, total: str) -> Dict[str, A
 
         def upload() -> None:
             with socket.create_connection((host, int(port))) as sock:
-                sock.sendall(b"POST /v1/images/edits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                             b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n" % int(total))
+                sock.sendall(
+                    b"POST /v1/images/edits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n" % int(total)
+                )
                 left = int(total)
                 while left:
                     left -= sock.send(block[: min(left, len(block))])
@@ -235,8 +264,10 @@ def child_upload(kind: str, url: str, directory: str, total: str) -> Dict[str, A
 
 
 def bench_upload(files: int, megabytes: int, rounds: int, sdk: Optional[str]) -> None:
-    print(f"Upload: a multipart edit of {files} images x {megabytes} MB to a loopback sink (another process), "
-          f"median of {rounds} interleaved rounds of 3")
+    print(
+        f"Upload: a multipart edit of {files} images x {megabytes} MB to a loopback sink (another process), "
+        f"median of {rounds} interleaved rounds of 3"
+    )
     directory = tempfile.mkdtemp(prefix="oi-upload-")
     sink = Sink()
     try:
@@ -254,10 +285,21 @@ def bench_upload(files: int, megabytes: int, rounds: int, sdk: Optional[str]) ->
         raw_s = statistics.median(r["seconds"] for r in raws)
         ours_s = statistics.median(r["seconds"] for r in ours)
         growth = max(r["rss_growth_mb"] for r in ours)
-        row("raw socket send of the same bytes", f"{raw_s:.2f} s  {total / raw_s / 1e6:.0f} MB/s", None, None, "baseline")
+        row(
+            "raw socket send of the same bytes",
+            f"{raw_s:.2f} s  {total / raw_s / 1e6:.0f} MB/s",
+            None,
+            None,
+            "baseline",
+        )
         row("OpenAIClient.images.edit, time", f"{ours_s:.2f} s  {total / ours_s / 1e6:.0f} MB/s", ours_s / raw_s, 1.2)
-        row("OpenAIClient.images.edit, peak RSS growth", f"{growth:.1f} MB for {total / 1e6:.0f} MB", None, None,
-            "ok" if growth < 32 else "MISSED (target < 32 MB)")
+        row(
+            "OpenAIClient.images.edit, peak RSS growth",
+            f"{growth:.1f} MB for {total / 1e6:.0f} MB",
+            None,
+            None,
+            "ok" if growth < 32 else "MISSED (target < 32 MB)",
+        )
         if sdk:
             result = child_upload_in(sdk, "sdk", sink.url, directory, total)
             row("official SDK images.edit, time", f"{result['seconds']:.2f} s", result["seconds"] / raw_s, None, "")
@@ -301,10 +343,16 @@ def child_stream(kind: str, megabytes: str) -> Dict[str, Any]:
 
     consume()
     before = reset_peak_rss()
-    floor_s, ours_s = median_of(7, lambda: timed_call(lambda: streaming.floor_read(server.url, body)),
-                                lambda: timed_call(consume))
-    return {"floor": floor_s, "seconds": ours_s, "rss_growth_mb": peak_rss_mb() - before,
-            "event_mb": max(map(len, events)) / 1e6, "total_mb": sum(map(len, events)) / 1e6}
+    floor_s, ours_s = median_of(
+        7, lambda: timed_call(lambda: streaming.floor_read(server.url, body)), lambda: timed_call(consume)
+    )
+    return {
+        "floor": floor_s,
+        "seconds": ours_s,
+        "rss_growth_mb": peak_rss_mb() - before,
+        "event_mb": max(map(len, events)) / 1e6,
+        "total_mb": sum(map(len, events)) / 1e6,
+    }
 
 
 def timed_call(call: Callable[[], Any]) -> float:
@@ -314,27 +362,44 @@ def timed_call(call: Callable[[], Any]) -> float:
 
 
 def bench_streaming(megabytes: int, sdk: Optional[str]) -> None:
-    print(f"Streaming: ~{megabytes} MB of ~1 MB partial-image events, median of 7 interleaved rounds against the floor "
-          "loop (read1, split on blank lines, json.loads) in the same process")
+    print(
+        f"Streaming: ~{megabytes} MB of ~1 MB partial-image events, median of 7 interleaved rounds against the floor "
+        "loop (read1, split on blank lines, json.loads) in the same process"
+    )
     ours = child(sys.executable, "stream", "ours", str(megabytes))
     row("floor loop", f"{ours['floor']:.2f} s  {ours['total_mb'] / ours['floor']:.0f} MB/s", None, None, "baseline")
-    row("ImageStream", f"{ours['seconds']:.2f} s  {ours['total_mb'] / ours['seconds']:.0f} MB/s",
-        ours["seconds"] / ours["floor"], 1.3)
-    row("ImageStream, peak RSS growth", f"{ours['rss_growth_mb']:.1f} MB (largest event {ours['event_mb']:.1f} MB)",
-        None, None, "ok" if ours["rss_growth_mb"] < 4 * ours["event_mb"] + 8 else "MISSED")
+    row(
+        "ImageStream",
+        f"{ours['seconds']:.2f} s  {ours['total_mb'] / ours['seconds']:.0f} MB/s",
+        ours["seconds"] / ours["floor"],
+        1.3,
+    )
+    row(
+        "ImageStream, peak RSS growth",
+        f"{ours['rss_growth_mb']:.1f} MB (largest event {ours['event_mb']:.1f} MB)",
+        None,
+        None,
+        "ok" if ours["rss_growth_mb"] < 4 * ours["event_mb"] + 8 else "MISSED",
+    )
     if sdk:
         theirs = child(sdk, "stream", "sdk", str(megabytes))
         row("official SDK stream", f"{theirs['seconds']:.2f} s", theirs["seconds"] / theirs["floor"], None, "")
     else:
         row("official SDK stream", "not installed", None, None, "not measured")
     latencies = first_event_latencies(50)
-    row("first event after the server's flush (1 MB event)",
-        f"p50 {statistics.median(latencies):.2f} ms, p99 {streaming.percentile(latencies, 0.99):.2f} ms", None, None,
-        "ok" if statistics.median(latencies) < 5 else "MISSED (target < 5 ms)")
+    row(
+        "first event after the server's flush (1 MB event)",
+        f"p50 {statistics.median(latencies):.2f} ms, p99 {streaming.percentile(latencies, 0.99):.2f} ms",
+        None,
+        None,
+        "ok" if statistics.median(latencies) < 5 else "MISSED (target < 5 ms)",
+    )
 
 
 def first_event_latencies(samples: int) -> List[float]:
-    server = streaming.RawServer("stream-hang", [streaming.event_bytes("image_generation.partial_image", "A" * 1_000_000, 0)])
+    server = streaming.RawServer(
+        "stream-hang", [streaming.event_bytes("image_generation.partial_image", "A" * 1_000_000, 0)]
+    )
     client = oi.OpenAIClient(api_key=KEY, base_url=server.url, proxies={}, max_retries=0)
     latencies = []
     for _ in range(samples):
@@ -383,8 +448,13 @@ def bench_calls(count: int, rounds: int, sdk: Optional[str]) -> None:
         if theirs:
             sdk_rate = statistics.median(theirs)
             row("official SDK (keep-alive connection pool)", f"{sdk_rate:.0f} calls/s", None, None, "baseline")
-            row("OpenAIClient (a connection per call)", f"{rate:.0f} calls/s", sdk_rate / rate, None,
-                "time per call vs the SDK")
+            row(
+                "OpenAIClient (a connection per call)",
+                f"{rate:.0f} calls/s",
+                sdk_rate / rate,
+                None,
+                "time per call vs the SDK",
+            )
         else:
             row("OpenAIClient (a connection per call)", f"{rate:.0f} calls/s", None, None, "SDK not installed")
     finally:
@@ -426,14 +496,27 @@ def bench_saving(megabytes: int, runs: int) -> None:
 def bench_wire() -> None:
     print("Bytes on the wire: a typical non-streaming response (one 1024x1024 PNG, ~1.6 MB), gzip as servers send it")
     png = b"\x89PNG\r\n\x1a\n" + zlib.compress(os.urandom(1_600_000), 9)  # PNG data is already compressed
-    body = json.dumps({"created": 1, "data": [{"b64_json": base64.b64encode(png).decode()}], "background": "opaque",
-                       "output_format": "png", "quality": "high", "size": "1024x1024",
-                       "usage": {"input_tokens": 50, "output_tokens": 4160, "total_tokens": 4210}}).encode()
+    body = json.dumps(
+        {
+            "created": 1,
+            "data": [{"b64_json": base64.b64encode(png).decode()}],
+            "background": "opaque",
+            "output_format": "png",
+            "quality": "high",
+            "size": "1024x1024",
+            "usage": {"input_tokens": 50, "output_tokens": 4160, "total_tokens": 4210},
+        }
+    ).encode()
     packed = zlib.compress(body, 6)
     sent = oi.RequestBuilder(oi.OpenAIConfig(api_key=KEY)).build("POST", "/images/generations", body={"prompt": "p"})
     row("identity (no Accept-Encoding)", f"{len(body) / 1e6:.2f} MB", None, None, "baseline")
-    row(f"gzip (the client sends Accept-Encoding: {sent.headers.get('Accept-Encoding')})",
-        f"{len(packed) / 1e6:.2f} MB, {100 * (1 - len(packed) / len(body)):.0f}% saved", len(packed) / len(body), None, "")
+    row(
+        f"gzip (the client sends Accept-Encoding: {sent.headers.get('Accept-Encoding')})",
+        f"{len(packed) / 1e6:.2f} MB, {100 * (1 - len(packed) / len(body)):.0f}% saved",
+        len(packed) / len(body),
+        None,
+        "",
+    )
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -463,8 +546,10 @@ def main() -> None:
     quick = args.quick
     sdk = find_sdk(args.sdk_python)
     only = set(args.only.split(","))
-    print(f"openai-images {oi.__version__}; Python {sys.version.split()[0]} ({sys.implementation.name}) on "
-          f"{sys.platform}, {os.cpu_count()} CPUs; official SDK: {sdk or 'not installed'}\n")
+    print(
+        f"openai-images {oi.__version__}; Python {sys.version.split()[0]} ({sys.implementation.name}) on "
+        f"{sys.platform}, {os.cpu_count()} CPUs; official SDK: {sdk or 'not installed'}\n"
+    )
     if "import" in only:
         bench_import(8 if quick else 25, sdk)
     if "upload" in only:

@@ -93,8 +93,10 @@ class RawServer:
                 self.wait_closed(conn)
             elif self.mode in ("stream", "stream-hang"):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                             b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                )
                 for event in self.events:
                     conn.sendall(b"%x\r\n%s\r\n" % (len(event), event))
                     self.flushed_at.append(time.perf_counter())
@@ -111,8 +113,15 @@ class RawServer:
 
 
 def event_bytes(kind: str, b64: str, index: Optional[int]) -> bytes:
-    data = {"type": kind, "b64_json": b64, "created_at": 1, "size": "1024x1024", "quality": "high",
-            "background": "opaque", "output_format": "png"}
+    data = {
+        "type": kind,
+        "b64_json": b64,
+        "created_at": 1,
+        "size": "1024x1024",
+        "quality": "high",
+        "background": "opaque",
+        "output_format": "png",
+    }
     if index is not None:
         data["partial_image_index"] = index
     return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
@@ -157,9 +166,33 @@ def bench_aborts(count: int) -> None:
     c_hang, c_upload, c_stream = client(hang.url), client(upload.url), client(stream_hang.url)
     c_retry = oi.OpenAIClient(api_key=KEY, base_url=retry.url, proxies={}, max_retries=2)
     for kind in ("event", "future"):
-        print(measure_abort("waiting for headers (generate)", lambda t: c_hang.images.generate(prompt="p", abort_trigger=t), kind, count, 0.02))
-        print(measure_abort("during upload (edit, 8 MB)", lambda t: c_upload.images.edit(image=blob, prompt="p", abort_trigger=t), kind, count, 0.02))
-        print(measure_abort("during retry back-off (500, 60 s hint)", lambda t: c_retry.images.generate(prompt="p", abort_trigger=t), kind, count, 0.02))
+        print(
+            measure_abort(
+                "waiting for headers (generate)",
+                lambda t: c_hang.images.generate(prompt="p", abort_trigger=t),
+                kind,
+                count,
+                0.02,
+            )
+        )
+        print(
+            measure_abort(
+                "during upload (edit, 8 MB)",
+                lambda t: c_upload.images.edit(image=blob, prompt="p", abort_trigger=t),
+                kind,
+                count,
+                0.02,
+            )
+        )
+        print(
+            measure_abort(
+                "during retry back-off (500, 60 s hint)",
+                lambda t: c_retry.images.generate(prompt="p", abort_trigger=t),
+                kind,
+                count,
+                0.02,
+            )
+        )
 
         def mid_stream(t: Any) -> None:
             stream = c_stream.images.generate_stream(prompt="p", abort_trigger=t)
@@ -179,8 +212,10 @@ def bench_aborts(count: int) -> None:
         except oi.APIUserAbortError:
             latencies.append((time.perf_counter() - fired[0]) * 1000)
         timer.join()
-    print(f"{'mid-stream (ImageStream.abort())':38s} {'direct':7s} n={len(latencies):4d}  p50 {statistics.median(latencies):6.2f} ms  "
-          f"p99 {percentile(latencies, 0.99):6.2f} ms")
+    print(
+        f"{'mid-stream (ImageStream.abort())':38s} {'direct':7s} n={len(latencies):4d}  p50 {statistics.median(latencies):6.2f} ms  "
+        f"p99 {percentile(latencies, 0.99):6.2f} ms"
+    )
 
 
 def floor_read(url: str, body: bytes) -> int:
@@ -228,9 +263,13 @@ def bench_throughput(megabytes: int, rounds: int = 5) -> None:
         ours_times.append(time.perf_counter() - started)
         assert got == count
     floor_s, ours_s = statistics.median(floor_times), statistics.median(ours_times)
-    print(f"SSE throughput, {total_mb:.0f} MB in {count} events, median of {rounds} interleaved rounds; target <= 1.3x floor")
+    print(
+        f"SSE throughput, {total_mb:.0f} MB in {count} events, median of {rounds} interleaved rounds; target <= 1.3x floor"
+    )
     print(f"  floor (read1 + split + json.loads) {floor_s:6.3f} s  {total_mb / floor_s:7.0f} MB/s")
-    print(f"  ImageStream                        {ours_s:6.3f} s  {total_mb / ours_s:7.0f} MB/s   ratio {ours_s / floor_s:.2f}x")
+    print(
+        f"  ImageStream                        {ours_s:6.3f} s  {total_mb / ours_s:7.0f} MB/s   ratio {ours_s / floor_s:.2f}x"
+    )
 
 
 def bench_first_event(samples: int = 50) -> None:
@@ -263,8 +302,10 @@ def bench_parser_scaling() -> None:
             times.append((megabytes, time.perf_counter() - started))
             assert len(events) == 1
         (small_mb, small), (big_mb, big) = times
-        print(f"  {chunk:5d}-byte chunks: {small_mb} MB {small:.3f} s, {big_mb} MB {big:.3f} s, "
-              f"ratio {big / small:.1f}x for {big_mb / small_mb:.0f}x the bytes")
+        print(
+            f"  {chunk:5d}-byte chunks: {small_mb} MB {small:.3f} s, {big_mb} MB {big:.3f} s, "
+            f"ratio {big / small:.1f}x for {big_mb / small_mb:.0f}x the bytes"
+        )
 
 
 def main() -> None:
