@@ -174,6 +174,8 @@ class ImageSize:
 
 
 class ImageQuality:
+    """Quality values: ``low``/``medium``/``high``/``auto`` for GPT image models, ``standard``/``hd`` for DALL-E 3."""
+
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
@@ -185,12 +187,16 @@ class ImageQuality:
 
 
 class ImageBackground:
+    """Background values (``transparent`` needs PNG or WebP output)."""
+
     TRANSPARENT = "transparent"
     OPAQUE = "opaque"
     AUTO = "auto"
 
 
 class ImageOutputFormat:
+    """Output formats; responses and saved files follow the format actually returned."""
+
     PNG = "png"
     JPEG = "jpeg"
     WEBP = "webp"
@@ -199,26 +205,36 @@ class ImageOutputFormat:
 
 
 class ImageModeration:
+    """Moderation strictness of GPT image models."""
+
     LOW = "low"
     AUTO = "auto"
 
 
 class ImageInputFidelity:
+    """How closely an edit keeps the input images' features (GPT image models)."""
+
     HIGH = "high"
     LOW = "low"
 
 
 class ImageResponseFormat:
+    """DALL-E response formats: ``url`` (valid for 60 minutes) or ``b64_json``."""
+
     URL = "url"
     B64_JSON = "b64_json"
 
 
 class ImageStyle:
+    """DALL-E 3 styles."""
+
     VIVID = "vivid"
     NATURAL = "natural"
 
 
 class ImageComplexity:
+    """Complexity values for models that take one (sent unchanged)."""
+
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
@@ -757,6 +773,7 @@ class Headers(MutableMapping[str, str]):
         return len(self._items)
 
     def copy(self) -> Headers:
+        """An independent copy (same names, spellings and order)."""
         return Headers(self._items.values())
 
     def apply(self, overrides: Mapping[str, Optional[str]]) -> None:
@@ -824,10 +841,12 @@ class Response:
 
     @property
     def request_id(self) -> Optional[str]:
+        """The ``x-request-id`` header: quote it when contacting support."""
         return self.headers.get("x-request-id")
 
     @property
     def content_type(self) -> str:
+        """The media type, lower-case, without parameters (``""`` when absent)."""
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
     def read(self, limit: Optional[int] = None) -> bytes:
@@ -883,6 +902,7 @@ class Response:
             ) from None
 
     def close(self) -> None:
+        """Release the connection; reading afterwards is an error. Idempotent."""
         if self.raw is not None:
             self.raw.close()
 
@@ -977,6 +997,9 @@ class RequestBuilder:
         *,
         model: Optional[str] = None,
     ) -> str:
+        """The full URL of ``path``: base URL and its query, ``default_query``,
+        then ``extra_query`` (a ``None`` value removes a key); with Azure
+        routing, ``/deployments/{model}`` is inserted for deployment paths."""
         from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
         base = urlsplit(self.config.base_url)
@@ -1000,6 +1023,10 @@ class RequestBuilder:
     def headers(
         self, *, content_type: Optional[str], stream: bool, extra_headers: Mapping[str, Optional[str]]
     ) -> Headers:
+        """The headers of a call: content type, accept (``text/event-stream``
+        for streams, else gzip-capable JSON), user agent, organization and
+        project, ``default_headers``, then ``extra_headers`` (``None`` removes).
+        Credentials are added later, by the ``AuthInterceptor``."""
         headers = Headers(
             {
                 "User-Agent": _USER_AGENT,
@@ -1233,9 +1260,11 @@ class FilePart:
 
     @property
     def replayable(self) -> bool:
+        """Whether the part can be sent again for a retry (a path, bytes, or a seekable file)."""
         return not hasattr(self.source, "read") or _seekable(self.source)
 
     def header_block(self) -> bytes:
+        """The part's header lines (``Content-Disposition``, ``Content-Type``, extra headers) and the blank line."""
         lines = [
             f'Content-Disposition: form-data; name="{_escape_param(self.field_name)}"; '
             f'filename="{_escape_param(self.filename)}"',
@@ -1339,10 +1368,12 @@ class MultipartEncoder:
 
     @property
     def content_type(self) -> str:
+        """The ``Content-Type`` header value, boundary included."""
         return f"multipart/form-data; boundary={self.boundary}"
 
     @property
     def replayable(self) -> bool:
+        """Whether every file part can be read again, so that a retry can resend the body."""
         return all(part.replayable for part in self.files)
 
     def iter_chunks(self) -> Iterator[Union[bytes, memoryview]]:
@@ -1428,6 +1459,9 @@ class SSEParser:
         self._pending_fields = False
 
     def feed(self, chunk: bytes) -> List[ServerSentEvent]:
+        """Parse the next bytes of the stream and return the events they
+        complete (possibly none). Chunks may split lines, CRLF pairs and UTF-8
+        characters anywhere; the events do not depend on the chunking."""
         events: List[ServerSentEvent] = []
         if not chunk:
             return events
@@ -1964,6 +1998,7 @@ class InterceptorChain:
         self._entry = handler
 
     def __call__(self, request: Request) -> Response:
+        """Send ``request`` through every interceptor, outermost first, to the transport."""
         return self._entry(request)
 
 
@@ -2220,7 +2255,14 @@ def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
     return body
 
 
-_MISSING: Any = object()
+class _NotGiven:
+    """The default of options whose absence means "use the client's setting"."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+_MISSING: Any = _NotGiven()
 
 
 def make_status_error(response: Response, limit: int = 1024 * 1024) -> APIStatusError:
@@ -2447,6 +2489,7 @@ class ImageReference:
         raise TypeError(f"expected an ImageReference, a mapping or a URL string, not {type(value).__name__}")
 
     def to_json(self) -> Dict[str, str]:
+        """``{"image_url": ...}`` or ``{"file_id": ...}``, as the API expects."""
         return {"image_url": self.image_url} if self.image_url is not None else {"file_id": str(self.file_id)}
 
     def __repr__(self) -> str:
@@ -2489,6 +2532,7 @@ class ImageEditJsonRequest:
         _check_field_types(self)
 
     def to_json(self) -> Dict[str, Any]:
+        """The JSON body: ``images`` and ``mask`` as references, ``None`` fields left out."""
         body: Dict[str, Any] = {}
         if self.model is not None:
             body["model"] = self.model
@@ -2523,6 +2567,8 @@ class ImageVariationRequest:
     def to_multipart(
         self, extra_body: Optional[Mapping[str, Any]] = None, boundary: Optional[str] = None
     ) -> MultipartEncoder:
+        """The multipart body: the ``image`` file part, then the other fields
+        as text parts (``extra_body`` merged in), ``None`` fields left out."""
         text = _optional_fields(self, ("image",))
         text.update(extra_body or {})
         return MultipartEncoder(_text_parts(text), [FilePart.from_input("image", self.image)], boundary)
@@ -2589,6 +2635,12 @@ class _Model:
             out[name] = value
         out.update(self.extra)
         return out
+
+    def to_json(self, *, indent: Optional[int] = 2) -> str:
+        """``to_dict()`` as JSON text, as the official SDK's ``to_json()``."""
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent)
 
 
 _FIELD_NAME_CACHE: Dict[type, Tuple[str, ...]] = {}
@@ -2673,6 +2725,8 @@ def _short(value: object) -> str:
 
 @dataclass(eq=False)  # _Model.__eq__
 class ImageUsageDetails(_Model):
+    """Token counts by kind (image, text) within ``ImageUsage``."""
+
     image_tokens: Optional[int] = None
     text_tokens: Optional[int] = None
     extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
@@ -2696,6 +2750,8 @@ class ImageUsage(_Model):
 
 @dataclass(eq=False)  # _Model.__eq__
 class SvgUsage(_Model):
+    """Token usage of an SVG-producing model call (``svg_usage`` in a response)."""
+
     input_tokens: Optional[int] = None
     model: Optional[str] = None
     output_tokens: Optional[int] = None
@@ -2836,6 +2892,7 @@ class UnknownImageStreamEvent:
     event: str = "message"
 
     def to_dict(self) -> Any:
+        """The event's JSON, exactly as received."""
         return self.raw
 
 
@@ -2922,6 +2979,7 @@ class ImageStream:
 
     @property
     def request_id(self) -> Optional[str]:
+        """The ``x-request-id`` of the response that carries the stream."""
         return self.response.request_id
 
     @property
@@ -3521,6 +3579,7 @@ class OpenAIClient:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called; a closed client refuses new calls."""
         return self._closed
 
     def close(self) -> None:

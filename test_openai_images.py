@@ -1046,6 +1046,8 @@ class GenerateTests(ServerTestCase):
         self.api.queue(oi_action(body))
         result = self.client.images.generate(prompt="p")
         self.assertEqual(result.to_dict(), body)
+        self.assertEqual(json.loads(result.to_json()), body)
+        self.assertNotIn("\n", result.to_json(indent=None))
         self.assertEqual(result.size, "1254x1254")
         self.assertEqual(result.quality, "ultra")
         self.assertEqual(result.data[0].extra, {"novel": {"a": 1}})
