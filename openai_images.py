@@ -1693,13 +1693,33 @@ class _CallControl:
             watcher.join()
 
 
+# On Windows, shutdown() does not wake a recv() blocked in another thread; only
+# closing the handle does (cpython#91913). Elsewhere shutdown() alone is right:
+# on macOS, shutdown() then close() can fail to wake a recv() with a timeout.
+_ABORT_CLOSES_HANDLE = sys.platform == "win32"
+
+
 def _shutdown(sock: socket.socket) -> None:
+    """Wake whatever thread is blocked on ``sock`` (abort), from any thread."""
     import socket as socket_module
 
     try:  # the base method: SSLSocket.shutdown would also drop its SSL object
         socket_module.socket.shutdown(sock, socket_module.SHUT_RDWR)
     except OSError:
-        pass  # already closed or never connected; macOS raises ENOTCONN
+        pass  # already closed or never connected; macOS raises ENOTCONN, Windows WinError 10022
+    if _ABORT_CLOSES_HANDLE:
+        # Detach first: the socket object forgets the handle (its later reads
+        # fail with EBADF, its owner's close() is a no-op), so a handle number
+        # reused by another connection is never closed by mistake.
+        try:
+            handle = sock.detach()
+        except (OSError, ValueError):
+            return
+        if handle >= 0:
+            try:
+                socket_module.close(handle)
+            except OSError:
+                pass
 
 
 class _Network:
