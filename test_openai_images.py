@@ -1605,6 +1605,7 @@ class SilentServer:
         self.sock.listen(8)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
         self.accepted: List[socket.socket] = []
+        self.connected = threading.Event()  # a client has connected
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
@@ -1616,6 +1617,7 @@ class SilentServer:
                 return
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             self.accepted.append(conn)
+            self.connected.set()
 
     def close(self) -> None:
         self.sock.close()
@@ -1661,7 +1663,13 @@ class AbortTests(ServerTestCase):
         self.addCleanup(silent.close)
         client = self.make_client(base_url=silent.url)
         trigger = threading.Event()
-        self.abort_after(0.3, trigger)
+
+        def abort_once_uploading() -> None:  # not after a fixed delay: building the body takes a while on PyPy
+            if silent.connected.wait(30):
+                time.sleep(0.2)  # the server reads nothing: the upload is stalled by now
+            trigger.set()
+
+        threading.Thread(target=abort_once_uploading, daemon=True).start()
         blob = PNG + b"\x00" * 64_000_000
         self.assert_prompt_abort(
             lambda: client.images.edit(image=blob, prompt="p", abort_trigger=trigger), "during_request"
