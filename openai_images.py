@@ -3813,7 +3813,22 @@ def _build_parser() -> Any:
     )
     variation.add_argument("image", help="the image file")
     common(variation, kind="variation")
+    parser.set_defaults(oi_subparsers={"generate": generate, "edit": edit, "variation": variation})
     return parser
+
+
+def _unrecognized(unknown: Sequence[str], subparser: Any) -> str:
+    """argparse's message for unknown arguments, with the closest option for each typo."""
+    import difflib
+
+    known = [option for action in subparser._actions for option in action.option_strings]  # pyright: ignore[reportPrivateUsage]
+    hints: List[str] = []
+    for word in unknown:
+        typo = word.split("=", 1)[0]
+        close = difflib.get_close_matches(typo, known, n=1, cutoff=0.75) if typo.startswith("--") else []
+        if close:
+            hints.append(f"{close[0]} for {typo}")
+    return f"unrecognized arguments: {' '.join(unknown)}" + (f" (did you mean {', '.join(hints)}?)" if hints else "")
 
 
 _CLI_FIELDS = {
@@ -4220,7 +4235,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     network error, 2 usage error (bad option, missing file, no key), 130
     interrupted. Expected failures print one line, never a traceback."""
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        subparser = args.oi_subparsers[args.command]
+        subparser.error(_unrecognized(unknown, subparser))  # exits with status 2
     progress = _Progress(enabled=not args.quiet and not args.dry_run and sys.stderr.isatty())
     try:
         with progress:

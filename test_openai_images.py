@@ -3350,7 +3350,8 @@ class CLITests(TempFilesMixin, ServerTestCase):
 
     def test_exit_codes_and_messages(self) -> None:
         cases: List[Tuple[str, List[str], Dict[str, Optional[str]], int, str]] = [
-            ("option typo", ["generate", "p", "--sise", "1"], {}, 2, "--sise"),
+            ("option typo", ["generate", "p", "--sise", "1"], {}, 2, "(did you mean --size for --sise?)"),
+            ("unknown option", ["edit", "p", "in.png", "--bogus"], {}, 2, "unrecognized arguments: --bogus"),
             ("missing file", ["edit", "p", "nope.png"], {}, 2, "nope.png"),
             ("not an image", ["edit", "p", "notes.txt"], {}, 2, "cannot tell the image type"),
             ("no image at all", ["edit", "p"], {}, 2, "at least one IMAGE"),
