@@ -253,7 +253,7 @@ def _json_object(value: object) -> Dict[str, Any]:
     return cast("Dict[str, Any]", value) if isinstance(value, dict) else {}
 
 
-def _empty_mapping() -> Dict[str, Any]:
+def _empty_dict() -> Dict[str, Any]:
     return {}
 
 
@@ -598,8 +598,8 @@ class OpenAIConfig:
     project: Optional[str] = None
     timeout: Timeout = Timeout()
     retry_policy: RetryPolicy = RetryPolicy()
-    default_headers: Mapping[str, str] = field(default_factory=_empty_mapping)
-    default_query: Mapping[str, str] = field(default_factory=_empty_mapping)
+    default_headers: Mapping[str, str] = field(default_factory=_empty_dict)
+    default_query: Mapping[str, str] = field(default_factory=_empty_dict)
     auth_header: str = "authorization"
     azure_deployment_routing: bool = False
     proxies: Optional[Mapping[str, str]] = None
@@ -807,7 +807,7 @@ class Request:
     retry_policy: RetryPolicy = RetryPolicy()
     stream: bool = False
     attempt: int = 0
-    header_overrides: Mapping[str, Optional[str]] = field(default_factory=_empty_mapping)
+    header_overrides: Mapping[str, Optional[str]] = field(default_factory=_empty_dict)
     control: Optional[_CallControl] = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
@@ -2749,7 +2749,7 @@ class ImageUsageDetails(_Model):
 
     image_tokens: Optional[int] = None
     text_tokens: Optional[int] = None
-    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
 
 
 @dataclass(eq=False)  # _Model.__eq__
@@ -2761,7 +2761,7 @@ class ImageUsage(_Model):
     output_tokens: Optional[int] = None
     total_tokens: Optional[int] = None
     output_tokens_details: Optional[ImageUsageDetails] = None
-    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
     _nested: ClassVar[Dict[str, Any]] = {
         "input_tokens_details": ImageUsageDetails,
         "output_tokens_details": ImageUsageDetails,
@@ -2777,7 +2777,7 @@ class SvgUsage(_Model):
     output_tokens: Optional[int] = None
     reasoning_tokens: Optional[int] = None
     total_tokens: Optional[int] = None
-    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
 
 
 @dataclass(eq=False)  # _Model.__eq__
@@ -2787,7 +2787,7 @@ class Image(_ImageData, _Model):
     b64_json: Optional[str] = None
     url: Optional[str] = None
     revised_prompt: Optional[str] = None
-    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
 
     def __repr__(self) -> str:
         return f"Image(b64_json={_short(self.b64_json)}, url={self.url!r}, revised_prompt={self.revised_prompt!r})"
@@ -2806,7 +2806,7 @@ class ImagesResponse(_Model):
     safety_identifier: Optional[str] = None
     usage: Optional[ImageUsage] = None
     svg_usage: Optional[SvgUsage] = None
-    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
     request_id: Optional[str] = None
     _nested: ClassVar[Dict[str, Any]] = {"usage": ImageUsage, "svg_usage": SvgUsage}
     _lists: ClassVar[Dict[str, Any]] = {"data": Image}
@@ -2864,7 +2864,7 @@ class _ImageEvent(_ImageData, _Model):
     quality: Optional[str] = None
     background: Optional[str] = None
     output_format: Optional[str] = None
-    extra: Dict[str, Any] = field(default_factory=_empty_mapping, repr=False)
+    extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
 
     def __repr__(self) -> str:
         shown = ", ".join(

@@ -83,12 +83,17 @@ def parse_multipart(content_type: str, body: bytes) -> List[Tuple[str, Optional[
     WHATWG form-data server does: CRLF framing, quoted parameters without
     backslash escapes. Linear in the body size (the email package is not, on PyPy)."""
     boundary = content_type.split("boundary=", 1)[1].split(";", 1)[0].strip().strip('"').encode()
-    opening, closing = b"--" + boundary + b"\r\n", b"\r\n--" + boundary + b"--\r\n"
-    if not (body.startswith(opening) and body.endswith(closing)) and body != b"--" + boundary + b"--\r\n":
-        raise ValueError("malformed multipart framing")
-    inner = body[len(opening) : -len(closing)] if body.startswith(opening) else b""
+    end = b"--" + boundary + b"--\r\n"
+    if not body.endswith(end):
+        raise ValueError("malformed multipart framing: no closing delimiter")
+    preamble, *chunks = body[: -len(end)].split(b"--" + boundary + b"\r\n")
+    if preamble:
+        raise ValueError("malformed multipart framing: bytes before the first delimiter")
     parts = []
-    for chunk in inner.split(b"\r\n--" + boundary + b"\r\n") if inner else []:
+    for chunk in chunks:
+        if not chunk.endswith(b"\r\n"):
+            raise ValueError("multipart part not followed by CRLF and a delimiter")
+        chunk = chunk[:-2]
         head, separator, payload = chunk.partition(b"\r\n\r\n")
         if not separator:
             raise ValueError("multipart part without a blank line after its headers")
@@ -3483,13 +3488,6 @@ class ReadmeTests(TempFilesMixin, ServerTestCase):
     what a reader would have (the module and some images), against the fake
     server: Python blocks as scripts, shell blocks with bash."""
 
-    # Addresses in README that stand for servers a reader has, mapped to the fake one.
-    def stand_ins(self) -> Dict[str, str]:
-        return {
-            "https://my-resource.openai.azure.com": self.api.url[: -len("/v1")],
-            "http://localhost:8000/v1": self.api.url,
-        }
-
     def test_every_code_block_runs(self) -> None:
         blocks = readme_blocks()
         self.assertGreaterEqual(len(blocks), 10)
@@ -3517,9 +3515,14 @@ class ReadmeTests(TempFilesMixin, ServerTestCase):
         )
         with open(os.path.join(HERE, ".ci", "run"), encoding="utf-8") as handle:
             ci_test_command = re.search(r'^TEST_CMD="(.*)"$', handle.read(), re.M).group(1)  # type: ignore[union-attr]
+        # Addresses in README that stand for servers a reader has, mapped to the fake one.
+        stand_ins = {
+            "https://my-resource.openai.azure.com": self.api.url[: -len("/v1")],
+            "http://localhost:8000/v1": self.api.url,
+        }
         ran_test_command = False
         for line, language, code in blocks:
-            for placeholder, address in self.stand_ins().items():
+            for placeholder, address in stand_ins.items():
                 code = code.replace(placeholder, address)
             with self.subTest(f"README.md line {line}"):
                 self.assertIn(language, ("python", "sh"), "a block that is neither Python nor shell would not be run")
