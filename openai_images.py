@@ -27,6 +27,7 @@ import threading
 import time
 import warnings
 from dataclasses import MISSING, dataclass, field, fields, replace
+from types import MappingProxyType
 from typing import (
     IO,
     TYPE_CHECKING,
@@ -34,6 +35,7 @@ from typing import (
     Callable,
     ClassVar,
     Dict,
+    Generator,
     Iterable,
     Iterator,
     List,
@@ -70,6 +72,8 @@ __all__ = [
     "ImageResponseFormat",
     "ImageStyle",
     "ImageComplexity",
+    "CallStage",
+    "AbortReason",
     # errors
     "OpenAIError",
     "APIError",
@@ -240,8 +244,36 @@ class ImageComplexity:
     HIGH = "high"
 
 
+class CallStage:
+    """Where a call was when it was aborted (``APIUserAbortError.stage``)."""
+
+    BEFORE_REQUEST = "before_request"
+    DURING_REQUEST = "during_request"  # resolving, connecting, uploading, waiting for headers
+    DURING_RESPONSE = "during_response"  # reading a non-streaming body
+    DURING_STREAM = "during_stream"
+    DURING_RETRY_DELAY = "during_retry_delay"
+
+
+class AbortReason:
+    """Why a call ended early (``APIUserAbortError.reason``)."""
+
+    USER = "user"  # abort_trigger, ImageStream.abort() or close()
+    CLIENT_CLOSED = "client_closed"  # OpenAIClient.close()
+    DEADLINE = "deadline"  # Timeout.total: reported as APITimeoutError(limit="total")
+
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _USER_AGENT = f"openai-images/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+class _NotGiven:
+    """The default of options whose absence means "use the client's setting"."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+_MISSING: Any = _NotGiven()
 
 
 def _str_or_none(value: object) -> Optional[str]:
@@ -399,6 +431,48 @@ _STATUS_ERRORS = {
 }
 
 
+def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
+    """The parsed error body (the inner ``error`` object when there is one),
+    else the body text; read (bounded) and parsed once per response."""
+    if response._error_body is not _MISSING:  # pyright: ignore[reportPrivateUsage]
+        return response._error_body  # pyright: ignore[reportPrivateUsage]
+    import json
+
+    try:
+        text = response.read_capped(limit).decode("utf-8", "replace")
+    except APIError:
+        text = ""
+    body: object = text.strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        pass
+    else:
+        body = _json_object(data).get("error") or data
+    response._error_body = body  # pyright: ignore[reportPrivateUsage]
+    return body
+
+
+def make_status_error(response: Response, limit: int = 1024 * 1024) -> APIStatusError:
+    """Build the exception for an error (or redirect) response."""
+    status = response.status_code
+    body = _error_object(response, limit)
+    if isinstance(body, str):
+        message = " ".join(body.split())
+        message = message if len(message) <= 200 else message[:200] + "…"
+    else:
+        message = _str_or_none(_json_object(body).get("message")) or ""
+    if 300 <= status < 400:
+        location = response.headers.get("location", "?")
+        message = (
+            f"the server redirected to {location}; API requests are not redirected, so that "
+            "credentials never reach another host. Set base_url to the final address"
+        )
+    text = f"Error code: {status}" + (f" - {message}" if message else "")
+    cls = _STATUS_ERRORS.get(status, InternalServerError if status >= 500 else APIStatusError)
+    return cls(text, response=response, body=body, retry_after=retry_after_seconds(response.headers))
+
+
 class APIConnectionError(APIError):
     """No usable HTTP response: DNS, refused, reset, TLS, proxy, truncated body."""
 
@@ -442,14 +516,18 @@ class APIResponseValidationError(APIError):
 
 
 class APIUserAbortError(APIError):
-    """The call was aborted through ``abort_trigger``, ``ImageStream.abort()`` or ``close()``.
+    """The call was aborted through ``abort_trigger``, ``ImageStream.abort()`` or
+    ``close()``, or ``OpenAIClient.close()``.
 
-    ``stage`` says where: ``before_request``, ``during_request`` (connecting,
-    uploading, waiting for headers), ``during_response``, ``during_stream`` or
-    ``during_retry_delay``. The server may still finish (and bill) the work.
+    ``stage`` says where (a ``CallStage`` value): ``before_request``,
+    ``during_request`` (resolving, connecting, uploading, waiting for headers),
+    ``during_response``, ``during_stream`` or ``during_retry_delay``.
+    ``reason`` says why (an ``AbortReason`` value): ``user`` or
+    ``client_closed``. The server may still finish (and bill) the work.
     """
 
     stage: str
+    reason: str
 
     def __init__(
         self,
@@ -457,9 +535,12 @@ class APIUserAbortError(APIError):
         request: Optional[Request] = None,
         *,
         request_id: Optional[str] = None,
+        reason: str = AbortReason.USER,
     ) -> None:
-        super().__init__(f"Request was aborted ({stage}).", request, request_id=request_id)
+        why = " because the client was closed" if reason == AbortReason.CLIENT_CLOSED else ""
+        super().__init__(f"Request was aborted{why} ({stage}).", request, request_id=request_id)
         self.stage = stage
+        self.reason = reason
 
 
 class ImageStreamError(APIError):
@@ -510,6 +591,12 @@ class Timeout:
     read: Optional[float] = 600.0
     total: Optional[float] = None
 
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "total"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _positive(value, f"timeout.{name}"))
+
     @classmethod
     def coerce(cls, value: object) -> Timeout:
         """Accept a ``Timeout``, a number (connect and read), ``None`` (no limits)
@@ -530,8 +617,11 @@ class Timeout:
 
 
 def _positive(value: object, name: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    """A finite number of seconds above zero (``None`` means no limit, never ``inf``)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive, finite number of seconds (None for no limit), got {value!r}")
     return float(value)
 
 
@@ -618,6 +708,10 @@ class OpenAIConfig:
             raise ValueError(f"base_url must start with https:// or http://, got {self.base_url!r}")
         if self.auth_header not in ("authorization", "api-key"):
             raise ValueError("auth_header must be 'authorization' or 'api-key'")
+        _check_headers(self.default_headers, "default_headers")
+        for where, value in (("organization", self.organization), ("project", self.project)):
+            if value is not None:
+                _check_header(f"OpenAI-{where.title()}", value, where)
         for scheme_name, proxy in (self.proxies or {}).items():
             if not proxy.lower().startswith("http://"):
                 raise ValueError(
@@ -718,6 +812,41 @@ def _clean_api_key(key: object) -> str:
     return key
 
 
+# Set by the transport from the body and the URL; a caller's value could only contradict them.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "connection"})
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _check_header(name: object, value: object, where: str = "header") -> None:
+    """Refuse, before any traffic, a header that cannot go on the wire as
+    given: a name that is not an HTTP token, a value with CR, LF or NUL (line
+    breaks include obs-fold) or outside Latin-1. The error names the header
+    and ``where`` it came from, never its value (it may be a credential)."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"{where}: header names and values must be strings (header {name!r})")
+    if not name or not _TOKEN_CHARS.issuperset(name):
+        raise ValueError(f"{where}: {name!r} is not a valid HTTP header name")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(f"{where}: the value of header {name!r} contains a line break or NUL (value not shown)")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{where}: the value of header {name!r} has characters outside Latin-1 (value not shown)"
+        ) from None
+
+
+def _check_headers(headers: Mapping[str, Optional[str]], where: str) -> None:
+    """``_check_header`` on each (``None`` values remove a header and pass);
+    framing headers are refused: the transport sets them from the body."""
+    for name, value in headers.items():
+        if value is None:
+            continue
+        _check_header(name, value, where)
+        if name.lower() in _FRAMING_HEADERS:
+            raise ValueError(f"{where}: {name!r} is set by the client from the request itself and cannot be given")
+
+
 def _quote_segment(value: str) -> str:
     from urllib.parse import quote
 
@@ -730,6 +859,318 @@ def _redact_url(url: str) -> str:
     if not sep or "@" not in rest.split("/", 1)[0]:
         return url
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+# =============================================================================
+# Calls: one object owns the life of each call
+# =============================================================================
+
+
+class _Call:
+    """The life of one API call: its abort flag and reason, its stage, the
+    sockets it opened, what must be closed when it ends, and its hand-over to
+    a stream. Everything that can end a call early goes through ``abort()``:
+    the caller's ``abort_trigger``, ``ImageStream.abort()``/``close()``,
+    ``OpenAIClient.close()`` and the ``total`` deadline.
+
+    ``abort()`` sets the flag first, then shuts down every socket of the call,
+    so whatever the calling thread is blocked in (name resolution, connect,
+    TLS handshake, upload, waiting for headers, reading) wakes at once; every
+    layer that wakes checks the flag before it interprets what it got.
+    ``_send`` runs the call as a context manager: leaving it finishes the call
+    (later aborts do nothing, the watcher forgets it, its response is closed)
+    unless ``hand_over()`` gave the call to a stream, which finishes it when it
+    ends or is garbage-collected.
+    """
+
+    def __init__(self, trigger: object = None, total: Optional[float] = None) -> None:
+        self._lock = threading.Lock()
+        self._aborted = threading.Event()
+        self.reason: Optional[str] = None  # an AbortReason value once aborted
+        self.stage = CallStage.BEFORE_REQUEST
+        self.connected = False  # the connection is up: a timeout now is a read timeout
+        self.answered_early = False  # the server answered before the upload ended
+        self.total = total
+        self._sockets: List[socket.socket] = []
+        self._closers: List[Callable[[], None]] = []
+        self._wakers: List[Callable[[], None]] = []
+        self._finished = False
+        self._handed_over = False
+        self._watch = _WATCHER.watch(self, trigger, total)
+
+    @property
+    def aborted(self) -> bool:
+        """True once aborted (and only if aborted before the call finished)."""
+        return self._aborted.is_set()
+
+    def abort(self, reason: str = AbortReason.USER) -> None:
+        """Idempotent and safe from any thread; a no-op once the call has finished."""
+        with self._lock:
+            if self._aborted.is_set() or self._finished:
+                return
+            self.reason = reason
+            self._aborted.set()
+            sockets, wakers = list(self._sockets), list(self._wakers)
+        for sock in sockets:
+            _shutdown(sock)
+        for wake in wakers:
+            wake()
+
+    def attach(self, sock: socket.socket) -> None:
+        """Track a socket of this call; shut it down at once if already aborted."""
+        with self._lock:
+            self._sockets.append(sock)
+            aborted = self._aborted.is_set()
+        if aborted:
+            _shutdown(sock)
+
+    def on_abort(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` on abort (at once if already aborted): for waits that no socket can end."""
+        with self._lock:
+            self._wakers.append(wake)
+            aborted = self._aborted.is_set()
+        if aborted:
+            wake()
+
+    def on_finish(self, close: Callable[[], None]) -> None:
+        """Call ``close`` when the call ends (a response left open by a dropped stream)."""
+        with self._lock:
+            if not self._finished:
+                self._closers.append(close)
+                return
+        close()
+
+    def error(self, request: Optional[Request] = None, request_id: Optional[str] = None) -> APIError:
+        """The exception that reports this abort."""
+        if self.reason == AbortReason.DEADLINE:
+            return APITimeoutError(
+                f"Request exceeded its total timeout of {self.total:g} s ({self.stage}).",
+                request,
+                limit="total",
+                request_id=request_id,
+            )
+        return APIUserAbortError(self.stage, request, request_id=request_id, reason=self.reason or AbortReason.USER)
+
+    def check(self, request: Optional[Request] = None, request_id: Optional[str] = None) -> None:
+        """Raise the abort's error if the call was aborted."""
+        if self._aborted.is_set():
+            raise self.error(request, request_id)
+
+    def sleep(self, seconds: float, request: Optional[Request] = None) -> None:
+        """Wait ``seconds`` unless aborted first (then raise the abort error)."""
+        self.stage = CallStage.DURING_RETRY_DELAY
+        if self._aborted.wait(max(seconds, 0.0)):
+            raise self.error(request)
+
+    def hand_over(self) -> None:
+        """A stream owns the call from now on: leaving the ``with`` block does not finish it."""
+        self._handed_over = True
+
+    def finish(self) -> None:
+        """The call is over: later aborts do nothing, the watcher forgets it,
+        and what it left open is closed. Idempotent, from any thread."""
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+            closers, self._closers = self._closers, []
+            self._sockets, self._wakers = [], []
+        _WATCHER.forget(self, self._watch)
+        for close in closers:
+            try:
+                close()
+            except Exception:  # closing a connection that was shut down can fail; nothing to do
+                pass
+
+    def __enter__(self) -> _Call:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._handed_over:
+            self.finish()
+
+
+class _Hook:
+    """Aborts the calls registered with one ``abort_trigger``: a Future's
+    done-callback, or a waiter among a ``threading.Event``'s (``set()``
+    releases every waiter, so it calls ``release()`` in the setting thread).
+    One hook per trigger, however many calls use it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: Set[_Call] = set()
+        self.fired = False
+
+    def add(self, call: _Call) -> None:
+        with self.lock:
+            if not self.fired:
+                self.calls.add(call)
+                return
+        call.abort(AbortReason.USER)
+
+    def discard(self, call: _Call) -> None:
+        with self.lock:
+            self.calls.discard(call)
+
+    def fire(self, *_future: object) -> None:
+        with self.lock:
+            self.fired = True
+            calls, self.calls = self.calls, set()
+        for call in calls:
+            call.abort(AbortReason.USER)
+
+    __call__ = fire  # Future.add_done_callback(hook)
+    release = fire  # threading.Condition.notify() releases its waiters
+
+
+class _Watch:
+    """What the watcher keeps for one call: its trigger hook and deadline entry."""
+
+    __slots__ = ("deadline", "hook")
+
+    def __init__(self, hook: Optional[_Hook], deadline: Optional[List[Any]]) -> None:
+        self.hook = hook
+        self.deadline = deadline
+
+
+class _Watcher:
+    """The one place that ends calls from outside: trigger hooks (no thread)
+    and a single thread for every call's ``total`` deadline, which sleeps
+    until the earliest one and exists only while a deadline is pending.
+    No thread per call, no polling tick."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: List[List[Any]] = []  # [when, sequence, call or None when forgotten]
+        self._sequence = 0
+        self._forgotten = 0
+        self._thread: Optional[threading.Thread] = None
+        self._hooks: Any = None  # WeakKeyDictionary: trigger -> _Hook, made on first use
+        self._hooks_lock = threading.Lock()
+
+    def watch(self, call: _Call, trigger: object, total: Optional[float]) -> _Watch:
+        """Register ``call``; it is aborted at once if its trigger has already fired."""
+        hook = None if trigger is None else self._hook(call, trigger)
+        entry = None
+        if total is not None:
+            import heapq
+
+            with self._cond:
+                self._sequence += 1
+                entry = [time.monotonic() + total, self._sequence, call]
+                heapq.heappush(self._heap, entry)
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="openai-images-watch", daemon=True)
+                    self._thread.start()
+                elif self._heap[0] is entry:
+                    self._cond.notify()
+        return _Watch(hook, entry)
+
+    def forget(self, call: _Call, watch: _Watch) -> None:
+        """``call`` has finished: drop it from its trigger's hook and its deadline."""
+        if watch.hook is not None:
+            watch.hook.discard(call)
+        entry = watch.deadline
+        if entry is not None:
+            with self._cond:
+                if entry[2] is not None:
+                    entry[2] = None
+                    self._forgotten += 1
+                    if self._forgotten > 64 and self._forgotten * 2 > len(self._heap):
+                        import heapq
+
+                        self._heap = [e for e in self._heap if e[2] is not None]
+                        heapq.heapify(self._heap)
+                        self._forgotten = 0
+                    self._cond.notify()  # the thread ends when no deadline is left
+
+    def _hook(self, call: _Call, trigger: object) -> _Hook:
+        if self._hooks is None:
+            import weakref
+
+            with self._hooks_lock:
+                if self._hooks is None:
+                    self._hooks = weakref.WeakKeyDictionary()
+        if isinstance(trigger, threading.Event):
+            condition = trigger._cond  # type: ignore[attr-defined]  # stable in CPython 3.8-3.13 and PyPy
+            with condition:  # Event.set() holds it while it releases the waiters
+                if trigger.is_set():
+                    call.abort(AbortReason.USER)
+                    return _Hook()
+                waiters = condition._waiters
+                with self._hooks_lock:
+                    hook: Optional[_Hook] = self._hooks.get(trigger)
+                    if hook is None or hook.fired or hook not in waiters:
+                        hook = self._hooks[trigger] = _Hook()
+                        waiters.append(hook)
+                hook.add(call)
+            return hook
+        add_done_callback = getattr(trigger, "add_done_callback", None)
+        if not callable(add_done_callback):
+            raise TypeError(
+                f"abort_trigger must be a threading.Event or a concurrent.futures.Future, not {type(trigger).__name__}"
+            )
+        with self._hooks_lock:
+            try:
+                hook = self._hooks.get(trigger)
+                new = hook is None
+                if hook is None:
+                    hook = self._hooks[trigger] = _Hook()
+            except TypeError:  # not weakly referenceable: a hook for this call only
+                hook, new = _Hook(), True
+        hook.add(call)
+        if new:
+            add_done_callback(hook)  # runs at once if the future is done already
+        return hook
+
+    def _run(self) -> None:
+        import heapq
+
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2] is None:
+                    heapq.heappop(self._heap)
+                    self._forgotten -= 1
+                if not self._heap:
+                    self._thread = None
+                    return
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                call: _Call = heapq.heappop(self._heap)[2]
+                call.abort(AbortReason.DEADLINE)
+
+
+_WATCHER = _Watcher()
+
+# On Windows, shutdown() does not wake a recv() blocked in another thread; only
+# closing the handle does (cpython#91913). Elsewhere shutdown() alone is right:
+# on macOS, shutdown() then close() can fail to wake a recv() with a timeout.
+_ABORT_CLOSES_HANDLE = sys.platform == "win32"
+
+
+def _shutdown(sock: socket.socket) -> None:
+    """Wake whatever thread is blocked on ``sock`` (abort), from any thread."""
+    import socket as socket_module
+
+    try:  # the base method: SSLSocket.shutdown would also drop its SSL object
+        socket_module.socket.shutdown(sock, socket_module.SHUT_RDWR)
+    except OSError:
+        pass  # already closed or never connected; macOS raises ENOTCONN, Windows WinError 10022
+    if _ABORT_CLOSES_HANDLE:
+        # Detach first: the socket object forgets the handle (its later reads
+        # fail with EBADF, its owner's close() is a no-op), so a handle number
+        # reused by another connection is never closed by mistake.
+        try:
+            handle = sock.detach()
+        except (OSError, ValueError):
+            return
+        if handle >= 0:
+            try:
+                socket_module.close(handle)
+            except OSError:
+                pass
 
 
 # =============================================================================
@@ -796,30 +1237,46 @@ class Headers(MutableMapping[str, str]):
 
 @dataclass
 class Request:
-    """One HTTP request as the interceptors see it. ``body`` is ``bytes`` (JSON),
-    a ``MultipartEncoder`` (re-iterable upload) or ``None``."""
+    """One HTTP request as the interceptors see it: a plain value.
+
+    ``body`` is ``bytes`` (JSON), a ``MultipartEncoder`` (re-iterable upload)
+    or ``None``. ``extensions`` is a read-only mapping of per-call settings,
+    as in httpx: ``timeout`` (``Timeout``), ``retry`` (``RetryPolicy``),
+    ``stream`` (bool), ``attempt`` (0 for the first) and ``call`` (the
+    object that owns the call's abort and deadline). Change a request with
+    ``dataclasses.replace``.
+    """
 
     method: str
     url: str
     headers: Headers
     body: Union[bytes, MultipartEncoder, None] = None
-    timeout: Timeout = Timeout()
-    retry_policy: RetryPolicy = RetryPolicy()
-    stream: bool = False
-    attempt: int = 0
-    header_overrides: Mapping[str, Optional[str]] = field(default_factory=_empty_dict)
-    control: Optional[_CallControl] = field(default=None, repr=False, compare=False)
+    extensions: Mapping[str, Any] = field(default_factory=_empty_dict, compare=False)
+
+    def __post_init__(self) -> None:
+        self.extensions = MappingProxyType(dict(self.extensions))
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
 
 
+def _timeout_of(request: Request) -> Timeout:
+    timeout = request.extensions.get("timeout")
+    return timeout if isinstance(timeout, Timeout) else Timeout()
+
+
+def _call_of(request: Request) -> _Call:
+    """The call that owns ``request`` (a request built outside a client gets a call of its own)."""
+    call = request.extensions.get("call")
+    return call if isinstance(call, _Call) else _Call()
+
+
 class Response:
     """An HTTP response; the body is read on demand through ``raw``.
 
-    ``raw`` is any object with ``read1(n)``, ``readinto(buf)`` and ``close()``
-    (the transport's body reader, or ``io.BytesIO`` in tests). ``read()`` reads
-    the whole body once, up to ``limit`` bytes, and caches it.
+    ``raw`` is any object with ``read1(n)`` and ``close()`` (the transport's
+    body reader, or ``io.BytesIO`` in tests). ``read()`` reads the whole body
+    once, up to ``limit`` bytes, and caches it.
     """
 
     def __init__(
@@ -838,6 +1295,7 @@ class Response:
         self.request = request
         self.raw = raw
         self._content = content
+        self._error_body: object = _MISSING  # parsed once, by _error_object
 
     @property
     def request_id(self) -> Optional[str]:
@@ -853,37 +1311,37 @@ class Response:
         """The whole body (decompressed), at most ``limit`` bytes; cached.
 
         Raises ``APIResponseValidationError`` when the body is larger than the
-        limit and ``APIConnectionError`` when it is shorter than announced.
+        limit or malformed, and ``APIConnectionError`` when it ends early.
         """
         if self._content is None:
-            try:
-                self._content = _read_all(self, limit)
-            finally:
-                self.close()
+            self._content = self._read_body(limit, truncate=False)
         return self._content
 
     def read_capped(self, limit: int) -> bytes:
         """At most ``limit`` bytes of the (decompressed) body; the rest is
         dropped and the connection closed. Cached. For error bodies, which may
-        be huge HTML pages."""
+        be huge HTML pages, cut short or badly framed."""
         if self._content is None:
-            try:
-                self._content = _read_all(self, limit, truncate=True)
-            finally:
-                self.close()
+            self._content = self._read_body(limit, truncate=True)
         return self._content[:limit]
 
-    def iter_raw(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """Yield body bytes as soon as they arrive (``read1``), until the end."""
-        if self._content is not None:
-            if self._content:
-                yield self._content
-            return
-        while True:
-            chunk = self.raw.read1(chunk_size)
-            if not chunk:
-                return
-            yield chunk
+    def _read_body(self, limit: Optional[int], *, truncate: bool) -> bytes:
+        try:
+            if self.raw is None:
+                return b""
+            decoder = BodyDecoder(self.headers, limit=limit, truncate=truncate, head=self.request.method == "HEAD")
+            while not decoder.full:
+                chunk = self.raw.read1(1 << 20)
+                if not chunk:
+                    break
+                decoder.feed(chunk)
+            return decoder.finish()
+        except BodyError as exc:
+            if exc.truncated:
+                raise APIConnectionError(str(exc), self.request, request_id=self.request_id) from None
+            raise APIResponseValidationError(str(exc), response=self) from None
+        finally:
+            self.close()
 
     def json(self, limit: Optional[int] = None) -> Any:
         """The body parsed as JSON; a malformed body is ``APIResponseValidationError``."""
@@ -910,65 +1368,105 @@ class Response:
         return f"<Response [{self.status_code}] request_id={self.request_id!r}>"
 
 
-def _read_all(response: Response, limit: Optional[int], *, truncate: bool = False) -> bytes:
-    """Read a body to its end, checking ``Content-Length`` and undoing
-    ``Content-Encoding: gzip/deflate`` as it arrives. ``limit`` bounds both the
-    bytes received and the bytes decoded: past it, raise
-    ``APIResponseValidationError`` or, with ``truncate``, stop there."""
-    raw = response.raw
-    if raw is None:
-        return b""
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    decoder = None
-    if encoding in ("gzip", "x-gzip", "deflate"):
+class BodyError(ValueError):
+    """A response body ``BodyDecoder`` cannot accept. ``truncated``: it ended
+    before its declared end (a network fault, worth a retry), else it is
+    malformed or too large."""
+
+    def __init__(self, message: str, *, truncated: bool = False) -> None:
+        super().__init__(message)
+        self.truncated = truncated
+
+
+class BodyDecoder:
+    """A response body as bytes arrive: ``feed(chunk)`` each piece, then
+    ``finish()`` for the whole body. No I/O.
+
+    Undoes ``Content-Encoding`` gzip and deflate (zlib-wrapped or raw, as
+    browsers accept) as bytes arrive. Checks ``Content-Length``, which
+    ``Transfer-Encoding`` overrides (RFC 9112). ``limit`` bounds both the
+    bytes received and the bytes decoded: past it ``feed`` raises
+    ``BodyError``, or, with ``truncate``, the first ``limit`` bytes are kept,
+    ``full`` turns true and framing is not checked (for error bodies).
+    """
+
+    def __init__(
+        self, headers: Mapping[str, str], *, limit: Optional[int], truncate: bool = False, head: bool = False
+    ) -> None:
+        self.limit = limit
+        self.truncate = truncate
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        self.encoding = encoding if encoding in ("gzip", "x-gzip", "deflate") else None
+        self._decoder: Any = None
+        self._head = b""  # the first byte of a deflate body, until the second tells zlib from raw
+        self.declared: Optional[int] = None
+        text = headers.get("content-length")
+        if text is not None and "transfer-encoding" not in headers and not head:
+            text = text.strip()
+            if text.isascii() and text.isdigit():
+                self.declared = int(text)
+            elif not truncate:
+                raise BodyError(f"The response has an invalid Content-Length header ({text[:40]!r})")
+        self.received = self.size = 0
+        self._parts: List[bytes] = []
+        if limit is not None and self.declared is not None and self.declared > limit and not truncate:
+            raise self._too_big()
+
+    @property
+    def full(self) -> bool:
+        """With ``truncate``: the limit is reached, nothing more is needed."""
+        return self.truncate and self.limit is not None and max(self.received, self.size) >= self.limit
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes of the body."""
+        self.received += len(chunk)
+        if self.encoding is not None:
+            chunk = self._decode(chunk)
+        self.size += len(chunk)
+        self._parts.append(chunk)
+        if self.limit is not None and max(self.size, self.received) > self.limit and not self.truncate:
+            raise self._too_big()
+
+    def finish(self) -> bytes:
+        """The end of the body: the decoded bytes. Raises ``BodyError``
+        (``truncated``) if it ended before its declared length or before the
+        end of its compressed stream."""
+        if not self.truncate:
+            if self.declared is not None and self.received < self.declared:
+                raise BodyError(
+                    f"Connection closed after {self.received} of {self.declared} response bytes", truncated=True
+                )
+            if self.encoding is not None and (self._decoder is None or not self._decoder.eof) and self.received:
+                raise BodyError(f"Connection closed in the middle of the {self.encoding} response body", truncated=True)
+        body = b"".join(self._parts)
+        self._parts = [body]
+        return body if self.limit is None or not self.truncate else body[: self.limit]
+
+    def _decode(self, chunk: bytes) -> bytes:
         import zlib
 
-        decoder = zlib.decompressobj(zlib.MAX_WBITS if encoding == "deflate" else 16 + zlib.MAX_WBITS)
-    declared_text = response.headers.get("content-length", "").strip()
-    declared = int(declared_text) if declared_text.isdigit() and response.request.method != "HEAD" else None
+        if self._decoder is None:
+            chunk = self._head + chunk
+            if len(chunk) < 2:
+                self._head = chunk
+                return b""
+            if self.encoding == "deflate":
+                zlib_wrapped = chunk[0] & 0x0F == 8 and (chunk[0] << 8 | chunk[1]) % 31 == 0
+                bits = zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS
+            else:
+                bits = 16 + zlib.MAX_WBITS
+            self._decoder = zlib.decompressobj(bits)
+        room = 0 if self.limit is None else self.limit - self.size + 1
+        try:
+            out: bytes = self._decoder.decompress(chunk, room)
+        except zlib.error as exc:
+            raise BodyError(f"The response body is not valid {self.encoding} data ({exc})") from None
+        if self._decoder.unconsumed_tail and not self.truncate:
+            raise self._too_big()
+        return out
 
-    def too_big() -> APIResponseValidationError:
-        return APIResponseValidationError(
-            f"The response body is larger than the configured limit of {limit} bytes", response=response
-        )
-
-    if limit is not None and declared is not None and declared > limit and not truncate:
-        raise too_big()
-    parts: List[bytes] = []
-    received = size = 0
-    while True:
-        if truncate and limit is not None and (received >= limit or size >= limit):
-            return b"".join(parts)[:limit]
-        chunk = raw.read1(1 << 20)
-        if not chunk:
-            break
-        received += len(chunk)
-        if decoder is not None:
-            try:
-                chunk = decoder.decompress(chunk, 0 if limit is None else limit - size + 1)
-            except Exception as exc:  # zlib.error
-                raise APIResponseValidationError(
-                    f"The response body is not valid {encoding} data ({exc})", response=response
-                ) from None
-            if decoder.unconsumed_tail and not truncate:
-                raise too_big()
-        size += len(chunk)
-        parts.append(chunk)
-        if limit is not None and (size > limit or received > limit) and not truncate:
-            raise too_big()
-    if declared is not None and received < declared:
-        raise APIConnectionError(
-            f"Connection closed after {received} of {declared} response bytes",
-            response.request,
-            request_id=response.request_id,
-        )
-    if decoder is not None and not decoder.eof:
-        raise APIConnectionError(
-            f"Connection closed in the middle of the {encoding} response body",
-            response.request,
-            request_id=response.request_id,
-        )
-    return b"".join(parts)
+    def _too_big(self) -> BodyError:
+        return BodyError(f"The response body is larger than the configured limit of {self.limit} bytes")
 
 
 # -- request building ---------------------------------------------------------
@@ -1042,6 +1540,7 @@ class RequestBuilder:
             headers["OpenAI-Organization"] = self.config.organization
         if self.config.project:
             headers["OpenAI-Project"] = self.config.project
+        _check_headers(extra_headers, "extra_headers")
         headers.apply(extra_headers)
         return headers
 
@@ -1056,9 +1555,11 @@ class RequestBuilder:
         timeout: Optional[Timeout] = None,
         extra_headers: Optional[Mapping[str, Optional[str]]] = None,
         extra_query: Optional[Mapping[str, object]] = None,
-        control: Optional[_CallControl] = None,
+        call: Optional[_Call] = None,
     ) -> Request:
-        """Build the request; a mapping body is sent as compact UTF-8 JSON."""
+        """Build the request; a mapping body is sent as compact UTF-8 JSON.
+        Credentials are added per attempt by the ``AuthInterceptor``, unless
+        ``extra_headers`` names the credential header (a value or ``None``)."""
         payload: Union[bytes, MultipartEncoder, None]
         if isinstance(body, MultipartEncoder):
             payload, content_type = body, body.content_type
@@ -1067,16 +1568,21 @@ class RequestBuilder:
         else:
             payload, content_type = _json_bytes(body), "application/json"
         overrides = dict(extra_headers or {})
+        extensions: Dict[str, Any] = {
+            "timeout": timeout or self.config.timeout,
+            "retry": self.config.retry_policy,
+            "stream": stream,
+            "attempt": 0,
+            "authenticate": not any(name.lower() == self.config.auth_header for name in overrides),
+        }
+        if call is not None:
+            extensions["call"] = call
         return Request(
             method=method,
             url=self.url(path, extra_query, model=model),
             headers=self.headers(content_type=content_type, stream=stream, extra_headers=overrides),
             body=payload,
-            timeout=timeout or self.config.timeout,
-            retry_policy=self.config.retry_policy,
-            stream=stream,
-            header_overrides=overrides,
-            control=control,
+            extensions=extensions,
         )
 
 
@@ -1200,20 +1706,19 @@ class FilePart:
             ):
                 raise TypeError(f"{shape}, where filename and content_type are strings (or None) and headers a mapping")
             filename, content_type, headers = name, kind, cast("Optional[Mapping[str, str]]", more)
+            if kind is not None:
+                _check_header("Content-Type", kind, f"{label}: the content type")
+            for header, text in (headers or {}).items():
+                _check_header(header, text, f"{label}: the part headers")
         if content_type == "application/octet-stream":
             content_type = None
         offset = 0
         source: Union[str, bytes, IO[bytes]]
         if isinstance(content, (str, os.PathLike)):
             path = os.fsdecode(cast("Union[str, os.PathLike[str], os.PathLike[bytes]]", content))
-            try:
-                with open(path, "rb") as handle:
-                    head = handle.read(16)
-                    size = os.fstat(handle.fileno()).st_size
-            except FileNotFoundError:
-                raise FileNotFoundError(2, f"{label}: no such file", path) from None
-            except IsADirectoryError:
-                raise IsADirectoryError(21, f"{label}: is a directory, not a file", path) from None
+            with _open_regular(path, label) as handle:
+                head = handle.read(16)
+                size = os.fstat(handle.fileno()).st_size
             source = path
             filename = filename if filename is not None else path
         elif isinstance(content, (bytes, bytearray, memoryview)):
@@ -1258,11 +1763,6 @@ class FilePart:
             base = stem + _TYPE_EXTENSIONS.get(content_type, "." + subtype)
         return cls(field_name, base, content_type, size, source, offset, headers)
 
-    @property
-    def replayable(self) -> bool:
-        """Whether the part can be sent again for a retry (a path, bytes, or a seekable file)."""
-        return not hasattr(self.source, "read") or _seekable(self.source)
-
     def header_block(self) -> bytes:
         """The part's header lines (``Content-Disposition``, ``Content-Type``, extra headers) and the blank line."""
         lines = [
@@ -1279,7 +1779,7 @@ class FilePart:
             yield self.source
             return
         if isinstance(self.source, str):
-            with open(self.source, "rb") as handle:
+            with _open_regular(self.source, self.field_name) as handle:
                 yield from self._blocks(handle)
         else:
             self.source.seek(self.offset)
@@ -1289,9 +1789,18 @@ class FilePart:
         remaining = self.size
         buffer = bytearray(min(_UPLOAD_BLOCK, max(remaining, 1)))
         view = memoryview(buffer)
+        readinto = getattr(handle, "readinto", None)
         try:
             while remaining > 0:
-                count = cast(int, handle.readinto(view[: min(len(buffer), remaining)]))  # type: ignore[attr-defined]
+                want = min(len(buffer), remaining)
+                if readinto is not None:
+                    count = readinto(view[:want])
+                else:  # a file object with read() only
+                    block = handle.read(want)
+                    if not isinstance(block, bytes):
+                        raise TypeError(f"{self.filename}: read() must return bytes, not {type(block).__name__}")
+                    count = len(block)
+                    view[:count] = block
                 if not count:
                     raise OpenAIError(
                         f"{self.filename}: the file shrank while it was being uploaded "
@@ -1311,6 +1820,32 @@ class FilePart:
             f"FilePart({self.field_name!r}, filename={self.filename!r}, "
             f"content_type={self.content_type!r}, size={self.size})"
         )
+
+
+def _open_regular(path: str, label: str) -> IO[bytes]:
+    """Open ``path`` for reading if it is a regular file. A FIFO, socket or
+    device is refused at once (opening a FIFO would block until a writer
+    comes); so are directories and missing files, each with its own message."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(2, f"{label}: no such file", path) from None
+    except IsADirectoryError:
+        raise IsADirectoryError(21, f"{label}: is a directory, not a file", path) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, f"{label}: is a directory, not a file", path)
+        raise ValueError(
+            f"{label}: {path} is not a regular file (a pipe, FIFO, socket or device); "
+            "pass an open binary file object or bytes instead"
+        )
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def _seekable(stream: Any) -> bool:
@@ -1370,11 +1905,6 @@ class MultipartEncoder:
     def content_type(self) -> str:
         """The ``Content-Type`` header value, boundary included."""
         return f"multipart/form-data; boundary={self.boundary}"
-
-    @property
-    def replayable(self) -> bool:
-        """Whether every file part can be read again, so that a retry can resend the body."""
-        return all(part.replayable for part in self.files)
 
     def iter_chunks(self) -> Iterator[Union[bytes, memoryview]]:
         """A fresh iterator over the whole body (memoryviews are valid until the next item)."""
@@ -1446,7 +1976,6 @@ class SSEParser:
         self.max_event_bytes = max_event_bytes
         self.last_event_id: Optional[str] = None
         self.retry: Optional[int] = None
-        self.comments = 0
         self._fragments: List[bytes] = []
         self._fragment_bytes = 0
         self._skip_lf = False
@@ -1532,7 +2061,6 @@ class SSEParser:
         if not line:
             return self._dispatch()
         if line[0] == 0x3A:  # ":" comment
-            self.comments += 1
             return None
         colon = line.find(b":")
         if colon == -1:
@@ -1555,7 +2083,10 @@ class SSEParser:
                 self._id = value.decode("utf-8", "replace")
         elif name == b"retry":
             if value.isdigit():  # bytes.isdigit() is ASCII-only
-                self._block_retry = self.retry = int(value)
+                try:
+                    self._block_retry = self.retry = int(value)
+                except ValueError:  # more digits than int() takes: a value that cannot be used is ignored
+                    pass
         else:
             return None
         self._pending_fields = True
@@ -1578,149 +2109,6 @@ class SSEParser:
 # Transport: urllib with captured sockets, so that abort works at every stage
 # =============================================================================
 
-_WATCH_POLL = 0.01  # how often a threading.Event trigger is looked at
-
-
-class _CallControl:
-    """Abort and deadline state of one call, shared by the calling thread, an
-    optional watcher thread and whoever calls ``abort()``.
-
-    ``abort()`` sets the flag first, then shuts down every socket the call
-    has opened: whatever the caller is blocked in (connect, TLS handshake,
-    upload, waiting for headers, reading) wakes at once, and the transport
-    reports the abort instead of the socket error. A ``threading.Event``
-    trigger needs a watcher thread (it has no callbacks); a ``Future`` uses
-    ``add_done_callback``; a ``total`` deadline uses the watcher too.
-    ``finish()`` ends the watcher, so no thread outlives the call.
-    """
-
-    def __init__(self, trigger: object = None, total: Optional[float] = None) -> None:
-        self._lock = threading.Lock()
-        self._aborted = threading.Event()
-        self._done = threading.Event()
-        self._sockets: List[socket.socket] = []
-        self._watcher: Optional[threading.Thread] = None
-        self.reason: Optional[str] = None  # "user" or "deadline"
-        self.total = total
-        self.deadline = None if total is None else time.monotonic() + total
-        self.stage = "before_request"
-        self.connected = False
-        self._event: Optional[threading.Event] = None
-        if trigger is None:
-            pass
-        elif isinstance(trigger, threading.Event):
-            self._event = trigger
-            if trigger.is_set():
-                self.abort()
-        elif callable(getattr(trigger, "add_done_callback", None)):
-            trigger.add_done_callback(lambda _future: self.abort())  # type: ignore[attr-defined]
-        else:
-            raise TypeError(
-                f"abort_trigger must be a threading.Event or a concurrent.futures.Future, not {type(trigger).__name__}"
-            )
-        if not self._aborted.is_set() and (self._event is not None or self.deadline is not None):
-            self._watcher = threading.Thread(target=self._watch, name="openai-images-watch", daemon=True)
-            self._watcher.start()
-
-    @property
-    def aborted(self) -> bool:
-        """True once aborted. A set ``Event`` trigger counts at once, before
-        the watcher has seen it: no event is delivered after ``set()``."""
-        if self._event is not None and self._event.is_set() and not self._aborted.is_set():
-            self.abort()
-        return self._aborted.is_set()
-
-    def _watch(self) -> None:
-        while not self._done.is_set():
-            wait = None if self.deadline is None else self.deadline - time.monotonic()
-            if wait is not None and wait <= 0:
-                self.abort("deadline")
-                return
-            if self._event is not None:
-                if self._event.wait(_WATCH_POLL if wait is None else min(wait, _WATCH_POLL)):
-                    self.abort()
-                    return
-            else:
-                self._done.wait(wait)
-
-    def abort(self, reason: str = "user") -> None:
-        """Idempotent and safe from any thread; a no-op once the call has finished."""
-        with self._lock:
-            if self._aborted.is_set() or self._done.is_set():
-                return
-            self.reason = reason
-            self._aborted.set()
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shutdown(sock)
-
-    def attach(self, sock: socket.socket) -> None:
-        """Track a socket of this call; shut it down at once if already aborted."""
-        with self._lock:
-            self._sockets.append(sock)
-            aborted = self._aborted.is_set()
-        if aborted:
-            _shutdown(sock)
-
-    def error(self, request: Optional[Request] = None, request_id: Optional[str] = None) -> APIError:
-        """The exception that reports this abort."""
-        if self.reason == "deadline":
-            return APITimeoutError(
-                f"Request exceeded its total timeout of {self.total:g} s ({self.stage}).",
-                request,
-                limit="total",
-                request_id=request_id,
-            )
-        return APIUserAbortError(self.stage, request, request_id=request_id)
-
-    def check(self, request: Optional[Request] = None) -> None:
-        if self.aborted:
-            raise self.error(request)
-
-    def sleep(self, seconds: float, request: Optional[Request] = None) -> None:
-        """Wait ``seconds`` unless aborted first (then raise the abort error)."""
-        self.stage = "during_retry_delay"
-        if self._aborted.wait(max(seconds, 0.0)):
-            raise self.error(request)
-
-    def finish(self) -> None:
-        """The call is over: later aborts do nothing; the watcher thread ends."""
-        with self._lock:
-            self._done.set()
-            self._sockets = []
-        watcher = self._watcher
-        if watcher is not None and watcher is not threading.current_thread():
-            watcher.join()
-
-
-# On Windows, shutdown() does not wake a recv() blocked in another thread; only
-# closing the handle does (cpython#91913). Elsewhere shutdown() alone is right:
-# on macOS, shutdown() then close() can fail to wake a recv() with a timeout.
-_ABORT_CLOSES_HANDLE = sys.platform == "win32"
-
-
-def _shutdown(sock: socket.socket) -> None:
-    """Wake whatever thread is blocked on ``sock`` (abort), from any thread."""
-    import socket as socket_module
-
-    try:  # the base method: SSLSocket.shutdown would also drop its SSL object
-        socket_module.socket.shutdown(sock, socket_module.SHUT_RDWR)
-    except OSError:
-        pass  # already closed or never connected; macOS raises ENOTCONN, Windows WinError 10022
-    if _ABORT_CLOSES_HANDLE:
-        # Detach first: the socket object forgets the handle (its later reads
-        # fail with EBADF, its owner's close() is a no-op), so a handle number
-        # reused by another connection is never closed by mistake.
-        try:
-            handle = sock.detach()
-        except (OSError, ValueError):
-            return
-        if handle >= 0:
-            try:
-                socket_module.close(handle)
-            except OSError:
-                pass
-
 
 class _Network:
     """The network classes, built on first use so that importing this module
@@ -1737,6 +2125,7 @@ class _Network:
             return cls._instance
 
     def __init__(self) -> None:
+        import functools
         import http.client
         import socket
         import urllib.error
@@ -1747,32 +2136,76 @@ class _Network:
         self.urllib_request = urllib.request
         self.URLError = urllib.error.URLError
 
-        class CapturingMixin:
-            """Registers every socket with the call's control before connecting."""
+        class Replay(io.RawIOBase):
+            """The first byte of a response, read while the upload was still
+            going (to see whether the server had answered), then the rest."""
 
-            _oi_control: _CallControl
+            def __init__(self, head: bytes, rest: Any) -> None:
+                super().__init__()
+                self._head = head
+                self._rest = rest
+
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buffer: Any) -> int:
+                if self._head:
+                    count = min(len(buffer), len(self._head))
+                    buffer[:count] = self._head[:count]
+                    self._head = self._head[count:]
+                    return count
+                data = self._rest.read1(len(buffer))
+                buffer[: len(data)] = data
+                return len(data)
+
+            def close(self) -> None:
+                self._rest.close()
+                super().close()
+
+        class HTTPResponse(http.client.HTTPResponse):
+            """Skips every 1xx interim response (``103 Early Hints``), not only
+            ``100``, and puts back the byte of an early answer."""
+
+            def __init__(self, sock: Any, *args: Any, oi_head: bytes = b"", **kwargs: Any) -> None:
+                super().__init__(sock, *args, **kwargs)
+                if oi_head:
+                    self.fp = io.BufferedReader(Replay(oi_head, self.fp))
+
+            def _read_status(self) -> Tuple[str, int, str]:
+                while True:
+                    version, status, reason = super()._read_status()  # type: ignore[misc]
+                    if not 101 < status < 200:  # begin() skips 100 itself; 101 is final
+                        return version, status, reason
+                    http.client.parse_headers(self.fp)  # pyright: ignore[reportArgumentType]
+
+        class CallConnection:
+            """Resolves names and connects under the call's control, registers
+            every socket with the call before connecting (abort shuts it down),
+            and watches for an early answer while uploading."""
+
+            _oi_call: _Call
             _oi_read_timeout: Optional[float]
             sock: Any
+            response_class: Any
 
-            def __init__(
-                self, *args: Any, oi_control: _CallControl, oi_read_timeout: Optional[float], **kwargs: Any
-            ) -> None:
+            def __init__(self, *args: Any, oi_call: _Call, oi_read_timeout: Optional[float], **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
-                self._oi_control = oi_control
+                self._oi_call = oi_call
                 self._oi_read_timeout = oi_read_timeout
                 self._create_connection = self._oi_open_socket
+                self.response_class = HTTPResponse
 
             def _oi_open_socket(
                 self, address: Tuple[str, int], timeout: Any, source_address: Any = None
             ) -> socket.socket:
                 host, port = address
+                limit = None if timeout is socket._GLOBAL_DEFAULT_TIMEOUT else timeout  # type: ignore[attr-defined]
                 error: Optional[OSError] = None
-                for family, kind, proto, _, addr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+                for family, kind, proto, _, addr in _resolve(self._oi_call, host, port, limit):
                     sock = socket.socket(family, kind, proto)
-                    self._oi_control.attach(sock)
+                    self._oi_call.attach(sock)
                     try:
-                        if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
-                            sock.settimeout(timeout)
+                        sock.settimeout(limit)
                         if source_address:
                             sock.bind(source_address)
                         sock.connect(addr)
@@ -1780,20 +2213,68 @@ class _Network:
                     except OSError as exc:
                         sock.close()
                         error = exc
-                        if self._oi_control.aborted:
+                        if self._oi_call.aborted:
                             break
                 raise error or OSError(f"getaddrinfo returned no address for {host}")
 
             def _oi_connected(self) -> None:
                 self.sock.settimeout(self._oi_read_timeout)
-                self._oi_control.connected = True
+                self._oi_call.connected = True
 
-        class HTTPConnection(CapturingMixin, http.client.HTTPConnection):
+            def send(self, data: Any) -> None:
+                """Send as http.client does, but stop when the server answers
+                (or closes) before it has read the whole request: its answer
+                (a 401, a 413) is then read as the response, instead of the
+                upload failing with a broken pipe or stalling."""
+                if self.sock is None:
+                    self.connect()  # type: ignore[attr-defined]
+                call = self._oi_call
+                view = memoryview(data).cast("B")
+                sock = self.sock
+                limit = sock.gettimeout()
+                largest = 1 << 16 if hasattr(sock, "pending") else len(view)  # TLS: one record at a time
+                while view and not call.answered_early:
+                    readable, writable = _wait_io(sock, limit)
+                    if readable and self._oi_answered():
+                        return
+                    if not writable:
+                        if not readable:
+                            raise socket.timeout("timed out")
+                        continue
+                    try:
+                        sent = sock.send(view[:largest])
+                    except (BrokenPipeError, ConnectionResetError):
+                        call.answered_early = True  # the server closed: what it said, if anything, is read next
+                        return
+                    view = view[sent:]
+
+            def _oi_answered(self) -> bool:
+                """Something arrived during the upload: the server's answer or
+                its close (true), or only TLS records such as session tickets."""
+                sock = self.sock
+                limit = sock.gettimeout()
+                sock.settimeout(0.0)
+                try:
+                    head = sock.recv(1)
+                except OSError as exc:
+                    ssl = sys.modules.get("ssl")
+                    waiting = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
+                    if isinstance(exc, waiting):
+                        return False
+                    head = b""
+                finally:
+                    sock.settimeout(limit)
+                self._oi_call.answered_early = True
+                if head:
+                    self.response_class = functools.partial(HTTPResponse, oi_head=head)
+                return True
+
+        class HTTPConnection(CallConnection, http.client.HTTPConnection):
             def connect(self) -> None:
                 super().connect()
                 self._oi_connected()
 
-        class HTTPSConnection(CapturingMixin, http.client.HTTPSConnection):
+        class HTTPSConnection(CallConnection, http.client.HTTPSConnection):
             _context: ssl.SSLContext
             _tunnel_host: Optional[str]
 
@@ -1806,25 +2287,25 @@ class _Network:
                     self.sock, server_hostname=server_hostname, do_handshake_on_connect=False
                 )
                 self.sock = sock
-                self._oi_control.attach(sock)
+                self._oi_call.attach(sock)
                 sock.do_handshake()
                 self._oi_connected()
 
         class OpenHandler(urllib.request.AbstractHTTPHandler):
-            def __init__(self, context: ssl.SSLContext) -> None:
+            def __init__(self, context: Callable[[], ssl.SSLContext]) -> None:
                 super().__init__()
                 self._context = context
 
             def http_open(self, req: Any) -> http.client.HTTPResponse:
                 return self.do_open(
-                    _partial(HTTPConnection, oi_control=req.oi_control, oi_read_timeout=req.oi_read_timeout), req
+                    functools.partial(HTTPConnection, oi_call=req.oi_call, oi_read_timeout=req.oi_read_timeout), req
                 )
 
             def https_open(self, req: Any) -> http.client.HTTPResponse:
                 return self.do_open(
-                    _partial(HTTPSConnection, oi_control=req.oi_control, oi_read_timeout=req.oi_read_timeout),
+                    functools.partial(HTTPSConnection, oi_call=req.oi_call, oi_read_timeout=req.oi_read_timeout),
                     req,
-                    context=self._context,
+                    context=self._context(),
                 )
 
             http_request = urllib.request.AbstractHTTPHandler.do_request_
@@ -1834,14 +2315,25 @@ class _Network:
 
     def opener(self, config: OpenAIConfig) -> urllib.request.OpenerDirector:
         """An opener with only what an API client needs: proxies, http(s), no
-        redirects (a 3xx is returned, and reported as an error), no file: or ftp:."""
+        redirects (a 3xx is returned, and reported as an error), no file: or
+        ftp:. The TLS context is made on the first https request."""
         request = self.urllib_request
-        context = config.ssl_context
-        if context is None:
-            import ssl
+        made: List[ssl.SSLContext] = []
+        lock = threading.Lock()
 
-            context = ssl.create_default_context()
-            context.set_alpn_protocols(["http/1.1"])
+        def context() -> ssl.SSLContext:
+            with lock:
+                if not made:
+                    if config.ssl_context is not None:
+                        made.append(config.ssl_context)
+                    else:
+                        import ssl
+
+                        default = ssl.create_default_context()
+                        default.set_alpn_protocols(["http/1.1"])
+                        made.append(default)
+                return made[0]
+
         opener: urllib.request.OpenerDirector = request.OpenerDirector()
         opener.addheaders = []
         proxies = None if config.proxies is None else dict(config.proxies)
@@ -1850,18 +2342,86 @@ class _Network:
         return opener
 
 
-def _partial(cls: Any, **bound: Any) -> Callable[..., Any]:
-    def make(*args: Any, **kwargs: Any) -> Any:
-        return cls(*args, **bound, **kwargs)
+def _resolve(call: _Call, host: str, port: int, timeout: Optional[float]) -> List[Any]:
+    """``getaddrinfo`` that abort, the ``total`` deadline and the connect
+    timeout can cut short. A lookup cannot be interrupted, so a host name is
+    resolved in a daemon thread; when the call stops waiting, that thread
+    finishes the lookup on its own (bounded by the system resolver's own
+    timeouts) and its result is dropped. An IP address needs no thread."""
+    import socket
 
-    return make
+    try:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass
+    done = threading.Event()
+    found: Dict[str, Any] = {}
+
+    def lookup() -> None:
+        try:
+            found["addresses"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except BaseException as exc:  # handed to the caller
+            found["error"] = exc
+        done.set()
+
+    threading.Thread(target=lookup, name="openai-images-resolve", daemon=True).start()
+    call.on_abort(done.set)
+    done.wait(timeout)
+    if call.aborted:
+        raise ConnectionAbortedError(f"aborted while resolving {host}")
+    if "addresses" in found:
+        addresses: List[Any] = found["addresses"]
+        return addresses
+    if "error" in found:
+        raise found["error"]
+    raise socket.timeout(f"resolving {host} took longer than {timeout:g} s")
+
+
+def _wait_io(sock: socket.socket, timeout: Optional[float]) -> Tuple[bool, bool]:
+    """Wait until ``sock`` can be read (or has an error) or written: ``(readable, writable)``."""
+    import select
+
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLOUT)
+        mask = 0
+        for _, events in poller.poll(None if timeout is None else timeout * 1000):
+            mask |= events
+        return bool(mask & (select.POLLIN | select.POLLERR | select.POLLHUP)), bool(mask & select.POLLOUT)
+    readable, writable, _ = select.select([sock], [sock], [], timeout)
+    return bool(readable), bool(writable)
+
+
+class _LocalFailure(Exception):
+    """Carries an error raised while reading the upload's files (removed,
+    changed, unreadable) through http.client and urllib, which would take an
+    ``OSError`` for a network failure and retry it."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__("reading the upload failed")
+        self.error = error
+
+
+def _upload(chunks: Iterator[Union[bytes, memoryview]], call: _Call) -> Generator[Union[bytes, memoryview], None, None]:
+    """The body's chunks until the end, or until the server answers early."""
+    try:
+        for chunk in chunks:
+            if call.answered_early:
+                return
+            yield chunk
+    except Exception as exc:
+        raise _LocalFailure(exc) from None
+    finally:
+        cast(Any, chunks).close()  # closes the files opened for this attempt
 
 
 class HTTPTransport:
     """The innermost handler: sends a ``Request`` and returns a ``Response``
-    whose body has not been read. Every status is returned as a response;
-    network failures become ``APIConnectionError`` / ``APITimeoutError``, and
-    anything after an abort becomes the abort's error."""
+    whose body has been read (or, for a stream, not yet). Every status is
+    returned as a response. Only network failures (``OSError``,
+    ``http.client.HTTPException``, ``URLError``) become ``APIConnectionError``
+    / ``APITimeoutError``; anything after an abort becomes the abort's error;
+    a local mistake (a bad header, a file removed) is raised as it is."""
 
     def __init__(self, config: OpenAIConfig) -> None:
         self.config = config
@@ -1869,44 +2429,46 @@ class HTTPTransport:
         self._lock = threading.Lock()
 
     def __call__(self, request: Request) -> Response:
+        call = _call_of(request)
+        call.check(request)
+        for name, value in request.headers.items():  # interceptors may have added some
+            _check_header(name, value, "request")
         net = _Network.get()
         with self._lock:
             if self._opener is None:
                 self._opener = net.opener(self.config)
             opener = self._opener
-        control = request.control or _CallControl()
-        control.check(request)
-        control.stage = "during_request"
-        control.connected = False
+        call.stage = CallStage.DURING_REQUEST
+        call.connected = call.answered_early = False
+        timeout = _timeout_of(request)
         body = request.body
-        chunks: Optional[Iterator[Union[bytes, memoryview]]] = None
-        data: Any  # bytes, or an iterator of bytes and memoryview blocks (http.client sends each as is)
-        if isinstance(body, MultipartEncoder):
-            data = chunks = body.iter_chunks()
-        else:
-            data = body
+        upload = _upload(body.iter_chunks(), call) if isinstance(body, MultipartEncoder) else None
         plain = {k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
         if isinstance(body, MultipartEncoder):
             plain["Content-Length"] = str(body.content_length)
+        data = body if upload is None else upload
         url_request = net.urllib_request.Request(request.url, data=data, headers=plain, method=request.method)
         for name, value in request.headers.items():
             if name.lower() in _SECRET_HEADERS:  # never carried across a redirect
                 url_request.add_unredirected_header(name, value)
-        url_request.oi_control = control  # pyright: ignore[reportAttributeAccessIssue]
-        url_request.oi_read_timeout = request.timeout.read  # pyright: ignore[reportAttributeAccessIssue]
-        connect_timeout = request.timeout.connect
+        url_request.oi_call = call  # pyright: ignore[reportAttributeAccessIssue]
+        url_request.oi_read_timeout = timeout.read  # pyright: ignore[reportAttributeAccessIssue]
         try:
-            raw = opener.open(url_request, timeout=connect_timeout)
-        except Exception as exc:
-            raise _network_error(exc, request, control) from None
+            raw = opener.open(url_request, timeout=timeout.connect)
+        except _LocalFailure as failure:
+            raise failure.error from None
+        except net.http_client.InvalidURL:
+            raise ValueError("The request URL has characters HTTP does not allow; check base_url") from None
+        except (OSError, net.http_client.HTTPException) as exc:
+            raise _network_error(exc, request, call) from None
         finally:
-            if chunks is not None:
-                chunks.close()  # type: ignore[attr-defined]  # closes files opened for the upload
-        control.stage = "during_response"
-        headers = Headers(raw.headers.items())
-        response = Response(raw.status, headers, request, reason=raw.reason or "")
-        response.raw = _BodyReader(raw, control, response)
-        if not request.stream:  # read here, inside the retry loop: a body cut short is retried
+            if upload is not None:
+                upload.close()
+        call.stage = CallStage.DURING_RESPONSE
+        call.on_finish(raw.close)
+        response = Response(raw.status, Headers(raw.headers.items()), request, reason=raw.reason or "")
+        response.raw = _BodyReader(raw, call, response)
+        if not request.extensions.get("stream"):  # read here, inside the retry loop: a body cut short is retried
             if response.status_code >= 300:
                 response.read_capped(self.config.max_error_body_bytes)
             else:
@@ -1915,28 +2477,26 @@ class HTTPTransport:
 
 
 class _BodyReader:
-    """Reads an ``http.client.HTTPResponse`` and reports failures as API errors."""
+    """Reads an ``http.client.HTTPResponse`` for a ``Response``: failures
+    become API errors, and after an abort every read (even one that returned
+    bytes, or the ``b""`` a shut-down socket gives) raises the abort's error."""
 
-    def __init__(self, raw: http.client.HTTPResponse, control: _CallControl, response: Response) -> None:
+    def __init__(self, raw: http.client.HTTPResponse, call: _Call, response: Response) -> None:
         self._raw = raw
-        self._control = control
+        self._call = call
         self._response = response
 
     def read1(self, size: int) -> bytes:
-        try:
-            return self._raw.read1(size)
-        except Exception as exc:
-            raise self._error(exc) from None
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            return self._raw.readinto(buffer)
-        except Exception as exc:
-            raise self._error(exc) from None
-
-    def _error(self, exc: Exception) -> OpenAIError:
         response = self._response
-        return _network_error(exc, response.request, self._control, response.request_id)
+        try:
+            chunk = self._raw.read1(size)
+        except Exception as exc:
+            network = (OSError, _Network.get().http_client.HTTPException)
+            if not isinstance(exc, network) and not self._call.aborted:
+                raise  # not a network failure: a bug to see, not to retry
+            raise _network_error(exc, response.request, self._call, response.request_id) from None
+        self._call.check(response.request, response.request_id)
+        return chunk
 
     def close(self) -> None:
         try:
@@ -1945,14 +2505,11 @@ class _BodyReader:
             pass
 
 
-def _network_error(
-    exc: BaseException, request: Request, control: _CallControl, request_id: Optional[str] = None
-) -> OpenAIError:
-    """Translate whatever urllib, http.client, socket or ssl raised."""
-    if control.aborted:
-        return control.error(request, request_id)
-    if isinstance(exc, OpenAIError):
-        return exc  # an API error already, or a local one (a file changed during the upload)
+def _network_error(exc: BaseException, request: Request, call: _Call, request_id: Optional[str] = None) -> APIError:
+    """Translate a network failure from urllib, http.client, socket or ssl
+    (or, after an abort, anything) into the API error to raise."""
+    if call.aborted:
+        return call.error(request, request_id)
     net = _Network.get()
     reason: BaseException = exc
     if isinstance(exc, net.URLError) and isinstance(exc.reason, BaseException):
@@ -1961,9 +2518,10 @@ def _network_error(
         return APIConnectionError(f"Connection error: {exc.reason}", request, request_id=request_id)
     host = request.url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
     if isinstance(reason, net.socket.timeout):
-        limit = "read" if control.connected else "connect"
-        seconds = request.timeout.read if control.connected else request.timeout.connect
-        what = "no data for" if control.connected else "could not connect within"
+        timeout = _timeout_of(request)
+        limit = "read" if call.connected else "connect"
+        seconds = timeout.read if call.connected else timeout.connect
+        what = "no data for" if call.connected else "could not connect within"
         return APITimeoutError(
             f"Request timed out: {what} {seconds:g} s ({limit} timeout, {host}).",
             request,
@@ -1980,13 +2538,6 @@ def _network_error(
         return APIConnectionError(f"Could not resolve host {host}: {reason}", request)
     if isinstance(reason, ConnectionRefusedError):
         return APIConnectionError(f"Connection refused by {host}.", request)
-    if isinstance(reason, (ValueError, UnicodeError)) and not isinstance(reason, net.http_client.HTTPException):
-        # http.client puts the offending header value in the message: never show it
-        return APIConnectionError(
-            "Invalid request: a header name or value contains characters HTTP does not allow "
-            "(line breaks or non-Latin-1 text)",
-            request,
-        )
     kind = type(reason).__name__
     text = str(reason) or kind
     return APIConnectionError(f"Connection error ({kind}): {text}", request, request_id=request_id)
@@ -2012,7 +2563,6 @@ class InterceptorChain:
 
     def __init__(self, interceptors: Sequence[Interceptor], handler: Handler) -> None:
         self.interceptors = list(interceptors)
-        self.handler = handler
         for interceptor in reversed(self.interceptors):
             handler = _bind(interceptor, handler)
         self._entry = handler
@@ -2028,21 +2578,22 @@ def _bind(interceptor: Interceptor, next_handler: Handler) -> Handler:
 
 class AuthInterceptor:
     """Adds the credentials on every attempt (a callable key is asked again),
-    below per-call ``extra_headers``."""
+    unless the request carries the credential header already or its
+    ``extensions["authenticate"]`` is false (``extra_headers`` named it)."""
 
     def __init__(self, config: OpenAIConfig) -> None:
         self.config = config
 
     def __call__(self, request: Request, next_handler: Handler) -> Response:
+        name = self.config.auth_header
+        if name in request.headers or not request.extensions.get("authenticate", True):
+            return next_handler(request)
+        key = self.config.resolve_api_key()
         headers = request.headers.copy()
-        overrides = request.header_overrides
-        if not any(name.lower() == self.config.auth_header for name in overrides):
-            key = self.config.resolve_api_key()
-            if self.config.auth_header == "api-key":
-                headers["api-key"] = key
-            else:
-                headers["Authorization"] = f"Bearer {key}"
-        headers.apply(overrides)
+        if name == "api-key":
+            headers["api-key"] = key
+        else:
+            headers["Authorization"] = f"Bearer {key}"
         return next_handler(replace(request, headers=headers))
 
 
@@ -2081,7 +2632,7 @@ class LoggingInterceptor:
                 "Request %s %s attempt=%d headers=%s body=%s",
                 request.method,
                 url,
-                request.attempt,
+                request.extensions.get("attempt", 0),
                 request.headers.redacted(),
                 _describe_body(request.body),
             )
@@ -2134,8 +2685,9 @@ def _redact_query(url: str) -> str:
 
 
 class RetryInterceptor:
-    """Retries per ``request.retry_policy`` (see ``RetryPolicy``). Back-off waits
-    end at once on abort. A body that cannot be replayed is sent once."""
+    """Retries per the request's ``extensions["retry"]`` policy (see
+    ``RetryPolicy``). Back-off waits end at once on abort; each attempt gets
+    ``extensions["attempt"]``."""
 
     def __init__(self, random_source: Optional[Callable[[], float]] = None) -> None:
         if random_source is None:
@@ -2145,19 +2697,19 @@ class RetryInterceptor:
         self.random = random_source
 
     def __call__(self, request: Request, next_handler: Handler) -> Response:
-        policy = request.retry_policy
-        control = request.control or _CallControl()
-        body = request.body
-        replayable = not isinstance(body, MultipartEncoder) or body.replayable
+        policy = request.extensions.get("retry")
+        if not isinstance(policy, RetryPolicy):
+            policy = RetryPolicy()
+        call = _call_of(request)
         retries = 0
         while True:
-            attempt = replace(request, attempt=retries, control=control)
+            attempt = replace(request, extensions={**request.extensions, "attempt": retries, "call": call})
             try:
                 response = next_handler(attempt)
             except APIConnectionError as exc:
-                if (isinstance(exc, APITimeoutError) and exc.limit == "total") or control.aborted:
+                if call.aborted or (isinstance(exc, APITimeoutError) and exc.limit == "total"):
                     raise
-                if retries >= policy.max_retries or not replayable:
+                if retries >= policy.max_retries:
                     raise
                 delay = policy.backoff(retries, self.random())
                 _log().info(
@@ -2168,7 +2720,7 @@ class RetryInterceptor:
                     type(exc).__name__,
                 )
             else:
-                if response.status_code < 400 or retries >= policy.max_retries or not replayable:
+                if response.status_code < 400 or retries >= policy.max_retries:
                     return response
                 retry, hint = _should_retry(response, policy)
                 if not retry:
@@ -2186,7 +2738,7 @@ class RetryInterceptor:
                     response.status_code,
                     response.request_id,
                 )
-            control.sleep(delay, request)
+            call.sleep(delay, request)
             retries += 1
 
 
@@ -2250,59 +2802,6 @@ class ErrorInterceptor:
         if response.status_code >= 300:
             raise make_status_error(response, self.config.max_error_body_bytes)
         return response
-
-
-def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
-    """The parsed error body (the inner ``error`` object when there is one),
-    else the body text; read once (bounded) and cached on the response."""
-    import json
-
-    cached = getattr(response, "_error_object", _MISSING)
-    if cached is not _MISSING:
-        return cached
-    try:
-        text = response.read_capped(limit).decode("utf-8", "replace")
-    except APIError:
-        text = ""
-    body: object = text.strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = _MISSING
-    if data is not _MISSING:
-        body = _json_object(data).get("error") or data
-    response._error_object = body  # type: ignore[attr-defined]
-    return body
-
-
-class _NotGiven:
-    """The default of options whose absence means "use the client's setting"."""
-
-    def __repr__(self) -> str:
-        return "NOT_GIVEN"
-
-
-_MISSING: Any = _NotGiven()
-
-
-def make_status_error(response: Response, limit: int = 1024 * 1024) -> APIStatusError:
-    """Build the exception for an error (or redirect) response."""
-    status = response.status_code
-    body = _error_object(response, limit)
-    if isinstance(body, str):
-        message = " ".join(body.split())
-        message = message if len(message) <= 200 else message[:200] + "…"
-    else:
-        message = _str_or_none(_json_object(body).get("message")) or ""
-    if 300 <= status < 400:
-        location = response.headers.get("location", "?")
-        message = (
-            f"the server redirected to {location}; API requests are not redirected, so that "
-            "credentials never reach another host. Set base_url to the final address"
-        )
-    text = f"Error code: {status}" + (f" - {message}" if message else "")
-    cls = _STATUS_ERRORS.get(status, InternalServerError if status >= 500 else APIStatusError)
-    return cls(text, response=response, body=body, retry_after=retry_after_seconds(response.headers))
 
 
 # =============================================================================
@@ -2824,16 +3323,12 @@ class ImagesResponse(_Model):
                 response=response,
                 body=payload,
             )
-        if body.get("error"):
-            raise (
-                make_status_error(response)
-                if response.status_code >= 400
-                else APIError(
-                    f"The server answered {response.status_code} with an error: {_error_message(body['error'])}",
-                    response.request,
-                    body=body["error"],
-                    request_id=response.request_id,
-                )
+        if body.get("error"):  # a 2xx that carries an error envelope
+            raise APIError(
+                f"The server answered {response.status_code} with an error: {_error_message(body['error'])}",
+                response.request,
+                body=body["error"],
+                request_id=response.request_id,
             )
         parsed: ImagesResponse = cls.from_dict(body)
         parsed.request_id = response.request_id
@@ -2955,121 +3450,99 @@ _KEEP_EVENTS = 4  # events an ImageStreamError keeps: every partial image of a r
 # and one more, while memory stays bounded however many events a stream sends
 
 
-class ImageStream:
-    """The events of a streaming call, in order, each delivered as soon as its
-    blank line arrives. Iterable and a context manager.
+class ImageEventDecoder:
+    """The bytes of an image stream in, typed events out. No I/O.
 
-    Ends normally after the ``*.completed`` event (or ``data: [DONE]`` after
-    it). Raises ``ImageStreamError`` for an error event, ``IncompleteStreamError``
-    if the stream ends without a completed event (both keep the last events
-    received in ``.events``), and ``APIUserAbortError`` after ``abort()`` /
-    ``close()`` from another thread or the call's ``abort_trigger``: no event
-    is delivered after an abort, not even one already received.
+    ``feed(chunk)`` returns the events those bytes complete, in order. The
+    decoder owns the stream's rules: the SSE framing (``SSEParser``), the
+    ``max_event_bytes`` bounds (one event, and the bytes between two events),
+    ``data: [DONE]``, error events, the last events received (``events``) and
+    the ``completed`` event, after which ``done`` is true and the rest is
+    ignored. A failure (an error event, an inline ``{"error": ...}``, a bad
+    event) is kept in ``failure``; ``feed`` raises it once the events before
+    it have been returned: at once if there are none, else at the next
+    ``feed``. ``finish()`` marks the end of the bytes: it raises the failure,
+    or ``IncompleteStreamError`` if no completed event came, else returns it.
     """
 
-    def __init__(
-        self,
-        response: Response,
-        control: _CallControl,
-        *,
-        kind: str,
-        max_event_bytes: Optional[int] = None,
-        on_release: Optional[Callable[[ImageStream], None]] = None,
-    ) -> None:
+    def __init__(self, response: Response, kind: str, max_event_bytes: Optional[int] = 64 * 1024 * 1024) -> None:
         import collections
 
         self.response = response
-        self._control = control
-        self._kind = kind  # "image_generation" or "image_edit"
-        self._parser = SSEParser(max_event_bytes)
+        self.kind = kind  # "image_generation" or "image_edit"
+        self.parser = SSEParser(max_event_bytes)
+        self.events: Any = collections.deque(maxlen=_KEEP_EVENTS)
+        self.completed: Optional[ImageStreamEvent] = None
+        self.failure: Optional[OpenAIError] = None
+        self.done = False
         self._bytes_since_event = 0
-        self._pending: Any = collections.deque()
-        self._received: Any = collections.deque(maxlen=_KEEP_EVENTS)
-        self._completed: Optional[ImageStreamEvent] = None
-        self._lock = threading.Lock()
-        self._reading = False
-        self._released = False
-        self._ended = False
-        self._closed_here = False
-        self._on_release = on_release
-        control.stage = "during_stream"
-        if response.content_type == "application/json":  # a server that ignored stream=true
-            self._pending.extend(self._events_from_json())
-            self._ended = True
 
-    @property
-    def request_id(self) -> Optional[str]:
-        """The ``x-request-id`` of the response that carries the stream."""
-        return self.response.request_id
-
-    @property
-    def completed(self) -> Optional[ImageStreamEvent]:
-        """The completed event, once it has been received."""
-        return self._completed
-
-    def __iter__(self) -> ImageStream:
-        return self
-
-    def __next__(self) -> ImageStreamEvent:
-        with self._lock:
-            if self._released or self._closed_here:
-                if self._control.aborted and not self._closed_here:
-                    raise self._control.error(self.response.request, self.request_id)
-                raise StopIteration
-            self._reading = True
+    def feed(self, chunk: bytes) -> List[ImageStreamEvent]:
+        """The events completed by ``chunk`` (see the class docstring for failures)."""
+        if self.failure is not None:
+            raise self.failure
+        out: List[ImageStreamEvent] = []
+        if self.done or not chunk:
+            return out
         try:
-            while not self._pending:
-                if self._ended:
-                    self._release()
-                    raise StopIteration
-                self._read_more()
-            self._control.check(self.response.request)
-            event: ImageStreamEvent = self._pending.popleft()
-            return event
-        except BaseException:
-            self._release()
-            raise
-        finally:
-            with self._lock:
-                self._reading = False
-                release = self._control.aborted and not self._released
-            if release:
-                self._release()
+            self._feed(chunk, out)
+        except OpenAIError as exc:
+            self.failure = exc
+            if not out:
+                raise
+        return out
 
-    def _read_more(self) -> None:
+    def _feed(self, chunk: bytes, out: List[ImageStreamEvent]) -> None:
         try:
-            chunk = self.response.raw.read1(1 << 18)
-        except APITimeoutError:
-            raise
-        except APIConnectionError as exc:  # dropped mid-stream: keep what arrived
-            raise self._incomplete(f"the connection failed ({exc.message})") from None
-        self._control.check(self.response.request)
-        if not chunk:
-            self._parser.close()
-            self._ended = True
-            if self._completed is None:
-                raise self._incomplete("the stream ended")
-            return
-        try:
-            events = self._parser.feed(chunk)
+            parsed = self.parser.feed(chunk)
         except ValueError as exc:
             raise APIResponseValidationError(str(exc), response=self.response) from None
-        self._bytes_since_event = 0 if events else self._bytes_since_event + len(chunk)
-        limit = self._parser.max_event_bytes
+        self._bytes_since_event = 0 if parsed else self._bytes_since_event + len(chunk)
+        limit = self.parser.max_event_bytes
         if limit is not None and self._bytes_since_event > limit:  # endless comments or blank lines
             raise APIResponseValidationError(
                 f"The server sent more than max_event_bytes ({limit} bytes) without an event", response=self.response
             )
-        for sse in events:
+        for sse in parsed:
             if sse.data.startswith("[DONE]"):
-                self._ended = True
-                if self._completed is None:
-                    raise self._incomplete("the stream sent [DONE]")
+                self.done = True
+                if self.completed is None:
+                    raise self.incomplete("the stream sent [DONE]")
                 return
-            self._pending.append(self._typed(sse))
-            if self._completed is not None:
-                self._ended = True  # nothing after the completed event matters
+            out.append(self._typed(sse))
+            if self.completed is not None:
+                self.done = True  # nothing after the completed event matters
                 return
+
+    def finish(self) -> ImageStreamEvent:
+        """The bytes have ended: the completed event, or the stream's failure."""
+        self.parser.close()
+        self.done = True
+        if self.failure is not None:
+            raise self.failure
+        if self.completed is None:
+            self.failure = self.incomplete("the stream ended")
+            raise self.failure
+        return self.completed
+
+    def from_images_response(self, parsed: ImagesResponse) -> List[ImageStreamEvent]:
+        """A JSON images response to a stream request (a server that ignored
+        ``stream``), as completed events; ``done`` afterwards."""
+        common = {
+            k: v
+            for k, v in parsed.to_dict().items()
+            if k in ("size", "quality", "background", "output_format", "usage")
+        }
+        events: List[ImageStreamEvent] = []
+        for image in parsed.data:
+            data = {"type": f"{self.kind}.completed", "b64_json": image.b64_json, "created_at": parsed.created}
+            events.append(parse_stream_event({**data, **common}))
+        self.done = True
+        self.completed = events[-1] if events else None
+        self.events.extend(events)
+        if self.completed is None:
+            raise self.incomplete("the server answered with JSON holding no image")
+        return events
 
     def _typed(self, sse: ServerSentEvent) -> ImageStreamEvent:
         import json
@@ -3078,7 +3551,7 @@ class ImageStream:
             data = json.loads(sse.data)
         except ValueError:
             if sse.event == "error":
-                raise self._stream_error(sse.data or "The server sent an error event", sse.data)
+                raise self._stream_error(sse.data or "The server sent an error event", sse.data) from None
             raise APIResponseValidationError(
                 f"A stream event is not valid JSON: {sse.data[:200]!r}", response=self.response, body=sse.data
             ) from None
@@ -3091,77 +3564,173 @@ class ImageStream:
                     _error_message(body) if error or "message" in fields else "An error occurred during streaming", body
                 )
         event = parse_stream_event(data, sse.event)
-        self._received.append(event)
-        if isinstance(event, (ImageGenCompletedEvent, ImageEditCompletedEvent)):
-            self._completed = event
+        self.events.append(event)
+        if isinstance(event, _CompletedEvent):
+            self.completed = event
         return event
 
-    def _events_from_json(self) -> List[ImageStreamEvent]:
-        """A JSON images response to a stream request, as completed events."""
-        parsed = ImagesResponse.parse(self.response)
-        common = {
-            k: v
-            for k, v in parsed.to_dict().items()
-            if k in ("size", "quality", "background", "output_format", "usage")
-        }
-        events: List[ImageStreamEvent] = []
-        for image in parsed.data:
-            data = {
-                "type": f"{self._kind}.completed",
-                "b64_json": image.b64_json,
-                "created_at": parsed.created,
-                **common,
-            }
-            events.append(parse_stream_event(data))
-        self._completed = events[-1] if events else None
-        if self._completed is None:
-            raise self._incomplete("the server answered with JSON holding no image")
-        return events
-
     def _stream_error(self, message: str, body: object) -> ImageStreamError:
+        response = self.response
         return ImageStreamError(
-            message, self.response.request, body=body, request_id=self.request_id, events=list(self._received)
+            message, response.request, body=body, request_id=response.request_id, events=list(self.events)
         )
 
-    def _incomplete(self, what: str) -> IncompleteStreamError:
-        partials = sum(1 for e in self._received if isinstance(e, _PartialImageEvent))
+    def incomplete(self, what: str) -> IncompleteStreamError:
+        """The error for a stream that ended (``what`` happened) before its completed event."""
+        partials = sum(1 for e in self.events if isinstance(e, _PartialImageEvent))
         return IncompleteStreamError(
             f"Incomplete image stream: {what} before its completed event "
             f"({partials} partial image(s) received; see .events)",
             self.response.request,
-            request_id=self.request_id,
-            events=list(self._received),
+            request_id=self.response.request_id,
+            events=list(self.events),
         )
 
-    def _release(self) -> None:
+
+class ImageStream:
+    """The events of a streaming call, in order, each delivered as soon as its
+    blank line arrives. Iterable and a context manager; it belongs to the
+    thread that iterates it, while ``abort()`` and ``close()`` work from any
+    thread.
+
+    One state: ``open`` (between events), ``reading`` (a thread is in
+    ``next()``), ``closed`` or ``aborted``. Iteration ends after the
+    ``*.completed`` event (or ``data: [DONE]`` after it); the stream is then
+    ``closed``. It raises ``ImageStreamError`` for an error event (after the
+    events that came before it), ``IncompleteStreamError`` if the stream ends
+    without a completed event (both keep the last events in ``.events``), and
+    ``APIUserAbortError`` once ``aborted``, at every later ``next()`` too: no
+    event is delivered after an abort, not even one already received. A
+    stream dropped without ``close()`` releases its connection when it is
+    garbage-collected.
+    """
+
+    OPEN = "open"
+    READING = "reading"
+    CLOSED = "closed"
+    ABORTED = "aborted"
+
+    def __init__(
+        self,
+        response: Response,
+        call: _Call,
+        *,
+        kind: str,
+        max_event_bytes: Optional[int] = None,
+        max_response_bytes: Optional[int] = None,
+    ) -> None:
+        import collections
+        import weakref
+
+        self.response = response
+        self._call = call
+        self._decoder = ImageEventDecoder(response, kind, max_event_bytes)
+        self._pending: Any = collections.deque()
+        self._lock = threading.Lock()
+        self._state = self.OPEN
+        self._release = weakref.finalize(self, call.finish)
+        call.stage = CallStage.DURING_STREAM
+        if response.content_type == "application/json":  # a server that ignored stream=true
+            parsed = ImagesResponse.parse(response, max_response_bytes)
+            self._pending.extend(self._decoder.from_images_response(parsed))
+
+    @property
+    def state(self) -> str:
+        """``open``, ``reading``, ``closed`` or ``aborted``."""
+        return self._state
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The ``x-request-id`` of the response that carries the stream."""
+        return self.response.request_id
+
+    @property
+    def completed(self) -> Optional[ImageStreamEvent]:
+        """The completed event, once it has been received."""
+        return self._decoder.completed
+
+    def __iter__(self) -> ImageStream:
+        return self
+
+    def __next__(self) -> ImageStreamEvent:
         with self._lock:
-            if self._released:
-                return
-            self._released = True
-        self.response.close()
-        self._control.finish()
-        if self._on_release is not None:
-            self._on_release(self)
+            if self._state == self.OPEN and self._call.aborted:
+                self._state = self.ABORTED
+            state = self._state
+            if state == self.OPEN:
+                self._state = self.READING
+        if state == self.ABORTED:
+            self._release()
+            raise self._call.error(self.response.request, self.request_id)
+        if state == self.CLOSED:
+            raise StopIteration
+        if state == self.READING:
+            raise RuntimeError("another thread is reading this ImageStream")
+        try:
+            event = self._next_event()
+        except BaseException as exc:
+            ended = self.ABORTED if self._call.aborted or isinstance(exc, APIUserAbortError) else self.CLOSED
+            with self._lock:
+                if self._state == self.READING:
+                    self._state = ended
+            self._release()
+            raise
+        with self._lock:
+            if self._state == self.READING:
+                self._state = self.OPEN
+                return event
+        self._release()  # aborted while this event was being read: it is not delivered
+        raise self._call.error(self.response.request, self.request_id)
+
+    def _next_event(self) -> ImageStreamEvent:
+        decoder = self._decoder
+        while not self._pending:
+            if decoder.failure is not None:
+                raise decoder.failure
+            if decoder.done:
+                self._release()
+                raise StopIteration
+            try:
+                chunk = self.response.raw.read1(1 << 18)
+            except APITimeoutError:
+                raise
+            except APIConnectionError as exc:  # dropped mid-stream: keep what arrived
+                raise decoder.incomplete(f"the connection failed ({exc.message})") from None
+            if chunk:
+                self._pending.extend(decoder.feed(chunk))
+            else:
+                decoder.finish()
+            if decoder.done:
+                self._release()  # nothing more is read: the connection goes now
+        event: ImageStreamEvent = self._pending.popleft()
+        return event
 
     def abort(self) -> None:
-        """End the stream now, from any thread; the reader gets ``APIUserAbortError``."""
-        self._control.abort()
+        """End the stream now, from any thread: the thread in ``next()``, and
+        every later ``next()``, gets ``APIUserAbortError``. Idempotent; a
+        no-op once the stream is closed."""
         with self._lock:
-            idle = not self._reading
-        if idle:
+            if self._state in (self.CLOSED, self.ABORTED):
+                return
+            reading = self._state == self.READING
+            self._state = self.ABORTED
+        self._call.abort(AbortReason.USER)
+        if not reading:
             self._release()
 
     def close(self) -> None:
-        """Release the connection. From the consuming thread, iteration just
-        stops; from another thread, like ``abort()``. Idempotent."""
+        """Release the connection. If no thread is in ``next()``, iteration
+        ends (``StopIteration``); if one is, it gets ``APIUserAbortError``,
+        exactly as with ``abort()``. Idempotent."""
         with self._lock:
-            reading = self._reading
+            if self._state in (self.CLOSED, self.ABORTED):
+                return
+            reading = self._state == self.READING
             if not reading:
-                self._closed_here = True
+                self._state = self.CLOSED
         if reading:
             self.abort()
         else:
-            self._control.abort()
             self._release()
 
     def final_image(self) -> ImageStreamEvent:
@@ -3169,9 +3738,9 @@ class ImageStream:
         (``.to_bytes()``, ``.save(path)``)."""
         for _ in self:
             pass
-        if self._completed is None:
-            raise self._incomplete("the stream was closed")
-        return self._completed
+        if self._decoder.completed is None:
+            raise self._decoder.incomplete("the stream was closed")
+        return self._decoder.completed
 
     def __enter__(self) -> ImageStream:
         return self
@@ -3180,7 +3749,7 @@ class ImageStream:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<ImageStream {self._kind} request_id={self.request_id!r}>"
+        return f"<ImageStream {self._decoder.kind} {self._state} request_id={self.request_id!r}>"
 
 
 _OPTION_NAMES = ("timeout", "extra_headers", "extra_query", "extra_body", "abort_trigger")
@@ -3460,12 +4029,9 @@ class ImagesResource:
         abort_trigger: object,
     ) -> Union[ImagesResponse, ImageStream]:
         client = self._client
-        client._check_open()  # pyright: ignore[reportPrivateUsage]  # the resource is part of the client
         config = client.config
         limits = config.timeout if timeout is _MISSING else Timeout.coerce(timeout)
-        control = _CallControl(abort_trigger, limits.total)
-        handed_to_stream = False
-        try:
+        with client._open_call(abort_trigger, limits.total) as call:  # pyright: ignore[reportPrivateUsage]
             request = client.request_builder.build(
                 "POST",
                 path,
@@ -3475,27 +4041,20 @@ class ImagesResource:
                 timeout=limits,
                 extra_headers=extra_headers,
                 extra_query=extra_query,
-                control=control,
+                call=call,
             )
             response = client.chain(request)
-            if stream:
-                image_stream = ImageStream(
-                    response,
-                    control,
-                    kind=kind,
-                    max_event_bytes=config.max_event_bytes,
-                    on_release=client._forget_stream,  # pyright: ignore[reportPrivateUsage]
-                )
-                client._remember_stream(image_stream)  # pyright: ignore[reportPrivateUsage]
-                handed_to_stream = True  # the stream finishes the control when it ends
-                return image_stream
-            try:
+            if not stream:
                 return ImagesResponse.parse(response, config.max_response_bytes)
-            finally:
-                response.close()
-        finally:
-            if not handed_to_stream:
-                control.finish()
+            image_stream = ImageStream(
+                response,
+                call,
+                kind=kind,
+                max_event_bytes=config.max_event_bytes,
+                max_response_bytes=config.max_response_bytes,
+            )
+            call.hand_over()  # the stream finishes the call when it ends or is collected
+            return image_stream
 
 
 # =============================================================================
@@ -3508,8 +4067,9 @@ class OpenAIClient:
     (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID``,
     ``OPENAI_PROJECT_ID``), or all at once from ``config=OpenAIConfig(...)``.
 
-    Thread-safe: one client can serve many threads. ``close()`` aborts open
-    streams and is idempotent; the client is also a context manager.
+    Thread-safe: one client can serve many threads. ``close()`` ends every
+    call in flight (streams included) and is idempotent; the client is also a
+    context manager.
     ``OPENAI_LOG=debug|info`` turns on logging to stderr (keys redacted).
 
     ``transport`` replaces the innermost handler (``Request -> Response``,
@@ -3572,8 +4132,10 @@ class OpenAIClient:
             ],
             self.transport,
         )
+        import weakref
+
         self.images = ImagesResource(self)
-        self._streams: Dict[int, ImageStream] = {}
+        self._calls: weakref.WeakSet[_Call] = weakref.WeakSet()  # the calls in flight, for close()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -3603,24 +4165,25 @@ class OpenAIClient:
         return self._closed
 
     def close(self) -> None:
-        """Abort open streams; later calls raise ``OpenAIError``. Idempotent."""
+        """End every call of this client still in flight, from any thread and
+        at any stage (streams included): each raises ``APIUserAbortError``
+        with ``reason="client_closed"``. Later calls raise ``OpenAIError``.
+        Idempotent."""
         with self._lock:
             self._closed = True
-            streams = list(self._streams.values())
-        for stream in streams:
-            stream.abort()
+            calls = list(self._calls)
+        for call in calls:
+            call.abort(AbortReason.CLIENT_CLOSED)
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise OpenAIError("This client has been closed; create a new one")
-
-    def _remember_stream(self, stream: ImageStream) -> None:
+    def _open_call(self, trigger: object, total: Optional[float]) -> _Call:
+        """A new call of this client (refused once the client is closed)."""
+        call = _Call(trigger, total)
         with self._lock:
-            self._streams[id(stream)] = stream
-
-    def _forget_stream(self, stream: ImageStream) -> None:
-        with self._lock:
-            self._streams.pop(id(stream), None)
+            if not self._closed:
+                self._calls.add(call)
+                return call
+        call.finish()
+        raise OpenAIError("This client has been closed; create a new one")
 
     def __enter__(self) -> OpenAIClient:
         return self

@@ -849,8 +849,8 @@ class MultipartTests(TempFilesMixin):
         os.close(write_end)
         with os.fdopen(read_end, "rb") as pipe:
             part = oi.FilePart.from_input("image", pipe)
-        self.assertTrue(part.replayable)
-        self.assertEqual(b"".join(bytes(c) for c in part.iter_content()), PNG)
+        for _ in range(2):  # once per attempt
+            self.assertEqual(b"".join(bytes(c) for c in part.iter_content()), PNG)
 
     def test_boundary_is_random_hex(self) -> None:
         a, b = oi.MultipartEncoder([]), oi.MultipartEncoder([])
