@@ -1972,7 +1972,13 @@ class SSEParser:
     whether anything was pending.
     """
 
+    _blank_lines: Any = None  # a run of complete blank lines (not a CR that may be half of a CRLF)
+
     def __init__(self, max_event_bytes: Optional[int] = 64 * 1024 * 1024) -> None:
+        if SSEParser._blank_lines is None:
+            import re
+
+            SSEParser._blank_lines = re.compile(rb"(?:\r\n|\n|\r(?=[^\n]))*")
         self.max_event_bytes = max_event_bytes
         self.last_event_id: Optional[str] = None
         self.retry: Optional[int] = None
@@ -2020,11 +2026,14 @@ class SSEParser:
                 self._fragment_bytes = 0
             else:
                 line = chunk[pos:end]
-            if self.max_event_bytes is not None:  # the same verdict however the line was chunked
-                self._check_size(len(line))
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+            if line or self._pending_fields or self._first_line:
+                if self.max_event_bytes is not None:  # the same verdict however the line was chunked
+                    self._check_size(len(line))
+                event = self._line(line)
+                if event is not None:
+                    events.append(event)
+            elif after < size:  # a blank line that dispatches nothing: skip the blank lines after it at C speed
+                after = self._blank_lines.match(chunk, after).end()
             pos = after
             if cr != -1 and cr < pos:
                 cr = chunk.find(b"\r", pos)

@@ -10,6 +10,8 @@ import concurrent.futures
 import contextlib
 import email.parser
 import email.policy
+import functools
+import gc
 import io
 import json
 import logging
@@ -133,7 +135,9 @@ def email_parse_multipart(content_type: str, body: bytes) -> List[Tuple[str, Opt
 class Recorded:
     """What the server received for one request."""
 
-    def __init__(self, method: str, path: str, query: Dict[str, str], headers: Any, body: bytes) -> None:
+    def __init__(
+        self, method: str, path: str, query: Dict[str, str], headers: Any, body: bytes, parse: bool = True
+    ) -> None:
         self.method = method
         self.path = path
         self.query = query
@@ -142,7 +146,7 @@ class Recorded:
         self.json: Any = None
         self.fields: List[Tuple[str, str]] = []
         self.files: List[Tuple[str, Optional[str], str, bytes]] = []  # name, filename, type, payload
-        ctype = headers.get("Content-Type", "")
+        ctype = headers.get("Content-Type", "") if parse else ""
         if ctype.startswith("application/json"):
             self.json = json.loads(body)
         elif ctype.startswith("multipart/form-data"):
@@ -173,7 +177,10 @@ class Action:
         chunked: Optional[bool] = None,
         truncate_after: Optional[int] = None,
         stall_after: Optional[int] = None,
-        raw: Optional[Iterable[bytes]] = None,
+        raw: Optional[Iterable[Any]] = None,
+        early: Optional[str] = None,
+        interim: Iterable[int] = (),
+        before_reply: Optional[Callable[[], None]] = None,
     ) -> None:
         self.status = status
         self.body = body
@@ -185,7 +192,10 @@ class Action:
         self.chunked = chunked  # transfer encoding; default: chunked for sse, Content-Length for a body
         self.truncate_after = truncate_after  # send this many body bytes, then reset
         self.stall_after = stall_after  # send this many body bytes, then stall
-        self.raw = raw  # bytes written as they are, status line included; may be endless
+        self.raw = raw  # bytes written as they are, status line included (and pauses, "HANG", "CUT"); may be endless
+        self.early = early  # answer before reading the body, then "close" the connection or keep it "open"
+        self.interim = list(interim)  # 1xx interim responses sent before the final one (103 Early Hints)
+        self.before_reply = before_reply  # run after the request is read, before answering
 
 
 def sse_event(data: Any, event: Optional[str] = None, eol: str = "\n") -> bytes:
@@ -233,6 +243,9 @@ class FakeImagesAPI:
         self.script: List[Action] = []
         self.lock = threading.Lock()
         self.release = threading.Event()
+        self.arrived = threading.Event()  # a request's headers were read
+        self.replied = threading.Event()  # an answer's status line and headers were sent
+        self.hanging = threading.Event()  # the server holds a connection without answering further
         self.counter = 0
         self.connections = 0
         self.echo = False  # answer with images that carry the request's prompt (load tests)
@@ -278,27 +291,34 @@ class FakeImagesAPI:
             self.script.clear()
             self.counter = 0
             self.echo = False
-        self.release.clear()
+        for event in (self.release, self.arrived, self.replied, self.hanging):
+            event.clear()
 
     def queue(self, *actions: Action) -> None:
         with self.lock:
             self.script.extend(actions)
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
+        self.arrived.set()
+        with self.lock:
+            action = self.script.pop(0) if self.script else None
+        early = action is not None and action.early
         length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length else b""
+        body = h.rfile.read(length) if length and not early else b""
         parts = urlsplit(h.path)
-        record = Recorded(h.command, parts.path, dict(parse_qsl(parts.query)), h.headers, body)
+        record = Recorded(h.command, parts.path, dict(parse_qsl(parts.query)), h.headers, body, parse=not early)
         with self.lock:
             self.requests.append(record)
             self.counter += 1
             request_id = f"req_{self.counter}"
-            action = self.script.pop(0) if self.script else None
         if action is None:
             action = self.default_action(record)
+        if action.before_reply is not None:
+            action.before_reply()
         if action.delay:
             time.sleep(action.delay)
         if action.hang:
+            self.hanging.set()
             self.release.wait(30)
             h.close_connection = True
             return
@@ -310,8 +330,8 @@ class FakeImagesAPI:
         h.close_connection = True
         try:
             if action.raw is not None:
-                for piece in action.raw:
-                    h.wfile.write(piece)
+                self.replied.set()
+                self.write_pieces(h, action.raw, chunked=False)
                 return
             if action.sse is not None:
                 headers = {"Content-Type": "text/event-stream", **headers, "Connection": "close"}
@@ -328,7 +348,12 @@ class FakeImagesAPI:
             pieces: List[Any] = (
                 [payload] if cut is None else [payload[:cut], "CUT" if action.stall_after is None else "HANG"]
             )
-            self.send_pieces(h, action.status, headers, pieces, bool(action.chunked), len(payload))
+            if action.early:
+                headers["Connection"] = "close"
+            self.send_pieces(h, action.status, headers, pieces, bool(action.chunked), len(payload), action.interim)
+            if action.early == "open":  # the socket stays open and unread
+                self.hanging.set()
+                self.release.wait(30)
         except OSError:
             pass  # the client went away: expected in fault tests
 
@@ -340,9 +365,12 @@ class FakeImagesAPI:
         pieces: Iterable[Any],
         chunked: bool,
         length: Optional[int] = None,
+        interim: Iterable[int] = (),
     ) -> None:
         """Send a status, headers and a body piece by piece: bytes, pauses
         (floats), "HANG" (wait for release) or "CUT" (reset the connection)."""
+        for code in interim:
+            h.wfile.write(b"HTTP/1.1 %d Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" % code)
         h.send_response(status)
         for name, value in headers.items():
             h.send_header(name, value)
@@ -351,22 +379,30 @@ class FakeImagesAPI:
         elif length is not None:
             h.send_header("Content-Length", str(length))
         h.end_headers()
+        h.wfile.flush()
+        self.replied.set()
+        if self.write_pieces(h, pieces, chunked) and chunked:
+            h.wfile.write(b"0\r\n\r\n")
+
+    def write_pieces(self, h: BaseHTTPRequestHandler, pieces: Iterable[Any], chunked: bool) -> bool:
+        """Write body pieces: bytes, pauses (floats), "HANG" (wait for release)
+        or "CUT" (reset the connection, then False)."""
         for piece in pieces:
             if isinstance(piece, (int, float)):
                 time.sleep(piece)
             elif piece == "HANG":
+                self.hanging.set()
                 self.release.wait(30)
             elif piece == "CUT":
                 h.wfile.flush()
                 h.connection.shutdown(socket.SHUT_RDWR)
-                return
+                return False
             elif chunked and piece:  # (an empty chunk would end the body)
                 h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             else:
                 h.wfile.write(piece)
             h.wfile.flush()
-        if chunked:
-            h.wfile.write(b"0\r\n\r\n")
+        return True
 
     def default_action(self, record: Recorded) -> Action:
         """Answer like the real API: images as base64, usage, metadata."""
@@ -469,6 +505,37 @@ class TestCase(unittest.TestCase):
         return KeyCheckingContext(super().assertRaises(expected, **kwargs))
 
 
+def fire_when(event: threading.Event, action: Callable[[], Any]) -> None:
+    """Run ``action`` in another thread once ``event`` is set (an event from the
+    fake server or the client's log), never after a fixed delay."""
+
+    def run() -> None:
+        if event.wait(30):
+            action()
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+class LogWatch(logging.Handler):
+    """``event`` is set when the library logs a message containing ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+def log_event(test: unittest.TestCase, text: str) -> threading.Event:
+    watch = LogWatch(text)
+    oi.logger.addHandler(watch)
+    test.addCleanup(oi.logger.removeHandler, watch)
+    return watch.event
+
+
 FAST_RETRIES = oi.RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
@@ -487,6 +554,7 @@ class ServerTestCase(TestCase):
         self.api.reset()
         self.threads_before = threading.active_count()
         self.fds_before = open_fds()
+        self.addCleanup(self.assert_no_leaks)  # the first cleanup added runs last, after the others
         self.client = self.make_client()
 
     def tearDown(self) -> None:
@@ -509,11 +577,12 @@ class ServerTestCase(TestCase):
         self.api.release.set()  # let hanging server handlers close their side
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
+            gc.collect()  # PyPy closes dropped objects only when it collects them
             names = [t.name for t in threading.enumerate() if t.name == "openai-images-watch"]
             fds = open_fds()
             if not names and (fds is None or self.fds_before is None or fds <= self.fds_before):
                 return
-            time.sleep(0.01)
+            time.sleep(0.02)
         self.assertEqual(names, [], "watcher threads left behind")
         if fds is not None and self.fds_before is not None:
             self.assertLessEqual(fds, self.fds_before, "file descriptors left open")
@@ -1611,6 +1680,7 @@ class SilentServer:
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
         self.accepted: List[socket.socket] = []
         self.connected = threading.Event()  # a client has connected
+        self.uploading = threading.Event()  # a client has sent its headers and the start of a body
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
@@ -1623,6 +1693,20 @@ class SilentServer:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             self.accepted.append(conn)
             self.connected.set()
+            threading.Thread(target=self.read_head, args=(conn,), daemon=True).start()
+
+    def read_head(self, conn: socket.socket) -> None:
+        """Read until the request's body has started, then read nothing more."""
+        seen = b""
+        try:
+            while b"\r\n\r\n" not in seen or seen.endswith(b"\r\n\r\n"):
+                piece = conn.recv(4096)
+                if not piece:
+                    return
+                seen += piece
+        except OSError:
+            return
+        self.uploading.set()
 
     def close(self) -> None:
         self.sock.close()
@@ -1630,12 +1714,30 @@ class SilentServer:
             conn.close()
 
 
+def syn_sent(port: int) -> threading.Event:
+    """Set once a TCP connect to ``port`` on loopback is pending (SYN sent, no
+    answer), as /proc/net/tcp shows it: the moment a client blocks in connect()."""
+    seen = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with open("/proc/net/tcp") as table:
+                for line in table.readlines()[1:]:
+                    fields = line.split()
+                    if fields[2].endswith(f":{port:04X}") and fields[3] == "02":  # remote port, SYN_SENT
+                        seen.set()
+                        return
+            time.sleep(0.005)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return seen
+
+
 class AbortTests(ServerTestCase):
-    def abort_after(self, delay: float, trigger: Any) -> None:
-        action = trigger.set if isinstance(trigger, threading.Event) else (lambda: trigger.set_result(None))
-        timer = threading.Timer(delay, action)
-        timer.start()
-        self.addCleanup(timer.cancel)
+    def abort_when(self, event: threading.Event, trigger: Any) -> None:
+        """Fire ``trigger`` (an Event or a Future) once ``event`` is set."""
+        fire_when(event, trigger.set if isinstance(trigger, threading.Event) else lambda: trigger.set_result(None))
 
     def assert_prompt_abort(self, call: Callable[[], Any], stage: str, limit: float = 3.0) -> None:
         """The call ends with APIUserAbortError well before the 30 s the servers hang
@@ -1656,12 +1758,12 @@ class AbortTests(ServerTestCase):
     def test_abort_while_waiting_for_headers(self) -> None:
         for trigger in (threading.Event(), concurrent.futures.Future()):
             self.api.queue(Action(hang=True))
-            self.abort_after(0.2, trigger)
+            self.abort_when(self.api.arrived, trigger)
             self.assert_prompt_abort(
                 lambda t=trigger: self.client.images.generate(prompt="p", abort_trigger=t), "during_request"
             )
             self.assert_no_leaks()
-            self.api.release.clear()
+            self.api.reset()
 
     def test_abort_during_upload(self) -> None:
         silent = SilentServer()
@@ -1669,12 +1771,7 @@ class AbortTests(ServerTestCase):
         client = self.make_client(base_url=silent.url)
         trigger = threading.Event()
 
-        def abort_once_uploading() -> None:  # not after a fixed delay: building the body takes a while on PyPy
-            if silent.connected.wait(30):
-                time.sleep(0.2)  # the server reads nothing: the upload is stalled by now
-            trigger.set()
-
-        threading.Thread(target=abort_once_uploading, daemon=True).start()
+        fire_when(silent.uploading, trigger.set)
         blob = PNG + b"\x00" * 64_000_000
         self.assert_prompt_abort(
             lambda: client.images.edit(image=blob, prompt="p", abort_trigger=trigger), "during_request"
@@ -1711,6 +1808,8 @@ class AbortTests(ServerTestCase):
         return f"http://127.0.0.1:{port}/v1", lambda: [s.close() for s in fillers] and None
 
     def test_connect_timeout_and_abort_while_connecting(self) -> None:
+        if not os.path.exists("/proc/net/tcp"):
+            self.skipTest("needs /proc/net/tcp to see the pending connect")
         url, close_listener = self.stalled_listener()
         client = self.make_client(
             base_url=url, timeout=oi.Timeout(connect=0.3, read=5), retry_policy=oi.RetryPolicy(max_retries=0)
@@ -1720,7 +1819,7 @@ class AbortTests(ServerTestCase):
         self.assertEqual(caught.exception.limit, "connect")
         client = self.make_client(base_url=url, timeout=oi.Timeout(connect=30, read=30))
         trigger = threading.Event()
-        self.abort_after(0.2, trigger)
+        self.abort_when(syn_sent(int(url.split(":")[2].split("/")[0])), trigger)
         self.assert_prompt_abort(lambda: client.images.generate(prompt="p", abort_trigger=trigger), "during_request")
         close_listener()
         self.assert_no_leaks()
@@ -1729,7 +1828,7 @@ class AbortTests(ServerTestCase):
         client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=3, initial_delay=30, max_delay=30))
         self.api.queue(Action(500, {}))
         trigger = threading.Event()
-        self.abort_after(0.2, trigger)
+        self.abort_when(log_event(self, "Retrying"), trigger)
         self.assert_prompt_abort(
             lambda: client.images.generate(prompt="p", abort_trigger=trigger), "during_retry_delay"
         )
@@ -1741,7 +1840,7 @@ class AbortTests(ServerTestCase):
         self.api.queue(Action(sse=[first, "HANG"]))
         stream = self.client.images.generate_stream(prompt="p")
         self.assertIsInstance(next(stream), oi.ImageGenPartialImageEvent)
-        threading.Timer(0.2, stream.abort).start()
+        fire_when(self.api.hanging, stream.abort)
         self.assert_prompt_abort(lambda: next(stream), "during_stream")
         with self.assertRaises(oi.APIUserAbortError):
             next(stream)
@@ -1755,7 +1854,7 @@ class AbortTests(ServerTestCase):
         trigger: concurrent.futures.Future[None] = concurrent.futures.Future()
         stream = self.client.images.generate_stream(prompt="p", abort_trigger=trigger)
         next(stream)
-        self.abort_after(0.2, trigger)
+        self.abort_when(self.api.hanging, trigger)
         self.assert_prompt_abort(lambda: list(stream), "during_stream")
         self.assert_no_leaks()
 
@@ -1794,6 +1893,447 @@ class AbortTests(ServerTestCase):
         for _ in range(3):
             stream.abort()
         self.assert_no_leaks()
+
+
+class CountingFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A Future that counts the callbacks added to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.callbacks = 0
+
+    def add_done_callback(self, fn: Any) -> None:
+        self.callbacks += 1
+        super().add_done_callback(fn)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait until ``condition()`` holds (a state the test observes, not a delay)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.002)
+
+
+def raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+class Outcome:
+    """What a call run in another thread ended with, and when."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self.error: Optional[BaseException] = None
+        self.ended = 0.0
+        self.thread = threading.Thread(target=self.run, args=(call,), daemon=True)
+        self.thread.start()
+
+    def run(self, call: Callable[[], Any]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the test
+            self.error = exc
+        self.ended = time.monotonic()
+
+    def wait(self) -> Optional[BaseException]:
+        self.thread.join(30)
+        return self.error
+
+
+def stalled_body(framing: str) -> Action:
+    """A 200 whose body stops after 40 bytes, in the given framing."""
+    body = json.dumps({"created": 1, "data": [{"b64_json": PNG_B64}]}).encode()
+    if framing == "close-delimited":
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+        return Action(raw=[head + body[:40], "HANG"])
+    return Action(body=body, chunked=framing == "chunked", stall_after=40)
+
+
+class CallTests(TempFilesMixin, ServerTestCase):
+    """One owner per call: a local mistake raises at once and is never retried;
+    abort, the total deadline and client.close() end every stage; a stream has
+    one state; the server's early answer wins over a broken upload."""
+
+    # -- local mistakes: raised before any traffic, never retried -------------
+
+    def test_bad_headers_from_every_source_raise_before_any_traffic(self) -> None:
+        for bad in ("a\r\nInjected: 1", "a\nb", "a\rb", "a\x00b", "folded\r\n continued"):
+            with self.subTest(value=bad):
+                started = time.monotonic()
+                with self.assertRaises(ValueError) as caught:
+                    self.client.images.generate(prompt="p", extra_headers={"X-Custom": bad})
+                self.assertIn("'X-Custom'", str(caught.exception))
+                self.assertNotIn(bad, str(caught.exception))
+                self.assertLess(time.monotonic() - started, 0.5)
+        for headers in ({"Bad Name": "v"}, {"X-Euro": "€"}, {"": "v"}):
+            with self.subTest(headers=headers), self.assertRaises(ValueError):
+                self.client.images.generate(prompt="p", extra_headers=headers)
+        for where, options in (
+            ("default_headers", {"default_headers": {"api-key": "k\r\nX: 1"}}),
+            ("organization", {"organization": "org-1\n"}),
+            ("project", {"project": "proj\x00"}),
+        ):
+            with self.subTest(where), self.assertRaises(ValueError) as caught:
+                self.make_client(**options)
+            self.assertIn(where, str(caught.exception))
+        for image, where in (
+            (("a.png", PNG, "image/png\r\nX-Injected: 1"), "content type"),
+            (("a.png", PNG, "image/png", {"X-Part": "v\nw"}), "part headers"),
+        ):
+            with self.subTest(where), self.assertRaises(ValueError) as caught:
+                self.client.images.edit(image=image, prompt="p")
+            self.assertIn(where, str(caught.exception))
+        self.assertEqual(self.api.requests, [])
+
+    def test_framing_headers_cannot_be_given(self) -> None:
+        for name in ("Content-Length", "transfer-encoding", "Host", "Connection"):
+            with self.subTest(name):
+                with self.assertRaises(ValueError) as caught:
+                    self.client.images.generate(prompt="p", extra_headers={name: "1"})
+                self.assertIn(name, str(caught.exception))
+                with self.assertRaises(ValueError):
+                    self.make_client(default_headers={name: "1"})
+        self.assertEqual(self.api.requests, [])
+
+    def test_bad_timeouts_raise_before_any_traffic(self) -> None:
+        for value in (-1, 0, float("nan"), float("inf")):
+            with self.subTest(value=value):
+                with self.assertRaises(ValueError):
+                    self.client.images.generate(prompt="p", timeout=value)
+                with self.assertRaises(ValueError):
+                    oi.Timeout(total=value)
+        with self.assertRaises(TypeError):
+            oi.Timeout(connect="5")  # type: ignore[arg-type]
+        self.assertEqual(self.api.requests, [])
+
+    def test_a_file_removed_between_attempts_is_not_retried(self) -> None:
+        path = self.write("cat.png", PNG)
+        self.api.queue(Action(500, {"error": {"message": "again"}}, before_reply=lambda: os.remove(path)))
+        with self.assertRaises(FileNotFoundError) as caught:
+            self.client.images.edit(image=path, prompt="p")
+        self.assertIn("image: no such file", str(caught.exception))
+        self.assertEqual(len(self.api.requests), 1)
+
+    def test_file_objects_with_read_only_and_failing_reads(self) -> None:
+        class ReadOnly:
+            """read(), seek() and tell(): no readinto()."""
+
+            def __init__(self, data: bytes) -> None:
+                self.data = io.BytesIO(data)
+                self.reads = 0
+
+            def read(self, size: int = -1) -> bytes:
+                self.reads += 1
+                return self.data.read(size)
+
+            def seek(self, offset: int, whence: int = 0) -> int:
+                return self.data.seek(offset, whence)
+
+            def tell(self) -> int:
+                return self.data.tell()
+
+            def seekable(self) -> bool:
+                return True
+
+        self.client.images.edit(image=ReadOnly(PNG), prompt="p")
+        self.assertEqual(self.last.files[0][3], PNG)
+
+        class Failing(ReadOnly):
+            def read(self, size: int = -1) -> bytes:
+                if self.reads >= 1:  # the first read sniffs the type; the upload's read fails
+                    self.reads += 1
+                    raise OSError(5, "Input/output error")
+                return super().read(size)
+
+        failing = Failing(PNG)
+        started = time.monotonic()
+        with self.assertRaises(OSError) as caught:
+            self.client.images.edit(image=failing, prompt="p")
+        self.assertIs(type(caught.exception), OSError)
+        self.assertEqual(caught.exception.errno, 5)
+        self.assertEqual(failing.reads, 2, "read once for the upload, not retried")
+        self.assertLess(time.monotonic() - started, 2)
+
+    def test_a_fifo_is_refused_at_once(self) -> None:
+        if not hasattr(os, "mkfifo"):
+            self.skipTest("no FIFOs here")
+        path = os.path.join(self.tmp.name, "pipe.png")
+        os.mkfifo(path)
+        started = time.monotonic()
+        with self.assertRaises(ValueError) as caught:
+            self.client.images.edit(image=path, prompt="p")
+        self.assertIn("not a regular file", str(caught.exception))
+        self.assertLess(time.monotonic() - started, 1)
+        self.assertEqual(self.api.requests, [])
+
+    # -- abort, deadline and close() at every stage ----------------------------
+
+    def test_abort_and_deadline_during_a_body_read_in_every_framing(self) -> None:
+        for framing in ("content-length", "chunked", "close-delimited"):
+            with self.subTest(framing):
+                self.api.reset()
+                self.api.queue(stalled_body(framing))
+                trigger = threading.Event()
+                fire_when(self.api.hanging, trigger.set)
+                started = time.monotonic()
+                with self.assertRaises(oi.APIUserAbortError) as caught:
+                    self.client.images.generate(prompt="p", abort_trigger=trigger)
+                self.assertLess(time.monotonic() - started, 3)
+                self.assertIn(caught.exception.stage, ("during_request", "during_response"))
+                self.api.reset()
+                self.api.queue(stalled_body(framing))
+                with self.assertRaises(oi.APITimeoutError) as timed:
+                    self.client.images.generate(prompt="p", timeout=oi.Timeout(read=10, total=0.5))
+                self.assertEqual(timed.exception.limit, "total")
+                self.assertEqual(len(self.api.requests), 1)
+
+    def test_client_close_ends_every_call_at_every_stage(self) -> None:
+        silent = SilentServer()
+        self.addCleanup(silent.close)
+        first, *_ = image_events()
+        slow_retries = oi.RetryPolicy(max_retries=3, initial_delay=30, max_delay=30)
+        blob = PNG + b"\x00" * 32_000_000
+        stages: List[Tuple[str, Callable[[oi.OpenAIClient], Any], Optional[Action], Any, Dict[str, Any]]] = [
+            ("waiting for headers", lambda c: c.images.generate(prompt="p"), Action(hang=True), "arrived", {}),
+            ("reading the body", lambda c: c.images.generate(prompt="p"), stalled_body("chunked"), "hanging", {}),
+            ("stream headers", lambda c: c.images.generate(prompt="p", stream=True), Action(hang=True), "arrived", {}),
+            ("between events", lambda c: list(c.images.generate_stream(prompt="p")), Action(sse=[first, "HANG"]), "hanging", {}),
+            ("retry back-off", lambda c: c.images.generate(prompt="p"), Action(500, {}), "Retrying", {"retry_policy": slow_retries}),
+            ("upload", lambda c: c.images.edit(image=blob, prompt="p"), None, silent.uploading, {"base_url": silent.url}),
+        ]  # fmt: skip
+        for name, run, action, ready, options in stages:
+            with self.subTest(name):
+                self.api.reset()
+                if action is not None:
+                    self.api.queue(action)
+                if isinstance(ready, str):
+                    ready = getattr(self.api, ready, None) or log_event(self, ready)
+                client = self.make_client(**options)
+                outcome = Outcome(functools.partial(run, client))
+                self.assertTrue(ready.wait(30))
+                closed_at = time.monotonic()
+                client.close()
+                error = outcome.wait()
+                self.assertIsInstance(error, oi.APIUserAbortError, repr(error))
+                assert isinstance(error, oi.APIUserAbortError)
+                self.assertEqual(error.reason, oi.AbortReason.CLIENT_CLOSED)
+                self.assertIn("client was closed", str(error))
+                self.assertLess(outcome.ended - closed_at, 1.0)
+                with self.assertRaises(oi.OpenAIError):
+                    client.images.generate(prompt="p")
+
+    def test_a_dropped_stream_is_released_by_garbage_collection(self) -> None:
+        import weakref
+
+        first, *_ = image_events()
+        self.api.queue(Action(sse=[first, "HANG"]))
+        stream = self.client.images.generate_stream(prompt="p")
+        next(stream)
+        dropped = weakref.ref(stream)
+        del stream
+        gc.collect()
+        self.assertIsNone(dropped(), "the client must not keep the stream alive")
+        self.assert_no_leaks()  # its socket is closed
+
+    def test_close_from_another_thread_while_reading_acts_like_abort(self) -> None:
+        first, *_ = image_events()
+        self.api.queue(Action(sse=[first, "HANG"]))
+        stream = self.client.images.generate_stream(prompt="p")
+        next(stream)
+
+        def close_while_reading() -> None:
+            wait_for(lambda: stream.state == oi.ImageStream.READING)
+            stream.close()
+
+        fire_when(self.api.hanging, close_while_reading)
+        with self.assertRaises(oi.APIUserAbortError) as caught:
+            next(stream)
+        self.assertEqual(caught.exception.stage, "during_stream")
+        self.assertEqual(stream.state, oi.ImageStream.ABORTED)
+        with self.assertRaises(oi.APIUserAbortError):
+            next(stream)
+        stream.close()  # idempotent
+        self.assertEqual(stream.state, oi.ImageStream.ABORTED)
+
+    def test_close_between_events_in_the_consuming_thread_ends_iteration(self) -> None:
+        stream = self.client.images.generate_stream(prompt="p")
+        next(stream)
+        stream.close()
+        self.assertEqual(stream.state, oi.ImageStream.CLOSED)
+        self.assertEqual(list(stream), [])
+        stream.abort()  # a no-op once closed
+        self.assertEqual(stream.state, oi.ImageStream.CLOSED)
+
+    def test_an_error_event_after_a_partial_in_one_chunk_keeps_the_partial(self) -> None:
+        first, *_ = image_events()
+        error = sse_event({"type": "error", "error": {"message": "moderation blocked", "code": "blocked"}}, "error")
+        self.api.queue(Action(sse=[first + error]))
+        stream = self.client.images.generate_stream(prompt="p")
+        self.assertIsInstance(next(stream), oi.ImageGenPartialImageEvent)
+        with self.assertRaises(oi.ImageStreamError) as caught:
+            next(stream)
+        self.assertIn("moderation blocked", str(caught.exception))
+        self.assertEqual(len(caught.exception.partial_images), 1)
+        self.assertEqual(stream.state, oi.ImageStream.CLOSED)
+
+    # -- the server's answer wins ----------------------------------------------
+
+    def test_an_early_answer_during_an_upload_wins(self) -> None:
+        blob = PNG + b"\x00" * 32_000_000
+        for early, status, error in (("close", 401, oi.AuthenticationError), ("open", 413, oi.APIStatusError)):
+            with self.subTest(early=early):
+                self.api.reset()
+                self.api.queue(Action(status, {"error": {"message": "refused early"}}, early=early))
+                client = self.make_client(timeout=oi.Timeout(connect=5, read=20))
+                started = time.monotonic()
+                with self.assertRaises(error) as caught:
+                    client.images.edit(image=blob, prompt="p")
+                self.assertIs(type(caught.exception), error)
+                self.assertEqual(caught.exception.status_code, status)
+                self.assertIn("refused early", str(caught.exception))
+                self.assertLess(time.monotonic() - started, 5)
+                self.assertEqual(len(self.api.requests), 1, "the upload is not sent again")
+                client.close()
+                self.api.release.set()
+
+    def test_protocol_interop(self) -> None:
+        body = json.dumps({"created": 1, "data": [{"b64_json": PNG_B64}]}).encode()
+        json_type = {"Content-Type": "application/json"}
+        cases = [
+            ("1xx interim responses are skipped", Action(body=body, headers=json_type, interim=[103, 102])),
+            (
+                "chunked wins over Content-Length",
+                Action(body=body, chunked=True, headers={**json_type, "Content-Length": str(3 * len(body))}),
+            ),
+            ("zlib deflate", Action(body=zlib.compress(body), headers={**json_type, "Content-Encoding": "deflate"})),
+            ("raw deflate", Action(body=raw_deflate(body), headers={**json_type, "Content-Encoding": "deflate"})),
+        ]
+        for name, action in cases:
+            with self.subTest(name):
+                self.api.reset()
+                self.api.queue(action)
+                self.assertEqual(self.client.images.generate(prompt="p").data[0].to_bytes(), PNG)
+                self.assertEqual(len(self.api.requests), 1)
+        self.api.reset()
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \xc2\xb2\r\nConnection: close\r\n\r\n"
+        self.api.queue(Action(raw=[head + body]))
+        with self.assertRaises(oi.APIResponseValidationError) as caught:
+            self.client.images.generate(prompt="p")
+        self.assertIn("Content-Length", str(caught.exception))
+
+    # -- one watcher: no thread, poll or callback per call ---------------------
+
+    def test_one_watcher_for_every_trigger_and_deadline(self) -> None:
+        future = CountingFuture()
+        event = threading.Event()
+        for _ in range(100):
+            self.client.images.generate(prompt="p", abort_trigger=future)
+            self.client.images.generate(prompt="p", abort_trigger=event, timeout=oi.Timeout(total=60))
+        self.assertEqual(future.callbacks, 1, "one callback per Future, however many calls use it")
+        self.api.reset()
+        self.api.queue(*[Action(hang=True) for _ in range(20)])
+        outcomes = [
+            Outcome(lambda: self.client.images.generate(prompt="p", abort_trigger=event, timeout=oi.Timeout(total=60)))
+            for _ in range(20)
+        ]
+        wait_for(lambda: len(self.api.requests) == 20)
+        library = [t.name for t in threading.enumerate() if t.name.startswith("openai-images")]
+        self.assertEqual(library, ["openai-images-watch"], "one thread for all deadlines, none per call")
+        fired = time.monotonic()
+        event.set()
+        for outcome in outcomes:
+            self.assertIsInstance(outcome.wait(), oi.APIUserAbortError)
+            self.assertLess(outcome.ended - fired, 1.0)
+
+
+RESOLVER_SCRIPT = r"""
+import json, socket, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+import openai_images as oi
+
+queries = threading.Event()
+dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+dns.bind(("127.0.0.1", 53))
+
+def silent_dns():  # reads queries, never answers: every lookup stalls
+    while True:
+        dns.recv(512)
+        queries.set()
+
+threading.Thread(target=silent_dns, daemon=True).start()
+results = {}
+config = dict(api_key="sk-test", base_url="http://api.slow-dns.test:8080/v1", proxies={},
+              retry_policy=oi.RetryPolicy(max_retries=0))
+
+def measure(name, make_call, fire=None):
+    queries.clear()
+    if fire is not None:
+        threading.Thread(target=lambda: queries.wait(30) and (time.sleep(0) or fire()), daemon=True).start()
+    fired = [None]
+    started = time.monotonic()
+    try:
+        make_call()
+        results[name] = {"error": None}
+        return
+    except oi.OpenAIError as exc:
+        ended = time.monotonic()
+        results[name] = {"error": type(exc).__name__, "limit": getattr(exc, "limit", None),
+                         "reason": getattr(exc, "reason", None), "seconds": ended - started,
+                         "after_query": queries.is_set()}
+
+trigger = threading.Event()
+client = oi.OpenAIClient(config=oi.OpenAIConfig(**config, timeout=oi.Timeout(connect=30, read=30)))
+measure("abort", lambda: client.images.generate(prompt="p", abort_trigger=trigger), trigger.set)
+client = oi.OpenAIClient(config=oi.OpenAIConfig(**config, timeout=oi.Timeout(connect=30, read=30)))
+measure("close", lambda: client.images.generate(prompt="p"), client.close)
+client = oi.OpenAIClient(config=oi.OpenAIConfig(**config, timeout=oi.Timeout(connect=0.3, read=30)))
+measure("connect", lambda: client.images.generate(prompt="p"))
+client = oi.OpenAIClient(config=oi.OpenAIConfig(**config, timeout=oi.Timeout(connect=30, read=30, total=0.3)))
+measure("total", lambda: client.images.generate(prompt="p"))
+print(json.dumps(results))
+"""
+
+
+def run_in_network_namespace(test: unittest.TestCase, script: str, *args: str) -> str:
+    """Run ``script`` in its own network and mount namespaces (root on Linux),
+    with /etc/resolv.conf pointing at 127.0.0.1, where the script can serve
+    DNS. Skips the test where namespaces are not available."""
+    if not sys.platform.startswith("linux") or not shutil.which("unshare") or not shutil.which("ip"):
+        test.skipTest("needs Linux with unshare and ip")
+    if subprocess.run(["unshare", "-m", "-n", "true"], capture_output=True).returncode != 0:
+        test.skipTest("cannot create namespaces here (needs root)")
+    with tempfile.TemporaryDirectory() as tmp:
+        resolv = os.path.join(tmp, "resolv.conf")
+        with open(resolv, "w") as handle:
+            handle.write("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
+        path = os.path.join(tmp, "script.py")
+        with open(path, "w") as handle:
+            handle.write(script)
+        shell = 'ip link set lo up && mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+        done = subprocess.run(
+            ["unshare", "-m", "-n", "sh", "-c", shell, "sh", resolv, sys.executable, path, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    test.assertEqual(done.returncode, 0, done.stderr[-2000:])
+    return done.stdout
+
+
+class NameResolutionTests(TestCase):
+    def test_abort_deadline_close_and_connect_timeout_cover_name_resolution(self) -> None:
+        results = json.loads(run_in_network_namespace(self, RESOLVER_SCRIPT, HERE).strip().splitlines()[-1])
+        for name in ("abort", "close"):
+            self.assertEqual(results[name]["error"], "APIUserAbortError", results)
+            self.assertTrue(results[name]["after_query"], results)
+            self.assertLess(results[name]["seconds"], 1.5, results)  # the lookup itself would take 2 s
+        self.assertEqual(results["close"]["reason"], "client_closed")
+        self.assertEqual((results["connect"]["error"], results["connect"]["limit"]), ("APITimeoutError", "connect"))
+        self.assertEqual((results["total"]["error"], results["total"]["limit"]), ("APITimeoutError", "total"))
+        for name in ("connect", "total"):
+            self.assertLess(results[name]["seconds"], 1.5, results)
 
 
 # =============================================================================
@@ -2820,6 +3360,8 @@ class LoopbackProxy:
 
     def __init__(self, stall: bool = False) -> None:
         self.seen: List[Tuple[str, str, Dict[str, str]]] = []  # method, target, headers
+        self.received = threading.Event()  # a request line and headers were read
+        self.closing = threading.Event()
         proxy = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -2836,8 +3378,9 @@ class LoopbackProxy:
                     headers[name.strip().lower()] = value.strip()
                 method, target, _ = head.split()
                 proxy.seen.append((method, target, headers))
+                proxy.received.set()
                 if stall:
-                    time.sleep(30)
+                    proxy.closing.wait(30)
                     return
                 if method == "CONNECT":
                     host, _, port = target.rpartition(":")
@@ -2864,6 +3407,7 @@ class LoopbackProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -2993,13 +3537,13 @@ class TLSAndProxyTests(ServerTestCase):
         self.assertLess(time.monotonic() - started, 2)
         client = self.tls_client(base_url=url, retry_policy=oi.RetryPolicy(max_retries=0))
         trigger = threading.Event()
-        threading.Timer(0.2, trigger.set).start()
+        silent.connected.clear()
+        fire_when(silent.connected, trigger.set)  # the handshake now waits on a server that never answers
         started = time.monotonic()
         with self.assertRaises(oi.APIUserAbortError):
             client.images.generate(prompt="p", abort_trigger=trigger)
-        self.assertLess(time.monotonic() - started, 0.2 + 0.5)
+        self.assertLess(time.monotonic() - started, 3)
         silent.close()
-        self.assert_no_leaks()
 
     def proxy(self, stall: bool = False) -> LoopbackProxy:
         proxy = LoopbackProxy(stall)
@@ -3055,11 +3599,11 @@ class TLSAndProxyTests(ServerTestCase):
         with proxy_environment():
             client = self.env_client(base_url=self.tls.url, ssl_context=self.trusting, proxies={"https": proxy.url})
             trigger = threading.Event()
-            threading.Timer(0.2, trigger.set).start()
+            fire_when(proxy.received, trigger.set)
             started = time.monotonic()
             with self.assertRaises(oi.APIUserAbortError):
                 client.images.generate(prompt="p", abort_trigger=trigger)
-        self.assertLess(time.monotonic() - started, 0.7)
+        self.assertLess(time.monotonic() - started, 3)
         self.assertEqual([m for m, _, _ in proxy.seen], ["CONNECT"])
 
 
