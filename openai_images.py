@@ -105,6 +105,10 @@ __all__ = [
     "FilePart",
     "SSEParser",
     "ServerSentEvent",
+    "EventTooLargeError",
+    "BodyDecoder",
+    "BodyError",
+    "ImageEventDecoder",
     # interceptors
     "Handler",
     "Interceptor",
@@ -1958,6 +1962,16 @@ class ServerSentEvent:
         return f"ServerSentEvent(event={self.event!r}, data={data!r}, id={self.id!r}, retry={self.retry!r})"
 
 
+class EventTooLargeError(ValueError):
+    """More than ``SSEParser.max_event_bytes`` since the last event: an event or
+    a line too long, or comments and blank lines that never end.
+    ``events`` are the events completed before it in the same chunk."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.events: List[ServerSentEvent] = []
+
+
 class SSEParser:
     """An incremental ``text/event-stream`` parser following the WHATWG rules.
 
@@ -1967,18 +1981,19 @@ class SSEParser:
     block without data, sticky ``id`` (ignored if it contains NUL),
     digits-only ``retry``. Lines are split as bytes and decoded as UTF-8 one
     by one (invalid bytes become U+FFFD). Linear time; memory bounded by
-    ``max_event_bytes`` (a longer line or event raises ``ValueError``).
+    ``max_event_bytes`` (a longer line or event raises ``EventTooLargeError``,
+    a ``ValueError``).
     ``close()`` ends the stream, discards an unterminated block and returns
     whether anything was pending.
     """
 
-    _blank_lines: Any = None  # a run of complete blank lines (not a CR that may be half of a CRLF)
+    _blank_lines: Any = None  # a run of line ends, which are blank lines after a line end
 
     def __init__(self, max_event_bytes: Optional[int] = 64 * 1024 * 1024) -> None:
         if SSEParser._blank_lines is None:
             import re
 
-            SSEParser._blank_lines = re.compile(rb"(?:\r\n|\n|\r(?=[^\n]))*")
+            SSEParser._blank_lines = re.compile(rb"[\r\n]*")
         self.max_event_bytes = max_event_bytes
         self.last_event_id: Optional[str] = None
         self.retry: Optional[int] = None
@@ -1987,7 +2002,7 @@ class SSEParser:
         self._skip_lf = False
         self._first_line = True
         self._data: List[str] = []
-        self._data_bytes = 0
+        self._block_bytes = 0
         self._event = ""
         self._id: Optional[str] = None
         self._block_retry: Optional[int] = None
@@ -1996,10 +2011,19 @@ class SSEParser:
     def feed(self, chunk: bytes) -> List[ServerSentEvent]:
         """Parse the next bytes of the stream and return the events they
         complete (possibly none). Chunks may split lines, CRLF pairs and UTF-8
-        characters anywhere; the events do not depend on the chunking."""
+        characters anywhere; the events do not depend on the chunking. Past
+        ``max_event_bytes`` it raises ``EventTooLargeError``, whose ``events``
+        are those the chunk completed before the oversized one."""
         events: List[ServerSentEvent] = []
-        if not chunk:
-            return events
+        if chunk:
+            try:
+                self._feed(chunk, events)
+            except EventTooLargeError as exc:
+                exc.events = events
+                raise
+        return events
+
+    def _feed(self, chunk: bytes, events: List[ServerSentEvent]) -> None:
         pos = 0
         if self._skip_lf:
             self._skip_lf = False
@@ -2027,13 +2051,21 @@ class SSEParser:
             else:
                 line = chunk[pos:end]
             if line or self._pending_fields or self._first_line:
-                if self.max_event_bytes is not None:  # the same verdict however the line was chunked
-                    self._check_size(len(line))
-                event = self._line(line)
+                self._check_size(len(line))  # the same verdict however the line was chunked
+                event = self._line(line)  # a blank line dispatches, which starts a new count
+                if line:
+                    self._block_bytes += len(line) + 1  # a line end counts 1, CRLF too
                 if event is not None:
                     events.append(event)
-            elif after < size:  # a blank line that dispatches nothing: skip the blank lines after it at C speed
-                after = self._blank_lines.match(chunk, after).end()
+            else:  # a blank line that dispatches nothing: skip the blank lines after it at C speed
+                run = after
+                if after < size:
+                    run = self._blank_lines.match(chunk, after).end()
+                    if run == size and chunk[-1] == 0x0D:
+                        run -= 1  # a CR at the end may be half of a CRLF: the loop handles it
+                self._block_bytes += 1 + run - after - chunk.count(b"\r\n", after, run)
+                self._check_size(0)
+                after = run
             pos = after
             if cr != -1 and cr < pos:
                 cr = chunk.find(b"\r", pos)
@@ -2044,7 +2076,6 @@ class SSEParser:
             self._fragments.append(rest)
             self._fragment_bytes += len(rest)
             self._check_size(self._fragment_bytes)
-        return events
 
     def close(self) -> bool:
         """End of stream: drop what is pending; True if a line or block was cut off."""
@@ -2052,15 +2083,19 @@ class SSEParser:
         self._fragments = []
         self._fragment_bytes = 0
         self._data = []
-        self._data_bytes = 0
+        self._block_bytes = 0
         self._event = ""
         self._id = self.last_event_id
         self._pending_fields = False
         return pending
 
     def _check_size(self, size: int) -> None:
-        if self.max_event_bytes is not None and size + self._data_bytes > self.max_event_bytes:
-            raise ValueError(f"server-sent event larger than max_event_bytes ({self.max_event_bytes} bytes)")
+        """Refuse more than ``max_event_bytes`` since the last event: one event,
+        one line, or comments and blank lines that never make an event."""
+        if self.max_event_bytes is not None and size + self._block_bytes > self.max_event_bytes:
+            raise EventTooLargeError(
+                f"The server sent more than max_event_bytes ({self.max_event_bytes} bytes) without a complete event"
+            )
 
     def _line(self, line: bytes) -> Optional[ServerSentEvent]:
         if self._first_line:
@@ -2080,8 +2115,6 @@ class SSEParser:
                 start += 1
         if name == b"data":  # decoded in place: a 1 MB image line is not copied twice more
             self._data.append(str(memoryview(line)[start:], "utf-8", "replace"))
-            self._data_bytes += len(line) - start + 1
-            self._check_size(0)
             self._pending_fields = True
             return None
         value = line[start:]
@@ -2110,7 +2143,7 @@ class SSEParser:
             return None
         data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
         self._data = []
-        self._data_bytes = 0
+        self._block_bytes = 0
         return ServerSentEvent(event_type or "message", data, self.last_event_id, retry)
 
 
@@ -3484,7 +3517,6 @@ class ImageEventDecoder:
         self.completed: Optional[ImageStreamEvent] = None
         self.failure: Optional[OpenAIError] = None
         self.done = False
-        self._bytes_since_event = 0
 
     def feed(self, chunk: bytes) -> List[ImageStreamEvent]:
         """The events completed by ``chunk`` (see the class docstring for failures)."""
@@ -3502,16 +3534,11 @@ class ImageEventDecoder:
         return out
 
     def _feed(self, chunk: bytes, out: List[ImageStreamEvent]) -> None:
+        too_large: Optional[EventTooLargeError] = None
         try:
             parsed = self.parser.feed(chunk)
-        except ValueError as exc:
-            raise APIResponseValidationError(str(exc), response=self.response) from None
-        self._bytes_since_event = 0 if parsed else self._bytes_since_event + len(chunk)
-        limit = self.parser.max_event_bytes
-        if limit is not None and self._bytes_since_event > limit:  # endless comments or blank lines
-            raise APIResponseValidationError(
-                f"The server sent more than max_event_bytes ({limit} bytes) without an event", response=self.response
-            )
+        except EventTooLargeError as exc:  # the events before it come first
+            parsed, too_large = exc.events, exc
         for sse in parsed:
             if sse.data.startswith("[DONE]"):
                 self.done = True
@@ -3522,6 +3549,8 @@ class ImageEventDecoder:
             if self.completed is not None:
                 self.done = True  # nothing after the completed event matters
                 return
+        if too_large is not None:
+            raise APIResponseValidationError(str(too_large), response=self.response)
 
     def finish(self) -> ImageStreamEvent:
         """The bytes have ended: the completed event, or the stream's failure."""

@@ -2811,10 +2811,12 @@ class HostileServerTests(ServerTestCase):
 
 
 # =============================================================================
-# Fuzzing: seeded standard-library generators; OPENAI_IMAGES_FUZZ_SCALE=10 runs ten times more
+# Fuzzing: seeded standard-library generators. The normal suite runs a tenth of
+# the base counts (OPENAI_IMAGES_FUZZ_SCALE=0.1); CI's dedicated stage runs
+# OPENAI_IMAGES_FUZZ_SCALE=10, a hundred times more.
 # =============================================================================
 
-FUZZ_SCALE = float(os.environ.get("OPENAI_IMAGES_FUZZ_SCALE", "1"))
+FUZZ_SCALE = float(os.environ.get("OPENAI_IMAGES_FUZZ_SCALE", "0.1"))
 BOM = b"\xef\xbb\xbf"
 VALUE_ATOMS = [
     b"a",
@@ -3007,6 +3009,100 @@ class FuzzTests(TestCase):
                 inputs += 1
             inputs += 1
         self.assertGreater(inputs, self.count(150_000))
+
+    def test_event_decoder_gives_the_same_outcome_under_any_chunking(self) -> None:
+        """The events and the final outcome of a stream do not depend on how
+        its bytes are cut, and nothing but an OpenAIError comes out."""
+        rng = random.Random(20261129)
+        request = oi.Request("POST", "http://127.0.0.1/v1/images/generations", oi.Headers())
+        response = oi.Response(200, oi.Headers({"x-request-id": "req_e"}), request)
+        partial, completed = image_events(partials=1)
+        pieces = [
+            partial,
+            completed,
+            b"data: [DONE]\n\n",
+            sse_event({"type": "error", "error": {"message": "bad"}}, "error"),
+            sse_event({"type": "future.event", "x": 1}),
+            b": keep-alive\n\n",
+            b"data: {not json\n\n",
+            b"event: error\ndata: plain text\n\n",
+            b"\r\n",
+            b'data: {"type": "image_generation.partial_image", "b64_json": ""}\n\n',
+        ]
+
+        def outcome(stream: bytes, points: List[int], limit: Optional[int]) -> Tuple[List[Any], str]:
+            decoder = oi.ImageEventDecoder(response, "image_generation", limit)
+            delivered: List[Any] = []
+            try:
+                for start, end in zip([0, *points], [*points, len(stream)]):
+                    delivered += [e.to_dict() for e in decoder.feed(stream[start:end])]
+                decoder.finish()
+                return delivered, "completed"
+            except oi.OpenAIError as exc:
+                return delivered, f"{type(exc).__name__}: {exc}"
+
+        for case in range(self.count(3_000)):
+            stream = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+            limit = rng.choice([None, None, 64, 2000])
+            whole = outcome(stream, [], limit)
+            for _ in range(4):
+                points = (
+                    sorted(rng.sample(range(1, len(stream)), min(len(stream) - 1, rng.randint(1, 8))))
+                    if len(stream) > 1
+                    else []
+                )
+                self.assertEqual(outcome(stream, points, limit), whole, f"case {case}: {stream!r} at {points}")
+
+    def test_body_decoder_gives_the_body_or_a_body_error_under_any_chunking(self) -> None:
+        rng = random.Random(11)
+        for case in range(self.count(3_000)):
+            body = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 300))) * rng.choice([1, 1, 50])
+            encoding = rng.choice(["identity", "gzip", "deflate", "raw-deflate"])
+            data = {
+                "identity": lambda b: b,
+                "gzip": gzip_bytes,
+                "deflate": zlib.compress,
+                "raw-deflate": raw_deflate,
+            }[encoding](body)
+            if rng.random() < 0.2:
+                data = data[: rng.randint(0, len(data))]  # cut short
+            headers = {} if encoding == "identity" else {"Content-Encoding": encoding.replace("raw-", "")}
+            if rng.random() < 0.5:
+                headers["Content-Length"] = str(len(data) + rng.choice([0, 0, 0, 5]))
+            if rng.random() < 0.1:
+                headers["Transfer-Encoding"] = "chunked"
+            limit = rng.choice([None, None, 100, 5000])
+            truncate = rng.random() < 0.2
+
+            def decode(points: List[int], data: bytes = data, headers: Dict[str, str] = headers) -> Any:
+                try:
+                    decoder = oi.BodyDecoder(oi.Headers(headers), limit=limit, truncate=truncate)  # noqa: B023
+                    for start, end in zip([0, *points], [*points, len(data)]):
+                        if decoder.full:
+                            break
+                        decoder.feed(data[start:end])
+                    return decoder.finish()
+                except oi.BodyError as exc:
+                    return ("error", exc.truncated, "limit" in str(exc))
+
+            whole = decode([])
+            if isinstance(whole, bytes) and not truncate and (limit is None or len(body) <= limit):
+                self.assertIn(whole, (body, body[: len(whole)]), f"case {case}")
+            if truncate and limit is not None and isinstance(whole, bytes):
+                self.assertLessEqual(len(whole), limit)
+            for _ in range(3):
+                points = (
+                    sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 5))))
+                    if len(data) > 1
+                    else []
+                )
+                got = decode(points)
+                if truncate and isinstance(got, bytes) and isinstance(whole, bytes):
+                    self.assertTrue(
+                        whole.startswith(got) or got.startswith(whole), f"case {case}"
+                    )  # cut where the limit falls
+                else:
+                    self.assertEqual(got, whole, f"case {case} {headers} at {points}")
 
     def test_response_and_event_parsing_of_arbitrary_json(self) -> None:
         keys = sorted(
