@@ -2,9 +2,12 @@
 
     python benchmarks/streaming.py [--aborts 200] [--megabytes 200]
 
-1. Abort latency (trigger -> exception in the calling thread), p50 / p99, at
-   each stage: waiting for headers, uploading, mid-stream, retry back-off;
-   with a threading.Event trigger, a Future trigger and ImageStream.abort().
+1. Abort latency (fire -> exception in the calling thread), p50 / p99, at
+   each stage: waiting for headers, uploading, reading a body, between stream
+   events, retry back-off, name resolution (in a network namespace, as root);
+   fired by a threading.Event, a Future, client.close(), ImageStream.abort()
+   and the total deadline. Each fires when the server reaches the stage.
+4. CPU of 100 idle calls, each with an Event trigger and a total deadline.
 2. SSE throughput: ~N MB of partial-image events, ImageStream vs. the floor
    (a minimal loop over the same response: read1, split on blank lines,
    json.loads); reported as a ratio measured in the same run.
@@ -24,7 +27,8 @@ import statistics
 import sys
 import threading
 import time
-from typing import Any, Callable, List, Optional
+from functools import partial
+from typing import Any, Callable, List, Optional, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import openai_images as oi
@@ -33,16 +37,18 @@ KEY = "sk-bench"
 
 
 class RawServer:
-    """A loopback HTTP/1.1 server with one behaviour per instance."""
+    """A loopback HTTP/1.1 server with one behaviour per instance. ``ready`` is
+    set when a connection reaches the point the benchmark aborts at."""
 
     def __init__(self, mode: str, events: Optional[List[bytes]] = None) -> None:
         self.mode = mode
         self.events = events or []
         self.flushed_at: List[float] = []
+        self.ready = threading.Event()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock.listen(128)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
         threading.Thread(target=self.accept_loop, daemon=True).start()
 
@@ -54,23 +60,23 @@ class RawServer:
                 return
             threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
 
-    def read_request(self, conn: socket.socket) -> None:
+    def read_request(self, conn: socket.socket, body: bool = True) -> None:
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = conn.recv(65536)
             if not chunk:
                 return
             data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
+        head, _, rest = data.partition(b"\r\n\r\n")
         length = 0
         for line in head.split(b"\r\n"):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":")[1])
-        while len(body) < length:
+        while body and len(rest) < length:
             chunk = conn.recv(65536)
             if not chunk:
                 return
-            body += chunk
+            rest += chunk
 
     def wait_closed(self, conn: socket.socket) -> None:
         try:
@@ -81,15 +87,23 @@ class RawServer:
 
     def serve(self, conn: socket.socket) -> None:
         try:
-            if self.mode == "upload":
+            if self.mode == "upload":  # read the headers, then nothing: the upload stalls
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                self.read_request(conn, body=False)
+                self.ready.set()
                 time.sleep(30)
                 return
             self.read_request(conn)
             if self.mode == "hang":
+                self.ready.set()
+                self.wait_closed(conn)
+            elif self.mode == "body":  # a JSON body that stops half-way
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"da')
+                self.ready.set()
                 self.wait_closed(conn)
             elif self.mode == "retry":
                 conn.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\nretry-after: 60\r\n\r\n{}")
+                self.ready.set()
                 self.wait_closed(conn)
             elif self.mode in ("stream", "stream-hang"):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -103,6 +117,7 @@ class RawServer:
                     if self.mode == "stream-hang":
                         break
                 if self.mode == "stream-hang":
+                    self.ready.set()
                     self.wait_closed(conn)
                 else:
                     conn.sendall(b"0\r\n\r\n")
@@ -132,90 +147,182 @@ def percentile(values: List[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure_abort(name: str, call: Callable[[Any], Any], trigger_kind: str, count: int, delay: float) -> str:
-    latencies = []
+def row(name: str, how: str, latencies: List[float]) -> str:
+    ms = [v * 1000 for v in latencies]
+    verdict = "ok" if ms and percentile(ms, 0.99) < 50 else "MISSED"
+    return (
+        f"  {name:34s} {how:14s} n={len(ms):4d}  p50 {statistics.median(ms):6.2f} ms  "
+        f"p99 {percentile(ms, 0.99):6.2f} ms  {verdict}"
+    )
+
+
+def abort_latency(
+    call: Callable[[Any], Any],
+    ready: threading.Event,
+    count: int,
+    trigger: str = "event",
+    fire: Any = None,
+    reached: bool = False,
+) -> List[float]:
+    """Run ``call(trigger)`` ``count`` times; once the server is ``ready`` (the
+    stage is reached), fire (set the Event, resolve the Future, or call
+    ``fire()``) and measure until the call raises in its own thread.
+    ``reached``: the stage is reached already (``ready`` is not cleared)."""
+    latencies: List[float] = []
     for _ in range(count):
-        trigger: Any = threading.Event() if trigger_kind == "event" else concurrent.futures.Future()
+        if not reached:
+            ready.clear()
+        made: Any = {"event": threading.Event, "future": concurrent.futures.Future}.get(trigger, lambda: None)()
+        action = fire or (made.set if trigger == "event" else lambda made=made: made.set_result(None))
         fired: List[float] = []
 
-        def fire(trigger: Any = trigger, fired: List[float] = fired) -> None:
-            fired.append(time.perf_counter())
-            trigger.set() if isinstance(trigger, threading.Event) else trigger.set_result(None)
+        def run(action: Callable[[], None] = action, fired: List[float] = fired) -> None:
+            if ready.wait(30):
+                fired.append(time.perf_counter())
+                action()
 
-        timer = threading.Timer(delay, fire)
-        timer.start()
+        helper = threading.Thread(target=run, daemon=True)
+        helper.start()
         try:
-            call(trigger)
-        except oi.APIUserAbortError:
+            call(made)
+        except (oi.APIUserAbortError, oi.APITimeoutError):
             latencies.append(time.perf_counter() - fired[0])
-        timer.join()
-    ms = [v * 1000 for v in latencies]
-    return f"{name:38s} {trigger_kind:7s} n={len(ms):4d}  p50 {statistics.median(ms):6.2f} ms  p99 {percentile(ms, 0.99):6.2f} ms"
+        helper.join()
+    return latencies
 
 
 def bench_aborts(count: int) -> None:
-    print(f"Abort latency (trigger -> APIUserAbortError), {count} aborts per row; target p99 < 50 ms")
-    hang, upload, retry = RawServer("hang"), RawServer("upload"), RawServer("retry")
+    print(f"Abort latency (fire -> error in the calling thread), {count} per row; target p99 < 50 ms")
+    servers = {mode: RawServer(mode) for mode in ("hang", "upload", "body", "retry")}
     first = event_bytes("image_generation.partial_image", "A" * 1000, 0)
-    stream_hang = RawServer("stream-hang", [first])
+    servers["stream"] = RawServer("stream-hang", [first])
     blob = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8_000_000
 
-    def client(url: str) -> oi.OpenAIClient:
-        return oi.OpenAIClient(api_key=KEY, base_url=url, proxies={}, max_retries=0)
+    def stream_to_end(client: oi.OpenAIClient, trigger: Any) -> None:
+        for _ in client.images.generate_stream(prompt="p", abort_trigger=trigger):
+            pass
 
-    c_hang, c_upload, c_stream = client(hang.url), client(upload.url), client(stream_hang.url)
-    c_retry = oi.OpenAIClient(api_key=KEY, base_url=retry.url, proxies={}, max_retries=2)
-    for kind in ("event", "future"):
-        print(
-            measure_abort(
-                "waiting for headers (generate)",
-                lambda t: c_hang.images.generate(prompt="p", abort_trigger=t),
-                kind,
-                count,
-                0.02,
-            )
-        )
-        print(
-            measure_abort(
-                "during upload (edit, 8 MB)",
-                lambda t: c_upload.images.edit(image=blob, prompt="p", abort_trigger=t),
-                kind,
-                count,
-                0.02,
-            )
-        )
-        print(
-            measure_abort(
-                "during retry back-off (500, 60 s hint)",
-                lambda t: c_retry.images.generate(prompt="p", abort_trigger=t),
-                kind,
-                count,
-                0.02,
-            )
-        )
-
-        def mid_stream(t: Any) -> None:
-            stream = c_stream.images.generate_stream(prompt="p", abort_trigger=t)
-            for _ in stream:
-                pass
-
-        print(measure_abort("mid-stream (trigger)", mid_stream, kind, count, 0.02))
-    latencies = []
+    stages: List[Tuple[str, str, Callable[[oi.OpenAIClient, Any], Any]]] = [
+        ("waiting for headers", "hang", lambda c, t: c.images.generate(prompt="p", abort_trigger=t)),
+        ("uploading (edit, 8 MB)", "upload", lambda c, t: c.images.edit(image=blob, prompt="p", abort_trigger=t)),
+        ("reading a body", "body", lambda c, t: c.images.generate(prompt="p", abort_trigger=t)),
+        ("between stream events", "stream", stream_to_end),
+        ("retry back-off (60 s hint)", "retry", lambda c, t: c.images.generate(prompt="p", abort_trigger=t)),
+    ]
+    for name, mode, call in stages:
+        server = servers[mode]
+        retries = 2 if mode == "retry" else 0
+        client = oi.OpenAIClient(api_key=KEY, base_url=server.url, proxies={}, max_retries=retries)
+        for kind in ("event", "future"):
+            print(row(name, f"{kind.title()} trigger", abort_latency(partial(call, client), server.ready, count, kind)))
+        closes: List[float] = []
+        for _ in range(max(1, count // 4)):  # a fresh client each time: close() is for good
+            closing = oi.OpenAIClient(api_key=KEY, base_url=server.url, proxies={}, max_retries=retries)
+            closes += abort_latency(partial(call, closing), server.ready, 1, "none", closing.close)
+        print(row(name, "client.close()", closes))
+    client = oi.OpenAIClient(api_key=KEY, base_url=servers["stream"].url, proxies={}, max_retries=0)
+    direct: List[float] = []
     for _ in range(count):
-        stream = c_stream.images.generate_stream(prompt="p")
+        stream = client.images.generate_stream(prompt="p")
         next(stream)
-        fired: List[float] = []
-        timer = threading.Timer(0.01, lambda s=stream, fired=fired: (fired.append(time.perf_counter()), s.abort()))
-        timer.start()
+        direct += abort_latency(lambda _t, s=stream: next(s), servers["stream"].ready, 1, "none", stream.abort, True)
+    print(row("between stream events", "stream.abort()", direct))
+    deadline: List[float] = []
+    total = oi.Timeout(connect=5, read=60, total=0.05)
+    client = oi.OpenAIClient(api_key=KEY, base_url=servers["hang"].url, proxies={}, max_retries=0, timeout=total)
+    for _ in range(max(1, count // 4)):
+        started = time.perf_counter()
         try:
-            next(stream)
-        except oi.APIUserAbortError:
-            latencies.append((time.perf_counter() - fired[0]) * 1000)
-        timer.join()
+            client.images.generate(prompt="p")
+        except oi.APITimeoutError:
+            deadline.append(time.perf_counter() - started - 0.05)
+    print(row("waiting for headers", "total=50 ms", deadline))
+
+
+def bench_idle_cpu(calls: int = 100, seconds: float = 3.0) -> None:
+    """CPU the process uses while ``calls`` calls wait on a silent server, each
+    with an Event trigger and a total deadline: the watcher must not tick."""
+    server = RawServer("hang")
+    client = oi.OpenAIClient(api_key=KEY, base_url=server.url, proxies={}, max_retries=0)
+    trigger = threading.Event()
+    limits = oi.Timeout(connect=5, read=600, total=600)
+    workers = [
+        threading.Thread(
+            target=lambda: _swallow(lambda: client.images.generate(prompt="p", abort_trigger=trigger, timeout=limits))
+        )
+        for _ in range(calls)
+    ]
+    for worker in workers:
+        worker.start()
+    time.sleep(1.0)  # let every call reach the wait for headers
+    cpu, wall = time.process_time(), time.perf_counter()
+    time.sleep(seconds)
+    used = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    trigger.set()
+    for worker in workers:
+        worker.join()
+    verdict = "ok" if used < 0.01 else "MISSED"
     print(
-        f"{'mid-stream (ImageStream.abort())':38s} {'direct':7s} n={len(latencies):4d}  p50 {statistics.median(latencies):6.2f} ms  "
-        f"p99 {percentile(latencies, 0.99):6.2f} ms"
+        f"CPU of {calls} idle calls (Event trigger + total deadline each), over {seconds:.0f} s: {used * 100:.2f} % of a core; target < 1 %  {verdict}"
     )
+
+
+def _swallow(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except oi.OpenAIError:
+        pass
+
+
+DNS_CHILD = "--dns-child"
+
+
+def bench_dns(count: int) -> None:
+    """Abort during name resolution. Needs root on Linux: re-runs this file in
+    new network and mount namespaces whose resolver is a silent DNS server on
+    127.0.0.1 (a lookup never completes), as the tests do."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-m", "-n", "true"], capture_output=True).returncode:
+        print("  during name resolution            (skipped: needs unshare and root)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        resolv = os.path.join(tmp, "resolv.conf")
+        with open(resolv, "w") as handle:
+            handle.write("nameserver 127.0.0.1\noptions timeout:5 attempts:1\n")
+        shell = 'ip link set lo up && mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+        done = subprocess.run(
+            ["unshare", "-m", "-n", "sh", "-c", shell, "sh", resolv, sys.executable, __file__, DNS_CHILD, str(count)],
+            capture_output=True,
+            text=True,
+        )
+    print(done.stdout.rstrip() or done.stderr[-500:])
+
+
+def dns_child(count: int) -> None:
+    queries = threading.Event()
+    dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dns.bind(("127.0.0.1", 53))
+
+    def silent_dns() -> None:
+        while True:
+            dns.recv(512)
+            queries.set()
+
+    threading.Thread(target=silent_dns, daemon=True).start()
+    client = oi.OpenAIClient(api_key=KEY, base_url="http://api.slow-dns.test/v1", proxies={}, max_retries=0)
+
+    def call(trigger: Any) -> None:
+        client.images.generate(prompt="p", abort_trigger=trigger)
+
+    print(row("during name resolution", "Event trigger", abort_latency(call, queries, count)))
+    closes: List[float] = []
+    for _ in range(max(1, count // 4)):
+        closing = oi.OpenAIClient(api_key=KEY, base_url="http://api.slow-dns.test/v1", proxies={}, max_retries=0)
+        closes += abort_latency(lambda _t, c=closing: c.images.generate(prompt="p"), queries, 1, "none", closing.close)
+    print(row("during name resolution", "client.close()", closes))
 
 
 def floor_read(url: str, body: bytes) -> int:
@@ -309,15 +416,27 @@ def bench_parser_scaling() -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == [DNS_CHILD]:
+        dns_child(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--aborts", type=int, default=200)
     parser.add_argument("--megabytes", type=int, default=200)
+    parser.add_argument("--only", default="", help="comma-separated: parser,first,throughput,aborts,idle")
     args = parser.parse_args()
+    only = set(filter(None, args.only.split(",")))
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs")
-    bench_parser_scaling()
-    bench_first_event()
-    bench_throughput(args.megabytes)
-    bench_aborts(args.aborts)
+    if not only or "parser" in only:
+        bench_parser_scaling()
+    if not only or "first" in only:
+        bench_first_event()
+    if not only or "throughput" in only:
+        bench_throughput(args.megabytes)
+    if not only or "aborts" in only:
+        bench_aborts(args.aborts)
+        bench_dns(args.aborts)
+    if not only or "idle" in only:
+        bench_idle_cpu()
 
 
 if __name__ == "__main__":
