@@ -1096,12 +1096,12 @@ class _Watcher:
                 if self._hooks is None:
                     self._hooks = weakref.WeakKeyDictionary()
         if isinstance(trigger, threading.Event):
-            condition = trigger._cond  # type: ignore[attr-defined]  # stable in CPython 3.8-3.13 and PyPy
+            condition: Any = cast(Any, trigger)._cond  # stable in CPython 3.8-3.13 and PyPy
             with condition:  # Event.set() holds it while it releases the waiters
                 if trigger.is_set():
                     call.abort(AbortReason.USER)
                     return _Hook()
-                waiters = condition._waiters
+                waiters: Any = condition._waiters
                 with self._hooks_lock:
                     hook: Optional[_Hook] = self._hooks.get(trigger)
                     if hook is None or hook.fired or hook not in waiters:
@@ -1800,7 +1800,7 @@ class FilePart:
                 if readinto is not None:
                     count = readinto(view[:want])
                 else:  # a file object with read() only
-                    block = handle.read(want)
+                    block = cast(object, handle.read(want))  # a file object may return anything
                     if not isinstance(block, bytes):
                         raise TypeError(f"{self.filename}: read() must return bytes, not {type(block).__name__}")
                     count = len(block)
@@ -2215,7 +2215,7 @@ class _Network:
 
             def _read_status(self) -> Tuple[str, int, str]:
                 while True:
-                    version, status, reason = super()._read_status()  # type: ignore[misc]
+                    version, status, reason = cast("Tuple[str, int, str]", super()._read_status())  # type: ignore[misc]
                     if not 101 < status < 200:  # begin() skips 100 itself; 101 is final
                         return version, status, reason
                     http.client.parse_headers(self.fp)  # pyright: ignore[reportArgumentType]
@@ -2272,7 +2272,7 @@ class _Network:
                     self.connect()  # type: ignore[attr-defined]
                 call = self._oi_call
                 view = memoryview(data).cast("B")
-                sock = self.sock
+                sock = cast("socket.socket", self.sock)
                 limit = sock.gettimeout()
                 largest = 1 << 16 if hasattr(sock, "pending") else len(view)  # TLS: one record at a time
                 while view and not call.answered_early:
@@ -2488,7 +2488,7 @@ class HTTPTransport:
         plain = {k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
         if isinstance(body, MultipartEncoder):
             plain["Content-Length"] = str(body.content_length)
-        data = body if upload is None else upload
+        data: Any = body if upload is None else upload  # bytes, or an iterator of blocks sent as they are
         url_request = net.urllib_request.Request(request.url, data=data, headers=plain, method=request.method)
         for name, value in request.headers.items():
             if name.lower() in _SECRET_HEADERS:  # never carried across a redirect
