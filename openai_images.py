@@ -2274,7 +2274,8 @@ class _Network:
                 view = memoryview(data).cast("B")
                 sock = cast("socket.socket", self.sock)
                 limit = sock.gettimeout()
-                largest = 1 << 16 if hasattr(sock, "pending") else len(view)  # TLS: one record at a time
+                # Bounded sends: TLS one record at a time; PyPy copies the whole view on each send
+                largest = 1 << 16 if hasattr(sock, "pending") else 1 << 20
                 while view and not call.answered_early:
                     readable, writable = _wait_io(sock, limit)
                     if readable and self._oi_answered():
