@@ -610,13 +610,9 @@ class Timeout:
         if value is None:
             return cls(None, None, None)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return cls(_positive(value, "timeout"), _positive(value, "timeout"))
+            return cls(value, value)  # checked by __post_init__
         if hasattr(value, "connect") and hasattr(value, "read"):
-            connect, read = getattr(value, "connect"), getattr(value, "read")  # noqa: B009
-            return cls(
-                None if connect is None else _positive(connect, "timeout.connect"),
-                None if read is None else _positive(read, "timeout.read"),
-            )
+            return cls(getattr(value, "connect"), getattr(value, "read"))  # noqa: B009
         raise TypeError(f"timeout must be a number, None or Timeout, not {type(value).__name__}")
 
 
@@ -2167,6 +2163,7 @@ class _Network:
             return cls._instance
 
     def __init__(self) -> None:
+        import contextlib
         import functools
         import http.client
         import socket
@@ -2277,6 +2274,9 @@ class _Network:
                 # Bounded sends: TLS one record at a time; PyPy copies the whole view on each send
                 largest = 1 << 16 if hasattr(sock, "pending") else 1 << 20
                 while view and not call.answered_early:
+                    if call.aborted:  # the socket is shut down (or, on Windows, closed)
+                        call.answered_early = True
+                        return
                     readable, writable = _wait_io(sock, limit)
                     if readable and self._oi_answered():
                         return
@@ -2296,17 +2296,18 @@ class _Network:
                 its close (true), or only TLS records such as session tickets."""
                 sock = self.sock
                 limit = sock.gettimeout()
-                sock.settimeout(0.0)
                 try:
+                    sock.settimeout(0.0)
                     head = sock.recv(1)
                 except OSError as exc:
                     ssl = sys.modules.get("ssl")
                     waiting = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
                     if isinstance(exc, waiting):
                         return False
-                    head = b""
+                    head = b""  # reset or closed: no answer to read
                 finally:
-                    sock.settimeout(limit)
+                    with contextlib.suppress(OSError):  # a socket closed under us has no timeout to restore
+                        sock.settimeout(limit)
                 self._oi_call.answered_early = True
                 if head:
                     self.response_class = functools.partial(HTTPResponse, oi_head=head)
@@ -2424,13 +2425,16 @@ def _wait_io(sock: socket.socket, timeout: Optional[float]) -> Tuple[bool, bool]
     """Wait until ``sock`` can be read (or has an error) or written: ``(readable, writable)``."""
     import select
 
+    if sock.fileno() < 0:  # closed under us (an abort on Windows): as if something arrived
+        return True, False
     if hasattr(select, "poll"):
         poller = select.poll()
         poller.register(sock, select.POLLIN | select.POLLOUT)
         mask = 0
         for _, events in poller.poll(None if timeout is None else timeout * 1000):
             mask |= events
-        return bool(mask & (select.POLLIN | select.POLLERR | select.POLLHUP)), bool(mask & select.POLLOUT)
+        closed = select.POLLIN | select.POLLERR | select.POLLHUP | select.POLLNVAL
+        return bool(mask & closed), bool(mask & select.POLLOUT)
     readable, writable, _ = select.select([sock], [sock], [], timeout)
     return bool(readable), bool(writable)
 

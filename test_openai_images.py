@@ -1715,19 +1715,23 @@ class SilentServer:
 
 
 def syn_sent(port: int) -> threading.Event:
-    """Set once a TCP connect to ``port`` on loopback is pending (SYN sent, no
-    answer), as /proc/net/tcp shows it: the moment a client blocks in connect()."""
+    """Set once a new TCP connect to ``port`` on loopback is pending (SYN sent,
+    no answer), as /proc/net/tcp shows it: the moment a client blocks in connect()."""
     seen = threading.Event()
+
+    def pending() -> set:  # the local addresses of connects to the port still waiting for an answer
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        return {row[1] for row in rows if row[2].endswith(f":{port:04X}") and row[3] == "02"}
+
+    before = pending()  # the backlog's fillers
 
     def watch() -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with open("/proc/net/tcp") as table:
-                for line in table.readlines()[1:]:
-                    fields = line.split()
-                    if fields[2].endswith(f":{port:04X}") and fields[3] == "02":  # remote port, SYN_SENT
-                        seen.set()
-                        return
+            if pending() - before:
+                seen.set()
+                return
             time.sleep(0.005)
 
     threading.Thread(target=watch, daemon=True).start()
