@@ -289,6 +289,43 @@ def _json_object(value: object) -> Dict[str, Any]:
     return cast("Dict[str, Any]", value) if isinstance(value, dict) else {}
 
 
+_MAX_JSON_DEPTH = 64
+_MAX_JSON_CONTAINERS = 100_000
+
+
+def _parse_json(text: Union[str, bytes]) -> Any:
+    """A server's JSON, strictly: no ``NaN`` or ``Infinity``, at most 64 levels
+    deep and 100,000 arrays and objects (so that a small reply cannot expand
+    into gigabytes of Python objects). Anything else raises ``ValueError``."""
+    import json
+
+    opening = ("{", "[") if isinstance(text, str) else (b"{", b"[")
+    if text.count(opening[0]) + text.count(opening[1]) > _MAX_JSON_CONTAINERS:  # type: ignore[arg-type]
+        raise ValueError(f"more than {_MAX_JSON_CONTAINERS} arrays and objects")
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        value = json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep") from None
+    level: List[Tuple[object, int]] = [(value, 1)]
+    while level:  # depth, without recursion
+        item, depth = level.pop()
+        children: Iterable[object] = ()
+        if isinstance(item, dict):
+            children = cast("Dict[str, object]", item).values()
+        elif isinstance(item, list):
+            children = cast("List[object]", item)
+        else:
+            continue
+        if depth > _MAX_JSON_DEPTH:
+            raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep")
+        level.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
+
+
 def _empty_dict() -> Dict[str, Any]:
     return {}
 
@@ -345,30 +382,85 @@ class APIError(OpenAIError):
         return self.message
 
 
-def _secrets_sent(request: Optional[Request]) -> List[str]:
-    """The credentials a request carried (header values, and the token after
-    ``Bearer``/``Basic``), longest first; short values are not worth hiding."""
+def _secrets_sent(request: Optional[Request]) -> Tuple[str, ...]:
+    """The credentials a request carried: the values of headers whose name
+    says key, token, secret, auth, cookie or password, and the token after
+    ``Bearer``/``Basic``; longest first. Short values are not worth hiding."""
     if request is None:
-        return []
+        return ()
     found: Set[str] = set()
     for name, value in request.headers.items():
-        if name.lower() in _SECRET_HEADERS:
+        if _is_secret_header(name):
             found.add(value)
             found.add(value.split(" ", 1)[-1])
-    return sorted((secret for secret in found if len(secret) >= 8), key=len, reverse=True)
+    return tuple(sorted((secret for secret in found if len(secret) >= 8), key=len, reverse=True))
 
 
-def _scrub(value: Any, secrets: Sequence[str]) -> Any:
+_SECRET_WORDS = ("key", "token", "secret", "auth", "cookie", "password")
+
+
+def _is_secret_header(name: str) -> bool:
+    lower = name.lower()
+    return any(word in lower for word in _SECRET_WORDS)
+
+
+_SCRUBBERS: Dict[Tuple[str, ...], Any] = {}
+
+
+def _scrubber(secrets: Tuple[str, ...]) -> Any:
+    """One pattern for every form a secret can take in a server's text:
+    verbatim, URL-encoded, JSON-escaped, base64 (at any alignment), each
+    also wrapped across lines (white space between any two characters)."""
+    pattern = _SCRUBBERS.get(secrets)
+    if pattern is None:
+        import base64
+        import json
+        import re
+        from urllib.parse import quote, quote_plus
+
+        forms: Set[str] = set()
+        for secret in secrets:
+            forms.update((secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]))
+            forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))
+            for shift in range(3):  # base64 of the secret inside a longer base64 text
+                encoded = base64.b64encode(bytes(shift) + secret.encode("utf-8", "replace")).decode()
+                forms.add(encoded[4 if shift else 0 : -4])
+        alternatives = sorted((form for form in forms if len(form) >= 8), key=len, reverse=True)
+        pattern = re.compile("|".join("\\s*".join(map(re.escape, form)) for form in alternatives))
+        if len(_SCRUBBERS) > 64:
+            _SCRUBBERS.clear()
+        _SCRUBBERS[secrets] = pattern
+    return pattern
+
+
+def _scrub_text(text: str, secrets: Tuple[str, ...]) -> str:
+    """``text`` with every form of every secret replaced by ``<redacted>``."""
+    return _scrubber(secrets).sub("<redacted>", text) if secrets and text else text
+
+
+def _scrub(value: Any, secrets: Tuple[str, ...]) -> Any:
     """``value`` with every secret replaced by ``<redacted>``, in nested JSON too."""
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, "<redacted>")
-        return value
+        return _scrub_text(value, secrets)
     if isinstance(value, dict):
         return {key: _scrub(item, secrets) for key, item in cast("Dict[object, object]", value).items()}
     if isinstance(value, list):
         return [_scrub(item, secrets) for item in cast("List[object]", value)]
     return value
+
+
+def _server_text(response: Response, text: str, limit: int = 200) -> str:
+    """Text the server wrote, fit for a message or a log line: every secret the
+    request carried scrubbed first, then control characters removed, then cut
+    to ``limit`` characters."""
+    text = _printable(_scrub_text(text, _secrets_sent(response.request))[: 4 * limit + 100])
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _printable(text: str) -> str:
+    """Server text made safe to show a person: control characters (terminal
+    escapes, CR, LF) become spaces, runs of white space one space."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 class APIStatusError(APIError):
@@ -440,7 +532,6 @@ def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
     else the body text; read (bounded) and parsed once per response."""
     if response._error_body is not _MISSING:  # pyright: ignore[reportPrivateUsage]
         return response._error_body  # pyright: ignore[reportPrivateUsage]
-    import json
 
     try:
         text = response.read_capped(limit).decode("utf-8", "replace")
@@ -448,7 +539,7 @@ def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
         text = ""
     body: object = text.strip()
     try:
-        data = json.loads(text)
+        data = _parse_json(text)
     except ValueError:
         pass
     else:
@@ -462,12 +553,11 @@ def make_status_error(response: Response, limit: int = 1024 * 1024) -> APIStatus
     status = response.status_code
     body = _error_object(response, limit)
     if isinstance(body, str):
-        message = " ".join(body.split())
-        message = message if len(message) <= 200 else message[:200] + "…"
+        message = _server_text(response, body)
     else:
-        message = _str_or_none(_json_object(body).get("message")) or ""
+        message = _server_text(response, _str_or_none(_json_object(body).get("message")) or "", 2000)
     if 300 <= status < 400:
-        location = response.headers.get("location", "?")
+        location = _server_text(response, response.headers.get("location", "?"))
         message = (
             f"the server redirected to {location}; API requests are not redirected, so that "
             "credentials never reach another host. Set base_url to the final address"
@@ -620,7 +710,7 @@ def _positive(value: object, name: str) -> float:
     """A finite number of seconds above zero (``None`` means no limit, never ``inf``)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
-    if not 0 < value < float("inf"):
+    if not 0 < value <= 1e9:
         raise ValueError(f"{name} must be a positive, finite number of seconds (None for no limit), got {value!r}")
     return float(value)
 
@@ -705,7 +795,12 @@ class OpenAIConfig:
             raise TypeError("api_key must be a string or a callable returning one")
         scheme = self.base_url.split(":", 1)[0].lower()
         if scheme not in ("http", "https"):
-            raise ValueError(f"base_url must start with https:// or http://, got {self.base_url!r}")
+            raise ValueError(f"base_url must start with https:// or http://, got {_redact_url(self.base_url)!r}")
+        if "@" in self.base_url.partition("://")[2].split("/", 1)[0]:
+            raise ValueError(
+                "base_url must not carry credentials (user:password@host): they would be shown in "
+                "messages and logs; send them in default_headers instead"
+            )
         if self.auth_header not in ("authorization", "api-key"):
             raise ValueError("auth_header must be 'authorization' or 'api-key'")
         _check_headers(self.default_headers, "default_headers")
@@ -713,11 +808,7 @@ class OpenAIConfig:
             if value is not None:
                 _check_header(f"OpenAI-{where.title()}", value, where)
         for scheme_name, proxy in (self.proxies or {}).items():
-            if not proxy.lower().startswith("http://"):
-                raise ValueError(
-                    f"proxy for {scheme_name!r} must be an http:// URL (urllib speaks plain "
-                    f"HTTP to proxies and has no SOCKS), got {_redact_url(proxy)!r}"
-                )
+            _check_proxy(scheme_name, proxy, "proxies")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> OpenAIConfig:
@@ -847,9 +938,23 @@ def _check_headers(headers: Mapping[str, Optional[str]], where: str) -> None:
             raise ValueError(f"{where}: {name!r} is set by the client from the request itself and cannot be given")
 
 
+def _check_proxy(scheme: str, proxy: str, source: str) -> None:
+    """Only ``http://`` proxy URLs work: urllib speaks plain HTTP to a proxy
+    (an ``https://`` proxy would get a plaintext CONNECT, its credentials
+    included) and has no SOCKS. The message never shows a password."""
+    if not proxy.lower().startswith("http://"):
+        raise ValueError(
+            f"the {scheme} proxy from {source} must be an http:// URL (urllib speaks plain HTTP to "
+            f"proxies, so credentials would travel in clear text, and has no SOCKS), got {_redact_url(proxy)!r}"
+        )
+
+
 def _quote_segment(value: str) -> str:
+    """One URL path segment; ``.`` and ``..`` are refused (they would climb the path)."""
     from urllib.parse import quote
 
+    if value in (".", ".."):
+        raise ValueError(f"{value!r} cannot be a deployment or model name in a URL path")
     return quote(value, safe="")
 
 
@@ -884,7 +989,8 @@ class _Call:
     """
 
     def __init__(self, trigger: object = None, total: Optional[float] = None) -> None:
-        self._lock = threading.Lock()
+        # Reentrant: a stream's finalizer (finish) may run in any thread, inside this call's own methods
+        self._lock = threading.RLock()
         self._aborted = threading.Event()
         self.reason: Optional[str] = None  # an AbortReason value once aborted
         self.stage = CallStage.BEFORE_REQUEST
@@ -997,7 +1103,7 @@ class _Hook:
     One hook per trigger, however many calls use it."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # reentrant, as _Call._lock: finalizers run anywhere
         self.calls: Set[_Call] = set()
         self.fired = False
 
@@ -1017,7 +1123,10 @@ class _Hook:
             self.fired = True
             calls, self.calls = self.calls, set()
         for call in calls:
-            call.abort(AbortReason.USER)
+            try:  # runs inside the trigger's set(): nothing may escape into the caller's code
+                call.abort(AbortReason.USER)
+            except Exception:
+                pass
 
     __call__ = fire  # Future.add_done_callback(hook)
     release = fire  # threading.Condition.notify() releases its waiters
@@ -1060,8 +1169,9 @@ class _Watcher:
                 entry = [time.monotonic() + total, self._sequence, call]
                 heapq.heappush(self._heap, entry)
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="openai-images-watch", daemon=True)
-                    self._thread.start()
+                    thread = threading.Thread(target=self._run, name="openai-images-watch", daemon=True)
+                    thread.start()
+                    self._thread = thread
                 elif self._heap[0] is entry:
                     self._cond.notify()
         return _Watch(hook, entry)
@@ -1127,19 +1237,23 @@ class _Watcher:
         import heapq
 
         with self._cond:
-            while True:
-                while self._heap and self._heap[0][2] is None:
-                    heapq.heappop(self._heap)
-                    self._forgotten -= 1
-                if not self._heap:
-                    self._thread = None
-                    return
-                wait = self._heap[0][0] - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                call: _Call = heapq.heappop(self._heap)[2]
-                call.abort(AbortReason.DEADLINE)
+            try:
+                while True:
+                    while self._heap and self._heap[0][2] is None:
+                        heapq.heappop(self._heap)
+                        self._forgotten -= 1
+                    if not self._heap:
+                        return
+                    wait = self._heap[0][0] - time.monotonic()
+                    if wait > 0:
+                        self._cond.wait(min(wait, threading.TIMEOUT_MAX))
+                        continue
+                    entry = heapq.heappop(self._heap)
+                    call: _Call = entry[2]
+                    entry[2] = None  # gone from the heap: forget() has nothing to count
+                    call.abort(AbortReason.DEADLINE)
+            finally:
+                self._thread = None
 
 
 _WATCHER = _Watcher()
@@ -1176,10 +1290,6 @@ def _shutdown(sock: socket.socket) -> None:
 # =============================================================================
 # Wire primitives: plain objects with no network I/O
 # =============================================================================
-
-_SECRET_HEADERS = frozenset(
-    {"authorization", "api-key", "x-api-key", "openai-api-key", "proxy-authorization", "cookie"}
-)
 
 
 class Headers(MutableMapping[str, str]):
@@ -1227,9 +1337,7 @@ class Headers(MutableMapping[str, str]):
 
     def redacted(self) -> Dict[str, str]:
         """A plain dict with credential values replaced by ``<redacted>``."""
-        return {
-            name: "<redacted>" if name.lower() in _SECRET_HEADERS else value for name, value in self._items.values()
-        }
+        return {name: "<redacted>" if _is_secret_header(name) else value for name, value in self._items.values()}
 
     def __repr__(self) -> str:
         return f"Headers({self.redacted()!r})"
@@ -1299,8 +1407,13 @@ class Response:
 
     @property
     def request_id(self) -> Optional[str]:
-        """The ``x-request-id`` header: quote it when contacting support."""
-        return self.headers.get("x-request-id")
+        """The ``x-request-id`` header: quote it when contacting support.
+        Only printable ASCII of at most 200 characters that carries no
+        credential of the request counts; anything else is dropped."""
+        value = self.headers.get("x-request-id")
+        if value is None or len(value) > 200 or not (value.isascii() and value.isprintable()):
+            return None
+        return value if _scrub_text(value, _secrets_sent(self.request)) == value else None
 
     @property
     def content_type(self) -> str:
@@ -1344,17 +1457,16 @@ class Response:
             self.close()
 
     def json(self, limit: Optional[int] = None) -> Any:
-        """The body parsed as JSON; a malformed body is ``APIResponseValidationError``."""
-        import json
-
+        """The body parsed as strict JSON (see ``_parse_json``); a malformed body
+        is ``APIResponseValidationError``."""
         content = self.read(limit)
         try:
-            return json.loads(content)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            snippet = content[:200].decode("utf-8", "replace")
+            return _parse_json(content)
+        except ValueError as exc:  # invalid, non-standard, too deep or too large
+            snippet = _server_text(self, content[:2000].decode("utf-8", "replace"))
             raise APIResponseValidationError(
                 f"The server sent a {self.status_code} response that is not valid JSON "
-                f"({exc.__class__.__name__}: {exc}); it starts with {snippet!r}",
+                f"({exc}); it starts with: {snippet}",
                 response=self,
                 body=snippet,
             ) from None
@@ -1395,8 +1507,11 @@ class BodyDecoder:
     ) -> None:
         self.limit = limit
         self.truncate = truncate
-        encoding = headers.get("content-encoding", "identity").strip().lower()
-        self.encoding = encoding if encoding in ("gzip", "x-gzip", "deflate") else None
+        given = headers.get("content-encoding", "")
+        codings = [c.strip().lower() for c in given.split(",") if c.strip().lower() not in ("", "identity")]
+        self.encoding = codings[0] if codings else None
+        if codings not in ([], ["gzip"], ["x-gzip"], ["deflate"]) and not truncate:
+            raise BodyError(f"The response uses a content encoding this client cannot decode ({given[:60]!r})")
         self._decoder: Any = None
         self._head = b""  # the first byte of a deflate body, until the second tells zlib from raw
         self.declared: Optional[int] = None
@@ -1418,7 +1533,9 @@ class BodyDecoder:
         return self.truncate and self.limit is not None and max(self.received, self.size) >= self.limit
 
     def feed(self, chunk: bytes) -> None:
-        """Take the next bytes of the body."""
+        """Take the next bytes of the body (ignored once ``full``)."""
+        if self.full:
+            return
         self.received += len(chunk)
         if self.encoding is not None:
             chunk = self._decode(chunk)
@@ -1456,9 +1573,15 @@ class BodyDecoder:
             else:
                 bits = 16 + zlib.MAX_WBITS
             self._decoder = zlib.decompressobj(bits)
-        room = 0 if self.limit is None else self.limit - self.size + 1
+        room = 0 if self.limit is None else max(1, self.limit - self.size + 1)
         try:
             out: bytes = self._decoder.decompress(chunk, room)
+            while self._decoder.eof and self._decoder.unused_data and self.encoding != "deflate":
+                # the next member of a multi-member gzip body (RFC 1952)
+                rest = self._decoder.unused_data
+                self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                room = 0 if self.limit is None else max(1, self.limit - self.size - len(out) + 1)
+                out += self._decoder.decompress(rest, room)
         except zlib.error as exc:
             raise BodyError(f"The response body is not valid {self.encoding} data ({exc})") from None
         if self._decoder.unconsumed_tail and not self.truncate:
@@ -1750,7 +1873,8 @@ class FilePart:
             )
         if isinstance(head, str):
             raise TypeError(f"{label}: open the file in binary mode ('rb'), not text mode")
-        base = _basename(filename) if filename else ""
+        # a name that is not valid UTF-8 (surrogate escapes from the file system) is sent with U+FFFD
+        base = _basename(filename).encode("utf-8", "surrogateescape").decode("utf-8", "replace") if filename else ""
         content_type = content_type or sniff_image_type(head) or _EXTENSION_TYPES.get(os.path.splitext(base)[1].lower())
         if content_type is None:
             shown = f" ({base})" if base else ""
@@ -2233,6 +2357,7 @@ class _Network:
                 self._oi_read_timeout = oi_read_timeout
                 self._create_connection = self._oi_open_socket
                 self.response_class = HTTPResponse
+                self._oi_head = b""  # what the server sent while the request was being sent
 
             def _oi_open_socket(
                 self, address: Tuple[str, int], timeout: Any, source_address: Any = None
@@ -2271,8 +2396,9 @@ class _Network:
                 view = memoryview(data).cast("B")
                 sock = cast("socket.socket", self.sock)
                 limit = sock.gettimeout()
-                # Bounded sends: TLS one record at a time; PyPy copies the whole view on each send
-                largest = 1 << 16 if hasattr(sock, "pending") else 1 << 20
+                # Bounded sends: TLS one 16 KiB record at a time (a TLS send is all or nothing, so
+                # a large one could block while the server answers); PyPy copies the view per send.
+                largest = 1 << 14 if hasattr(sock, "pending") else 1 << 20
                 while view and not call.answered_early:
                     if call.aborted:  # the socket is shut down (or, on Windows, closed)
                         call.answered_early = True
@@ -2286,31 +2412,38 @@ class _Network:
                         continue
                     try:
                         sent = sock.send(view[:largest])
-                    except (BrokenPipeError, ConnectionResetError):
-                        call.answered_early = True  # the server closed: what it said, if anything, is read next
+                    except socket.timeout:
+                        raise
+                    except OSError:  # the server closed (reset, broken pipe, TLS EOF): read what it said, if anything
+                        call.answered_early = True
                         return
                     view = view[sent:]
 
             def _oi_answered(self) -> bool:
-                """Something arrived during the upload: the server's answer or
-                its close (true), or only TLS records such as session tickets."""
+                """Something arrived during the upload. True when it is the
+                server's final answer (a status of 200 or more) or its close;
+                false for interim 1xx responses (kept, and skipped when the
+                response is read) and TLS records such as session tickets."""
                 sock = self.sock
                 limit = sock.gettimeout()
                 try:
                     sock.settimeout(0.0)
-                    head = sock.recv(1)
+                    data = sock.recv(65536)
                 except OSError as exc:
                     ssl = sys.modules.get("ssl")
                     waiting = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
                     if isinstance(exc, waiting):
                         return False
-                    head = b""  # reset or closed: no answer to read
+                    data = b""  # reset or closed: no answer to read
                 finally:
                     with contextlib.suppress(OSError):  # a socket closed under us has no timeout to restore
                         sock.settimeout(limit)
+                if data:
+                    self._oi_head += data
+                    self.response_class = functools.partial(HTTPResponse, oi_head=self._oi_head)
+                    if _only_interim(self._oi_head):
+                        return False
                 self._oi_call.answered_early = True
-                if head:
-                    self.response_class = functools.partial(HTTPResponse, oi_head=head)
                 return True
 
         class HTTPConnection(CallConnection, http.client.HTTPConnection):
@@ -2381,6 +2514,10 @@ class _Network:
         opener: urllib.request.OpenerDirector = request.OpenerDirector()
         opener.addheaders = []
         proxies = None if config.proxies is None else dict(config.proxies)
+        if proxies is None:  # from the environment: the same rules as for explicit proxies
+            for scheme, proxy in request.getproxies().items():
+                if scheme in ("http", "https"):
+                    _check_proxy(scheme, proxy, f"the {scheme.upper()}_PROXY environment variable")
         for handler in (request.ProxyHandler(proxies), self.OpenHandler(context), request.UnknownHandler()):
             opener.add_handler(handler)
         return opener
@@ -2419,6 +2556,25 @@ def _resolve(call: _Call, host: str, port: int, timeout: Optional[float]) -> Lis
     if "error" in found:
         raise found["error"]
     raise socket.timeout(f"resolving {host} took longer than {timeout:g} s")
+
+
+def _only_interim(head: bytes) -> bool:
+    """Whether ``head``, the start of a response, holds only interim 1xx
+    responses so far (complete or not), and no final status yet."""
+    while head:
+        line_end = head.find(b"\n")
+        if line_end == -1:
+            return len(head) < 65536 and (head.startswith(b"HTTP/") or b"HTTP/".startswith(head))
+        parts = head[:line_end].split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            return False  # not HTTP: let the response parser say so
+        if not 100 <= int(parts[1]) < 200 or parts[1] == b"101":
+            return False
+        block_end = head.find(b"\r\n\r\n")
+        if block_end == -1:
+            return True  # the interim response's headers are still coming
+        head = head[block_end + 4 :]
+    return True
 
 
 def _wait_io(sock: socket.socket, timeout: Optional[float]) -> Tuple[bool, bool]:
@@ -2490,13 +2646,13 @@ class HTTPTransport:
         timeout = _timeout_of(request)
         body = request.body
         upload = _upload(body.iter_chunks(), call) if isinstance(body, MultipartEncoder) else None
-        plain = {k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
+        plain = {k: v for k, v in request.headers.items() if not _is_secret_header(k)}
         if isinstance(body, MultipartEncoder):
             plain["Content-Length"] = str(body.content_length)
         data: Any = body if upload is None else upload  # bytes, or an iterator of blocks sent as they are
         url_request = net.urllib_request.Request(request.url, data=data, headers=plain, method=request.method)
         for name, value in request.headers.items():
-            if name.lower() in _SECRET_HEADERS:  # never carried across a redirect
+            if _is_secret_header(name):  # never carried across a redirect
                 url_request.add_unredirected_header(name, value)
         url_request.oi_call = call  # pyright: ignore[reportAttributeAccessIssue]
         url_request.oi_read_timeout = timeout.read  # pyright: ignore[reportAttributeAccessIssue]
@@ -2700,12 +2856,13 @@ class LoggingInterceptor:
             request.method,
             url,
             response.status_code,
-            response.reason,
+            _server_text(response, response.reason),
             time.monotonic() - started,
             response.request_id,
         )
         if logger.isEnabledFor(_DEBUG):
-            logger.debug("Response headers: %s", response.headers.redacted())
+            shown = {name: _server_text(response, value, 1000) for name, value in response.headers.redacted().items()}
+            logger.debug("Response headers: %s", shown)
         return response
 
 
@@ -3158,21 +3315,33 @@ class _Model:
     extra: Dict[str, Any]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+    def from_dict(cls, data: Mapping[str, Any], path: str = "") -> Any:
+        """Parse ``data``. A known field of the wrong type raises ``ValueError``
+        naming its path (``data[0].b64_json``); ``None`` is allowed anywhere."""
         names = set(_field_names(cls)) - _LOCAL_FIELDS  # a JSON key "extra" is just an unknown key
         known: Dict[str, Any] = {}
         extra: Dict[str, Any] = {}
         for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
             if key not in names:
                 extra[key] = value
-            elif key in cls._nested and isinstance(value, Mapping):
-                known[key] = cls._nested[key].from_dict(value)
-            elif key in cls._lists and isinstance(value, list):
+            elif value is None:
+                known[key] = None
+            elif key in cls._nested:
+                known[key] = cls._nested[key].from_dict(_expect(value, Mapping, where, "an object"), where)
+            elif key in cls._lists:
+                items = cast("List[object]", _expect(value, list, where, "a list"))
+                if len(items) > _MAX_LIST_ITEMS:
+                    raise _ShapeError(f"{where} holds {len(items)} items, more than the {_MAX_LIST_ITEMS} accepted")
                 item_cls = cls._lists[key]
                 known[key] = [
-                    item_cls.from_dict(v) if isinstance(v, Mapping) else v for v in cast("List[object]", value)
+                    item_cls.from_dict(_expect(v, Mapping, f"{where}[{i}]", "an object"), f"{where}[{i}]")
+                    for i, v in enumerate(items)
                 ]
             else:
+                kind = _SCALAR_FIELDS.get(_field_types(cls).get(key, ""))
+                if kind is not None and (not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool)):
+                    raise _ShapeError(f"{where} should be {kind.__name__}, not {type(value).__name__}")
                 known[key] = value
         obj = cls(**known)
         obj.extra = extra
@@ -3207,6 +3376,28 @@ class _Model:
         import json
 
         return json.dumps(self.to_dict(), indent=indent)
+
+
+_SCALAR_FIELDS: Dict[str, type] = {"Optional[str]": str, "Optional[int]": int, "Optional[bool]": bool}
+_MAX_LIST_ITEMS = 1000  # images in one reply: the API sends at most 10
+_FIELD_TYPE_CACHE: Dict[type, Dict[str, str]] = {}
+
+
+class _ShapeError(ValueError):
+    """A known field of a server's reply holds a value of the wrong type."""
+
+
+def _expect(value: object, kind: Any, where: str, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise _ShapeError(f"{where} should be {what}, not {type(value).__name__}")
+    return value
+
+
+def _field_types(cls: type) -> Dict[str, str]:
+    types = _FIELD_TYPE_CACHE.get(cls)
+    if types is None:
+        types = _FIELD_TYPE_CACHE[cls] = {spec.name: str(spec.type) for spec in fields(cls)}
+    return types
 
 
 _FIELD_NAME_CACHE: Dict[type, Tuple[str, ...]] = {}
@@ -3371,13 +3562,19 @@ class ImagesResponse(_Model):
                 body=payload,
             )
         if body.get("error"):  # a 2xx that carries an error envelope
+            message = _server_text(response, _error_message(body["error"]), 2000)
             raise APIError(
-                f"The server answered {response.status_code} with an error: {_error_message(body['error'])}",
+                f"The server answered {response.status_code} with an error: {message}",
                 response.request,
                 body=body["error"],
                 request_id=response.request_id,
             )
-        parsed: ImagesResponse = cls.from_dict(body)
+        try:
+            parsed: ImagesResponse = cls.from_dict(body)
+        except _ShapeError as exc:
+            raise APIResponseValidationError(
+                f"The server's reply is not an images response: {exc}", response=response, body=payload
+            ) from None
         parsed.request_id = response.request_id
         return parsed
 
@@ -3588,15 +3785,14 @@ class ImageEventDecoder:
         return events
 
     def _typed(self, sse: ServerSentEvent) -> ImageStreamEvent:
-        import json
-
         try:
-            data = json.loads(sse.data)
-        except ValueError:
+            data = _parse_json(sse.data)
+        except ValueError as exc:
             if sse.event == "error":
                 raise self._stream_error(sse.data or "The server sent an error event", sse.data) from None
+            shown = _server_text(self.response, sse.data[:4000])
             raise APIResponseValidationError(
-                f"A stream event is not valid JSON: {sse.data[:200]!r}", response=self.response, body=sse.data
+                f"A stream event is not valid JSON ({exc}): {shown}", response=self.response, body=shown
             ) from None
         if isinstance(data, dict):
             fields = cast("Dict[str, object]", data)
@@ -3606,7 +3802,10 @@ class ImageEventDecoder:
                 raise self._stream_error(
                     _error_message(body) if error or "message" in fields else "An error occurred during streaming", body
                 )
-        event = parse_stream_event(data, sse.event)
+        try:
+            event = parse_stream_event(data, sse.event)
+        except _ShapeError as exc:
+            raise APIResponseValidationError(f"A stream event is malformed: {exc}", response=self.response) from None
         self.events.append(event)
         if isinstance(event, _CompletedEvent):
             self.completed = event
@@ -3615,7 +3814,11 @@ class ImageEventDecoder:
     def _stream_error(self, message: str, body: object) -> ImageStreamError:
         response = self.response
         return ImageStreamError(
-            message, response.request, body=body, request_id=response.request_id, events=list(self.events)
+            _server_text(response, message, 2000),
+            response.request,
+            body=body,
+            request_id=response.request_id,
+            events=list(self.events),
         )
 
     def incomplete(self, what: str) -> IncompleteStreamError:
@@ -3679,7 +3882,10 @@ class ImageStream:
 
     @property
     def state(self) -> str:
-        """``open``, ``reading``, ``closed`` or ``aborted``."""
+        """``open``, ``reading``, ``closed`` or ``aborted`` (also once the
+        call's trigger, ``client.close()`` or deadline has ended it)."""
+        if self._state == self.OPEN and self._call.aborted:
+            return self.ABORTED
         return self._state
 
     @property

@@ -2814,6 +2814,207 @@ class HostileServerTests(ServerTestCase):
         )
 
 
+ODD_KEY = "sk-odd/SECRET+key=4f9a2b7c1d"  # a key whose URL-encoded and JSON-escaped forms differ from it
+OTHER_SECRETS = ("azure-subscription-4f9a2b7c1d", "goog-api-key-4f9a2b7c1d")
+
+
+def all_forms(secret: str) -> List[str]:
+    """How a server could echo a secret (and what must never show): the
+    secret, its tail, its URL-encoded, JSON-escaped and base64 forms."""
+    from urllib.parse import quote
+
+    return [
+        secret,
+        secret[-12:],
+        quote(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        base64.b64encode(secret.encode()).decode()[4:-4],
+    ]
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+class HostileInputTests(TempFilesMixin, ServerTestCase):
+    """Every promise the README makes, under attack: one row per attack, over
+    real sockets. Secrets never show (messages, reprs, logs at every level);
+    memory stays bounded; a malformed reply is a clear OpenAIError."""
+
+    LIMIT = 1 << 20
+
+    def shown(self, exc: BaseException) -> str:
+        """Everything a user could print of an exception, and the logs so far."""
+        import traceback
+
+        parts = ["".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), repr(exc.args)]
+        parts += [repr(getattr(exc, name, None)) for name in ("body", "request_id", "response", "request")]
+        return "\n".join(parts + CAPTURED_LOGS)
+
+    def assert_hidden(self, text: str, *secrets: str) -> None:
+        for secret in secrets:
+            for form in all_forms(secret):
+                self.assertNotIn(form, text, f"a form of a secret shows: {form!r}")
+
+    def test_secrets_never_show(self) -> None:
+        self.client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))
+        key = TEST_KEY
+        b64 = base64.b64encode(key.encode()).decode()
+        rows: List[Tuple[str, Action, type]] = [
+            ("the key in the reason phrase", Action(raw=[f"HTTP/1.1 401 Bearer {key}\r\nContent-Length: 2\r\n\r\n{{}}".encode()]), oi.AuthenticationError),
+            ("the key in another header and a redirect", Action(302, {}, {"Location": f"https://evil.example/?k={key}", "X-Echo": key}), oi.APIStatusError),
+            ("the key as the request id", Action(400, {"error": {"message": "bad"}}, {"x-request-id": key}), oi.BadRequestError),
+            ("the key cut at 200 characters", Action(500, "x" * 190 + key, {"Content-Type": "text/html"}), oi.InternalServerError),
+            ("the key wrapped across lines", Action(500, f"<pre>{key[:9]}\n   {key[9:]}</pre>", {"Content-Type": "text/html"}), oi.InternalServerError),
+            ("the key in base64", Action(400, {"error": {"message": f"token {b64} rejected"}}), oi.BadRequestError),
+            ("the key in a stream error", Action(sse=[sse_event({"error": {"message": f"bad key {key}"}}, "error")]), oi.ImageStreamError),
+        ]  # fmt: skip
+        for name, action, error in rows:
+            with self.subTest(name):
+                self.api.reset()
+                self.api.queue(action)
+                stream = "stream" in name
+                with self.assertRaises(error) as caught:
+                    if stream:
+                        list(self.client.images.generate_stream(prompt="p"))
+                    else:
+                        self.client.images.generate(prompt="p")
+                self.assert_hidden(self.shown(caught.exception), key)
+                if "request id" in name:
+                    self.assertIsNone(caught.exception.request_id)
+        odd = self.make_client(api_key=ODD_KEY)
+        from urllib.parse import quote
+
+        for name, text in (
+            ("URL-encoded", quote(ODD_KEY, safe="")),
+            ("JSON-escaped", json.dumps(ODD_KEY)[1:-1].replace("/", "\\/")),
+        ):
+            with self.subTest(name):
+                self.api.reset()
+                self.api.queue(
+                    Action(
+                        400, f'{{"error": {{"message": "key {text} refused"}}}}', {"Content-Type": "application/json"}
+                    )
+                )
+                with self.assertRaises(oi.BadRequestError) as caught:
+                    odd.images.generate(prompt="p")
+                self.assert_hidden(self.shown(caught.exception), ODD_KEY)
+                self.assertIn("<redacted>", str(caught.exception))
+        with self.subTest("credentials in default headers"):
+            headers = {"Ocp-Apim-Subscription-Key": OTHER_SECRETS[0], "X-Goog-Api-Key": OTHER_SECRETS[1]}
+            client = self.make_client(default_headers=headers)
+            self.api.reset()
+            self.api.queue(Action(400, {"error": {"message": f"{OTHER_SECRETS[0]} and {OTHER_SECRETS[1]}"}}))
+            with self.assertRaises(oi.BadRequestError) as caught:
+                client.images.generate(prompt="p")
+            self.assert_hidden(self.shown(caught.exception), *OTHER_SECRETS)
+            self.assertEqual(self.last.headers["X-Goog-Api-Key"], OTHER_SECRETS[1])  # still sent
+        with self.subTest("a password in base_url"), self.assertRaises(ValueError) as caught:
+            self.make_client(base_url="http://user:hunter2-password@127.0.0.1:9/v1")
+        self.assertNotIn("hunter2", str(caught.exception))
+        with self.subTest("an https:// proxy with credentials from the environment"):
+            with proxy_environment(HTTPS_PROXY="https://user:hunter2-password@127.0.0.1:9", NO_PROXY=""):
+                client = oi.OpenAIClient(config=oi.OpenAIConfig(api_key=key, base_url="https://127.0.0.1:9/v1"))
+                with self.assertRaises(ValueError) as caught:
+                    client.images.generate(prompt="p")
+            self.assertIn("HTTPS_PROXY", str(caught.exception))
+            self.assertNotIn("hunter2", str(caught.exception))
+
+    def test_memory_stays_bounded(self) -> None:
+        client = self.make_client(
+            max_response_bytes=self.LIMIT,
+            max_event_bytes=self.LIMIT,
+            retry_policy=oi.RetryPolicy(max_retries=0),
+            timeout=oi.Timeout(connect=5, read=5, total=8),
+        )
+        json_type = {"Content-Type": "application/json"}
+        many = b'{"data": [' + b"{}," * 5_000_000 + b"{}]}"
+        rows: List[Tuple[str, Action, Callable[[], Any], str]] = [
+            ("a stream answered with endless JSON", Action(sse=endless(b'{"data": [{"b64_json": "', b"A" * 65536), headers=json_type), lambda: list(client.images.generate_stream(prompt="p")), "larger than the configured limit"),
+            ("a stream answered with a JSON gzip bomb", Action(200, gzip_bytes(b"[" + b" " * 200_000_000 + b"]"), {**json_type, "Content-Encoding": "gzip"}), lambda: list(client.images.generate_stream(prompt="p")), "larger than the configured limit"),
+            ("millions of empty images in a small gzip", Action(200, gzip_bytes(many), {**json_type, "Content-Encoding": "gzip"}), lambda: self.make_client(max_response_bytes=32 << 20).images.generate(prompt="p"), "more than 100000 arrays and objects"),
+        ]  # fmt: skip
+        for name, action, call, message in rows:
+            with self.subTest(name):
+                self.api.reset()
+                self.api.queue(action)
+                with peak_memory_growth() as peak, self.assertRaises(oi.APIResponseValidationError) as caught:
+                    call()
+                self.assertIn(message, str(caught.exception))
+                bound = 6 * self.LIMIT if "millions" not in name else 4 * len(many)  # the decoded bytes, not 87x them
+                self.assertLess(peak.value, bound if peak.traced else 32 * bound)
+
+    def test_hostile_replies_are_clear_errors(self) -> None:
+        image = {"b64_json": PNG_B64}
+        rows: List[Tuple[str, Action, str]] = [
+            ("deep nesting in a success body", Action(200, f'{{"data": [], "x": {nested(5000)}}}', {"Content-Type": "application/json"}), "levels deep"),
+            ("moderate nesting in a success body", Action(200, f'{{"data": [], "x": {nested(200)}}}', {"Content-Type": "application/json"}), "levels deep"),
+            ("data: [1]", Action(200, {"data": [1]}), "data[0] should be an object, not int"),
+            ("data: [null]", Action(200, {"data": [None, image]}), "data[0] should be an object, not NoneType"),
+            ('usage: "x"', Action(200, {"data": [image], "usage": "x"}), "usage should be an object, not str"),
+            ("output_format: 5", Action(200, {"data": [image], "output_format": 5}), "output_format should be str, not int"),
+            ('created: "x"', Action(200, {"created": "x", "data": [image]}), "created should be int, not str"),
+            ("created: true", Action(200, {"created": True, "data": [image]}), "created should be int, not bool"),
+            ("NaN", Action(200, '{"created": NaN, "data": []}', {"Content-Type": "application/json"}), "NaN is not JSON"),
+            ("Infinity", Action(200, '{"created": 1, "data": [], "x": -Infinity}', {"Content-Type": "application/json"}), "Infinity is not JSON"),
+            ("too many images", Action(200, {"data": [image] * 1001}), "more than the 1000 accepted"),
+        ]  # fmt: skip
+        for name, action, message in rows:
+            with self.subTest(name):
+                self.api.reset()
+                self.api.queue(action)
+                with self.assertRaises(oi.APIResponseValidationError) as caught:
+                    self.client.images.generate(prompt="p")
+                self.assertIn(message, str(caught.exception))
+        events = [
+            ("deep nesting in a stream event", sse_event(f'{{"type": "x", "y": {nested(5000)}}}'), "levels deep"),
+            (
+                "a stream event of the wrong shape",
+                sse_event({"type": "image_generation.completed", "b64_json": 5}),
+                "b64_json should be str",
+            ),
+        ]
+        for name, event, message in events:
+            with self.subTest(name):
+                self.api.reset()
+                self.api.queue(Action(sse=[event]))
+                with self.assertRaises(oi.APIResponseValidationError) as caught:
+                    list(self.client.images.generate_stream(prompt="p"))
+                self.assertIn(message, str(caught.exception))
+        with self.subTest("deep nesting in an error body"):
+            self.api.reset()
+            self.api.queue(Action(400, f'{{"error": {nested(5000)}}}', {"Content-Type": "application/json"}))
+            with self.assertRaises(oi.BadRequestError):
+                self.client.images.generate(prompt="p")
+        with self.subTest("terminal escapes and line breaks in an error"):
+            self.api.reset()
+            evil = "bad\x1b[31m red\x1b]52;c;aGk=\x07 clipboard\r\nX-Fake: header\x9b2J"
+            self.api.queue(Action(400, {"error": {"message": evil}}))
+            with self.assertRaises(oi.BadRequestError) as caught:
+                self.client.images.generate(prompt="p")
+            text = str(caught.exception)
+            self.assertFalse(any(ch in text for ch in "\x1b\x07\r\n\x9b"), repr(text))
+            self.assertIn("bad [31m red ]52;c;aGk= clipboard X-Fake: header 2J", text)
+        with self.subTest("an SSE retry field of 5,000 digits"):
+            self.api.reset()
+            self.api.queue(Action(sse=[b"retry: " + b"9" * 5000 + b"\n\n", *image_events()]))
+            self.assertEqual(self.client.images.generate_stream(prompt="p").final_image().to_bytes(), PNG)
+
+    def test_awkward_inputs(self) -> None:
+        with self.subTest("a file name that is not UTF-8"):
+            path = os.path.join(os.fsencode(self.tmp.name), b"cat-\xff.png")
+            with open(path, "wb") as handle:
+                handle.write(PNG)
+            self.client.images.edit(image=os.fsdecode(path), prompt="p")
+            self.assertEqual(self.last.files[0][1], "cat-\ufffd.png")
+        with self.subTest("an Azure deployment named '..'"):
+            self.api.reset()
+            config = oi.OpenAIConfig.azure(endpoint=self.api.url, api_version="V", api_key=TEST_KEY)
+            with self.assertRaises(ValueError):
+                oi.OpenAIClient(config=config).images.generate(model="..", prompt="p")
+            self.assertEqual(self.api.requests, [])
+
+
 # =============================================================================
 # Fuzzing: seeded standard-library generators. The normal suite runs a tenth of
 # the base counts (OPENAI_IMAGES_FUZZ_SCALE=0.1); CI's dedicated stage runs
@@ -3136,11 +3337,12 @@ class FuzzTests(TestCase):
             response = oi.Response(200, oi.Headers({"x-request-id": "req_f"}), request, content=body)
             try:
                 parsed = oi.ImagesResponse.parse(response)
-            except (oi.APIResponseValidationError, oi.APIError):
+            except (oi.APIResponseValidationError, oi.APIError) as exc:
                 self.assertFalse(
                     isinstance(payload, dict)
                     and isinstance(payload.get("data", []), list)
-                    and not payload.get("error"),
+                    and not payload.get("error")
+                    and "should be" not in str(exc),  # a known field of the wrong type, named by its path
                     f"case {case}: {payload!r}",
                 )
                 continue
@@ -3151,7 +3353,11 @@ class FuzzTests(TestCase):
             for image in parsed.data:
                 if isinstance(image, oi.Image):
                     self.assert_bytes_or_value_error(image)
-            event = oi.parse_stream_event(payload, rng.choice(["message", "image_edit.completed", "error"]))
+            try:
+                event = oi.parse_stream_event(payload, rng.choice(["message", "image_edit.completed", "error"]))
+            except ValueError as exc:
+                self.assertIn("should be", str(exc))
+                continue
             repr(event)
             if not isinstance(event, oi.UnknownImageStreamEvent):
                 expected = without_known_nulls(payload, type(event))
