@@ -291,17 +291,21 @@ def _json_object(value: object) -> Dict[str, Any]:
 
 _MAX_JSON_DEPTH = 64
 _MAX_JSON_CONTAINERS = 100_000
+_MAX_JSON_VALUES = 1_000_000
 
 
 def _parse_json(text: Union[str, bytes]) -> Any:
     """A server's JSON, strictly: no ``NaN`` or ``Infinity``, at most 64 levels
-    deep and 100,000 arrays and objects (so that a small reply cannot expand
-    into gigabytes of Python objects). Anything else raises ``ValueError``."""
+    deep, 100,000 arrays and objects and a million values (so that a reply
+    within ``max_response_bytes`` cannot expand into gigabytes of Python
+    objects; an image is one long string). Anything else raises ``ValueError``."""
     import json
 
-    opening = ("{", "[") if isinstance(text, str) else (b"{", b"[")
+    opening, comma = (("{", "["), ",") if isinstance(text, str) else ((b"{", b"["), b",")
     if text.count(opening[0]) + text.count(opening[1]) > _MAX_JSON_CONTAINERS:  # type: ignore[arg-type]
         raise ValueError(f"more than {_MAX_JSON_CONTAINERS} arrays and objects")
+    if text.count(comma) > _MAX_JSON_VALUES:  # type: ignore[arg-type]  # each value costs dozens of bytes in Python
+        raise ValueError(f"more than {_MAX_JSON_VALUES} values")
 
     def refuse(constant: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
@@ -322,7 +326,7 @@ def _parse_json(text: Union[str, bytes]) -> Any:
             continue
         if depth > _MAX_JSON_DEPTH:
             raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep")
-        level.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+        level.extend((child, depth + 1) for child in children if type(child) in (dict, list))
     return value
 
 
@@ -1731,6 +1735,7 @@ def _form_text(value: object) -> str:
 FileContent = Union[bytes, bytearray, memoryview, "os.PathLike[str]", str, IO[bytes]]
 FileInput = Union[
     FileContent,
+    "FilePart",
     Tuple[Optional[str], FileContent],
     Tuple[Optional[str], FileContent, Optional[str]],
     Tuple[Optional[str], FileContent, Optional[str], Mapping[str, str]],
@@ -1808,7 +1813,12 @@ class FilePart:
     def from_input(
         cls, field_name: str, value: object, *, label: Optional[str] = None, stem: str = "image"
     ) -> FilePart:
-        """Normalise one file input; ``label`` (``image[2]``, ``mask``) names it in errors."""
+        """Normalise one file input; ``label`` (``image[2]``, ``mask``) names it in errors.
+        A ``FilePart`` is taken as it is, under ``field_name``."""
+        if isinstance(value, FilePart):
+            return cls(
+                field_name, value.filename, value.content_type, value.size, value.source, value.offset, value.headers
+            )
         label = label or field_name
         filename: Optional[str] = None
         content_type: Optional[str] = None
@@ -1861,11 +1871,11 @@ class FilePart:
                 stream.seek(offset)
                 size = end - offset
                 source = stream
-            else:  # pipes and sockets cannot be re-read: keep the bytes for retries
-                source = stream.read()
-                if not isinstance(source, bytes):
-                    raise TypeError(f"{label}: the file object must return bytes from read()")
-                head, size = source[:16], len(source)
+            else:  # pipes and sockets cannot be re-read: copied to a temporary file, for retries
+                source = _spool(stream, label)
+                size = source.tell()
+                source.seek(0)
+                head = source.read(16)
         else:
             raise TypeError(
                 f"{label}: expected a path, bytes, a binary file object or a "
@@ -1944,6 +1954,27 @@ class FilePart:
             f"FilePart({self.field_name!r}, filename={self.filename!r}, "
             f"content_type={self.content_type!r}, size={self.size})"
         )
+
+
+def _spool(stream: IO[Any], label: str) -> IO[bytes]:
+    """Copy a stream that cannot be re-read (a pipe, a socket) to an anonymous
+    temporary file, 1 MiB at a time: memory stays flat, and every attempt
+    re-reads the copy. Reading the stream itself is not covered by the call's
+    abort or timeouts: it happens when the request is built."""
+    import tempfile
+
+    spool = tempfile.TemporaryFile()
+    try:
+        while True:
+            block = stream.read(_UPLOAD_BLOCK)
+            if not block:
+                return cast("IO[bytes]", spool)
+            if not isinstance(block, bytes):
+                raise TypeError(f"{label}: the file object must return bytes from read()")
+            spool.write(block)
+    except BaseException:
+        spool.close()
+        raise
 
 
 def _open_regular(path: str, label: str) -> IO[bytes]:

@@ -2944,6 +2944,25 @@ class HostileInputTests(TempFilesMixin, ServerTestCase):
                 bound = 6 * self.LIMIT if "millions" not in name else 4 * len(many)  # the decoded bytes, not 87x them
                 self.assertLess(peak.value, bound if peak.traced else 32 * bound)
 
+    def test_a_pipe_upload_is_spooled_to_disk(self) -> None:
+        read_end, write_end = os.pipe()
+        size = 48 << 20
+
+        def feed() -> None:
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(PNG)
+                for _ in range(size // (1 << 20)):
+                    pipe.write(b"\x00" * (1 << 20))
+
+        threading.Thread(target=feed, daemon=True).start()
+        with os.fdopen(read_end, "rb") as pipe, peak_memory_growth() as peak:
+            part = oi.FilePart.from_input("image", pipe)
+        self.assertEqual(part.size, len(PNG) + size)
+        self.assertLess(peak.value, (8 << 20) if peak.traced else (64 << 20), "a pipe is not read into memory")
+        self.api.queue(Action(500, {}))  # the retry re-reads the copy
+        self.client.images.edit(image=part, prompt="p")
+        self.assertEqual([len(r.files[0][3]) for r in self.api.requests], [len(PNG) + size] * 2)
+
     def test_hostile_replies_are_clear_errors(self) -> None:
         image = {"b64_json": PNG_B64}
         rows: List[Tuple[str, Action, str]] = [
