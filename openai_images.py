@@ -1963,7 +1963,7 @@ def _spool(stream: IO[Any], label: str) -> IO[bytes]:
     abort or timeouts: it happens when the request is built."""
     import tempfile
 
-    spool = tempfile.TemporaryFile()
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  # returned open: the FilePart owns it
     try:
         while True:
             block = stream.read(_UPLOAD_BLOCK)
