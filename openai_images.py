@@ -1895,7 +1895,12 @@ class FilePart:
         if not base:
             subtype = content_type.split("/")[-1].split(";")[0].strip()
             base = stem + _TYPE_EXTENSIONS.get(content_type, "." + subtype)
-        return cls(field_name, base, content_type, size, source, offset, headers)
+        part = cls(field_name, base, content_type, size, source, offset, headers)
+        if source is not content and hasattr(source, "close"):  # a spooled copy: closed with the part
+            import weakref
+
+            weakref.finalize(part, cast("IO[bytes]", source).close)
+        return part
 
     def header_block(self) -> bytes:
         """The part's header lines (``Content-Disposition``, ``Content-Type``, extra headers) and the blank line."""
