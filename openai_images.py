@@ -1808,6 +1808,7 @@ class FilePart:
         self.source = source
         self.offset = offset
         self.headers = dict(headers or {})
+        self.origin: Optional[FilePart] = None
 
     @classmethod
     def from_input(
@@ -1816,9 +1817,11 @@ class FilePart:
         """Normalise one file input; ``label`` (``image[2]``, ``mask``) names it in errors.
         A ``FilePart`` is taken as it is, under ``field_name``."""
         if isinstance(value, FilePart):
-            return cls(
-                field_name, value.filename, value.content_type, value.size, value.source, value.offset, value.headers
-            )
+            if value.field_name == field_name:
+                return value
+            part = cls(field_name, value.filename, value.content_type, value.size, value.source, value.offset)
+            part.headers, part.origin = value.headers, value  # the origin owns a spooled copy: keep it alive
+            return part
         label = label or field_name
         filename: Optional[str] = None
         content_type: Optional[str] = None
