@@ -1876,7 +1876,7 @@ class FilePart:
                 source = stream
             else:  # pipes and sockets cannot be re-read: copied to a temporary file, for retries
                 source = _spool(stream, label)
-                size = source.tell()
+                size = source.seek(0, 2)
                 source.seek(0)
                 head = source.read(16)
         else:
@@ -1976,13 +1976,15 @@ def _spool(stream: IO[Any], label: str) -> IO[bytes]:
         while True:
             block = stream.read(_UPLOAD_BLOCK)
             if not block:
-                return cast("IO[bytes]", spool)
+                spool.flush()
+                # read back through a plain reader: PyPy's read-write buffer loses its place
+                # after a read, a seek and readinto()
+                return os.fdopen(os.dup(spool.fileno()), "rb")
             if not isinstance(block, bytes):
                 raise TypeError(f"{label}: the file object must return bytes from read()")
             spool.write(block)
-    except BaseException:
+    finally:
         spool.close()
-        raise
 
 
 def _open_regular(path: str, label: str) -> IO[bytes]:
