@@ -546,6 +546,29 @@ def open_fds() -> Optional[int]:
         return None
 
 
+def cli_environment(base_url: str, env: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, str]:
+    """The environment of a CLI subprocess: this process's without OPENAI_* and
+    SSL_CERT_*, with the test key, ``base_url`` and this directory on
+    PYTHONPATH, then ``env`` (a ``None`` value removes a variable)."""
+    environment: Dict[str, Optional[str]] = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SSL_CERT"))
+    }
+    environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=base_url, PYTHONPATH=HERE)
+    environment.update(env or {})
+    return {k: v for k, v in environment.items() if v is not None}
+
+
+def run_cli(
+    *args: str, base_url: str, env: Optional[Dict[str, Optional[str]]] = None, **options: Any
+) -> subprocess.CompletedProcess[Any]:
+    """``python -m openai_images ARGS`` against ``base_url``: the one way the
+    tests run the command line (``options`` go to ``subprocess.run``)."""
+    options.setdefault("timeout", 60)
+    if "stdout" not in options and "stderr" not in options:
+        options.setdefault("capture_output", True)
+    return subprocess.run([sys.executable, "-m", "openai_images", *args], env=cli_environment(base_url, env), **options)
+
+
 class ServerTestCase(TestCase):
     """Each test gets a reset fake server and a client pointed at it."""
 
@@ -1519,15 +1542,7 @@ class SecretsTests(ServerTestCase):
         ):
             self.assertNotIn(TEST_KEY, shown)
         self.api.queue(Action(401, {"error": {"message": f"Incorrect API key provided: {TEST_KEY}"}}))
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-        environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url, PYTHONPATH=HERE)
-        result = subprocess.run(
-            [sys.executable, "-m", "openai_images", "generate", "p", "--verbose", "--json"],
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=60,
-        )
+        result = run_cli("generate", "p", "--verbose", "--json", base_url=self.api.url, text=True)
         self.assertEqual(result.returncode, 1)
         self.assertIn("Authorization': '<redacted>'", result.stderr)
         self.assertIn("Incorrect API key provided: <redacted>", result.stderr)
@@ -1897,6 +1912,20 @@ class AbortTests(ServerTestCase):
         for _ in range(3):
             stream.abort()
         self.assert_no_leaks()
+
+
+class WindowsAbortPathTests(AbortTests):
+    """Every abort test again, with the Windows abort path (after shutdown(),
+    detach the socket and close its handle). On Linux shutdown() already wakes
+    the reader, so this proves the extra step is harmless at every stage (no
+    error of the wrong kind, no leak); that closing the handle wakes a blocked
+    recv() on Windows itself is not verified here."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        saved = oi._ABORT_CLOSES_HANDLE
+        oi._ABORT_CLOSES_HANDLE = True
+        self.addCleanup(setattr, oi, "_ABORT_CLOSES_HANDLE", saved)
 
 
 class CountingFuture(concurrent.futures.Future):  # type: ignore[type-arg]
@@ -2341,22 +2370,8 @@ class NameResolutionTests(TestCase):
 
 
 # =============================================================================
-# Command line (as a subprocess, against the fake server)
-# =============================================================================
-
-
-def gif_header(width: int, height: int) -> bytes:
-    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00" * 8
-
-
-def jpeg_header(width: int, height: int) -> bytes:
-    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    sof0 = b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", height, width) + b"\x03" + b"\x00" * 9
-    return b"\xff\xd8" + app0 + b"\xff\xff" + sof0 + b"\xff\xda"
-
-
-# =============================================================================
-# Faults: one table, plain and streaming calls
+# Faults, hostile servers and load: one table of server faults, servers that never
+# stop, every promise under attack, many threads
 # =============================================================================
 
 ERROR_BODY = {"error": {"message": "try again", "type": "server_error"}}
@@ -2603,20 +2618,6 @@ def fault_matrix() -> List[Fault]:
             message="rejected",
         ),
     ]
-
-
-class WindowsAbortPathTests(AbortTests):
-    """Every abort test again, with the Windows abort path (after shutdown(),
-    detach the socket and close its handle). On Linux shutdown() already wakes
-    the reader, so this proves the extra step is harmless at every stage (no
-    error of the wrong kind, no leak); that closing the handle wakes a blocked
-    recv() on Windows itself is not verified here."""
-
-    def setUp(self) -> None:
-        super().setUp()
-        saved = oi._ABORT_CLOSES_HANDLE
-        oi._ABORT_CLOSES_HANDLE = True
-        self.addCleanup(setattr, oi, "_ABORT_CLOSES_HANDLE", saved)
 
 
 class FaultMatrixTests(ServerTestCase):
@@ -3032,6 +3033,68 @@ class HostileInputTests(TempFilesMixin, ServerTestCase):
             with self.assertRaises(ValueError):
                 oi.OpenAIClient(config=config).images.generate(model="..", prompt="p")
             self.assertEqual(self.api.requests, [])
+
+
+class LoadTests(ServerTestCase):
+    THREADS, CALLS = 32, 50
+
+    def test_one_client_shared_by_many_threads(self) -> None:
+        """Plain, multipart and streaming calls, some aborted mid-stream: every
+        answer belongs to its own request, nothing unexpected, nothing leaked."""
+        self.api.echo = True
+        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))
+        outcomes: Dict[str, int] = {}
+        lock = threading.Lock()
+
+        def image_prompt(png: bytes) -> bytes:
+            at = 8
+            while at < len(png):
+                length, kind = struct.unpack(">I4s", png[at : at + 8])
+                if kind == b"tEXt":
+                    return png[at + 8 : at + 8 + length].split(b"\x00", 1)[1]
+                at += 12 + length
+            return b""
+
+        def call(worker: int, number: int) -> str:
+            prompt = f"w{worker}-c{number}"
+            kind = number % 5
+            if kind == 0:
+                result = client.images.generate(prompt=prompt)
+                data = result.data[0].to_bytes()
+            elif kind == 1:
+                upload = make_png(2, 2, seed=worker, text=prompt)
+                data = client.images.edit(image=("in.png", upload), prompt=prompt).data[0].to_bytes()
+            elif kind == 2:
+                with client.images.generate_stream(prompt=prompt, partial_images=1) as stream:
+                    data = stream.final_image().to_bytes()
+            else:
+                trigger = threading.Event()
+                stream = client.images.edit_stream(image=PNG, prompt=prompt, abort_trigger=trigger)
+                self.assertIsInstance(next(stream), oi.ImageEditPartialImageEvent)
+                (trigger.set if kind == 3 else stream.abort)()
+                with self.assertRaises(oi.APIUserAbortError):
+                    next(stream)
+                return "aborted"
+            self.assertEqual(image_prompt(data), prompt.encode(), "the answer belongs to this request")
+            return "ok"
+
+        def worker(index: int) -> None:
+            for number in range(self.CALLS):
+                outcome = call(index, number)
+                with lock:
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        with concurrent.futures.ThreadPoolExecutor(self.THREADS) as pool:
+            for future in [pool.submit(worker, i) for i in range(self.THREADS)]:
+                future.result()
+        total = self.THREADS * self.CALLS
+        self.assertEqual(outcomes, {"ok": total * 3 // 5, "aborted": total * 2 // 5})
+        self.assertEqual(len(self.api.requests), total)
+        for record in self.api.requests:
+            if record.files and record.form.get("stream") != "true":
+                self.assertIn(record.form["prompt"].encode(), record.files[0][3], "each upload arrived whole")
+        client.close()
+        self.assert_no_leaks()
 
 
 # =============================================================================
@@ -3562,68 +3625,6 @@ class HypothesisTests(TestCase):
             )
 
 
-class LoadTests(ServerTestCase):
-    THREADS, CALLS = 32, 50
-
-    def test_one_client_shared_by_many_threads(self) -> None:
-        """Plain, multipart and streaming calls, some aborted mid-stream: every
-        answer belongs to its own request, nothing unexpected, nothing leaked."""
-        self.api.echo = True
-        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))
-        outcomes: Dict[str, int] = {}
-        lock = threading.Lock()
-
-        def image_prompt(png: bytes) -> bytes:
-            at = 8
-            while at < len(png):
-                length, kind = struct.unpack(">I4s", png[at : at + 8])
-                if kind == b"tEXt":
-                    return png[at + 8 : at + 8 + length].split(b"\x00", 1)[1]
-                at += 12 + length
-            return b""
-
-        def call(worker: int, number: int) -> str:
-            prompt = f"w{worker}-c{number}"
-            kind = number % 5
-            if kind == 0:
-                result = client.images.generate(prompt=prompt)
-                data = result.data[0].to_bytes()
-            elif kind == 1:
-                upload = make_png(2, 2, seed=worker, text=prompt)
-                data = client.images.edit(image=("in.png", upload), prompt=prompt).data[0].to_bytes()
-            elif kind == 2:
-                with client.images.generate_stream(prompt=prompt, partial_images=1) as stream:
-                    data = stream.final_image().to_bytes()
-            else:
-                trigger = threading.Event()
-                stream = client.images.edit_stream(image=PNG, prompt=prompt, abort_trigger=trigger)
-                self.assertIsInstance(next(stream), oi.ImageEditPartialImageEvent)
-                (trigger.set if kind == 3 else stream.abort)()
-                with self.assertRaises(oi.APIUserAbortError):
-                    next(stream)
-                return "aborted"
-            self.assertEqual(image_prompt(data), prompt.encode(), "the answer belongs to this request")
-            return "ok"
-
-        def worker(index: int) -> None:
-            for number in range(self.CALLS):
-                outcome = call(index, number)
-                with lock:
-                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
-
-        with concurrent.futures.ThreadPoolExecutor(self.THREADS) as pool:
-            for future in [pool.submit(worker, i) for i in range(self.THREADS)]:
-                future.result()
-        total = self.THREADS * self.CALLS
-        self.assertEqual(outcomes, {"ok": total * 3 // 5, "aborted": total * 2 // 5})
-        self.assertEqual(len(self.api.requests), total)
-        for record in self.api.requests:
-            if record.files and record.form.get("stream") != "true":
-                self.assertIn(record.form["prompt"].encode(), record.files[0][3], "each upload arrived whole")
-        client.close()
-        self.assert_no_leaks()
-
-
 # =============================================================================
 # TLS and proxies
 # =============================================================================
@@ -3837,14 +3838,12 @@ class TLSAndProxyTests(ServerTestCase):
         self.assert_no_leaks()
 
     def test_ssl_cert_file_is_honoured(self) -> None:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SSL_CERT"))}
-        environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.tls.url, PYTHONPATH=HERE)
-        command = [sys.executable, "-m", "openai_images", "generate", "p", "--no-save", "--json", "--max-retries", "0"]
-        refused = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
+        command = ["generate", "p", "--no-save", "--json", "--max-retries", "0"]
+        refused = run_cli(*command, base_url=self.tls.url, text=True)
         self.assertEqual(refused.returncode, 1)
         self.assertIn("certificate verification failed", refused.stderr)
-        environment["SSL_CERT_FILE"] = write_temp(self, "ca.pem", TEST_CA)
-        trusted = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60)
+        ca = write_temp(self, "ca.pem", TEST_CA)
+        trusted = run_cli(*command, base_url=self.tls.url, env={"SSL_CERT_FILE": ca}, text=True)
         self.assertEqual(trusted.returncode, 0, trusted.stderr)
         self.assertEqual(json.loads(trusted.stdout)["data"][0]["b64_json"], f"<{len(PNG_B64)} base64 chars>")
 
@@ -3932,6 +3931,21 @@ class TLSAndProxyTests(ServerTestCase):
         self.assertEqual([m for m, _, _ in proxy.seen], ["CONNECT"])
 
 
+# =============================================================================
+# Command line (as a subprocess, against the fake server)
+# =============================================================================
+
+
+def gif_header(width: int, height: int) -> bytes:
+    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00" * 8
+
+
+def jpeg_header(width: int, height: int) -> bytes:
+    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", height, width) + b"\x03" + b"\x00" * 9
+    return b"\xff\xd8" + app0 + b"\xff\xff" + sof0 + b"\xff\xda"
+
+
 class AtomicWriteTests(TempFilesMixin):
     def test_replace_refuse_and_clean_up(self) -> None:
         target = os.path.join(self.tmp.name, "a.png")
@@ -3994,24 +4008,10 @@ class ImageDimensionsTests(TestCase):
 class CLITests(TempFilesMixin, ServerTestCase):
     """The command line as a user meets it: a subprocess against the fake server."""
 
-    def environment(self, env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-        environment.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url, PYTHONPATH=HERE)
-        environment.update(env or {})
-        return {k: v for k, v in environment.items() if v is not None}
-
     def cli(
-        self, *args: str, stdin: str = "", env: Optional[Dict[str, str]] = None
+        self, *args: str, stdin: str = "", env: Optional[Dict[str, Optional[str]]] = None
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "openai_images", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            cwd=self.tmp.name,
-            env=self.environment(env),
-            timeout=60,
-        )
+        result = run_cli(*args, base_url=self.api.url, env=env, input=stdin, text=True, cwd=self.tmp.name)
         self.assertNotIn("Traceback", result.stderr)
         self.assertNotIn(TEST_KEY, result.stdout + result.stderr)
         return result
@@ -4057,21 +4057,9 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(len(paths), 2)
         self.assertTrue(all(p.startswith("sub/dir/image-") for p in paths), paths)
         self.assertEqual(len(os.listdir(os.path.join(self.tmp.name, "sub", "dir"))), 2)
-        raw = subprocess.run(
-            [sys.executable, "-m", "openai_images", "generate", "p", "-o", "-"],
-            capture_output=True,
-            cwd=self.tmp.name,
-            env=self.environment(),
-            timeout=60,
-        )
+        raw = run_cli("generate", "p", "-o", "-", base_url=self.api.url, cwd=self.tmp.name)
         self.assertEqual((raw.returncode, raw.stdout), (0, PNG), raw.stderr)
-        raw = subprocess.run(
-            [sys.executable, "-m", "openai_images", "generate", "p", "-n", "2", "-o", "-"],
-            capture_output=True,
-            cwd=self.tmp.name,
-            env=self.environment(),
-            timeout=60,
-        )
+        raw = run_cli("generate", "p", "-n", "2", "-o", "-", base_url=self.api.url, cwd=self.tmp.name)
         self.assertEqual((raw.returncode, raw.stdout), (0, PNG), "only image data on stdout")
         self.assertIn(b"only one image goes to standard output; saved another as image-", raw.stderr)
         self.assertEqual(self.cli("generate", "p", "-o", "existing.png").returncode, 0)
@@ -4287,14 +4275,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
         reader = threading.Thread(target=drain)
         reader.start()
         try:
-            process = subprocess.run(
-                [sys.executable, "-m", "openai_images", *args],
-                stdout=subprocess.PIPE,
-                stderr=terminal,
-                cwd=self.tmp.name,
-                env=self.environment(),
-                timeout=60,
-            )
+            process = run_cli(*args, base_url=self.api.url, stdout=subprocess.PIPE, stderr=terminal, cwd=self.tmp.name)
         finally:
             os.close(terminal)
             reader.join(10)
@@ -4322,7 +4303,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
         process = subprocess.Popen(
             [sys.executable, "-m", "openai_images", "generate", "p", "--stream", "--save-partials", "-o", "x.png"],
             cwd=self.tmp.name,
-            env=self.environment(),
+            env=cli_environment(self.api.url),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -4340,6 +4321,11 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(out.split(), [b"x-partial-1.png"])
         self.assertEqual(self.files(), ["x-partial-1.png"], "the preview saved before Ctrl-C, nothing else")
         self.assertEqual(self.read("x-partial-1.png"), make_png(2, 2, seed=1))
+
+
+# =============================================================================
+# The README's code blocks, and the file alone (vendoring)
+# =============================================================================
 
 
 def readme_blocks() -> List[Tuple[int, str, str]]:
