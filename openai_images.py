@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref  # CPython loads it at start-up: importing it here costs nothing
 from dataclasses import MISSING, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import (
@@ -1006,7 +1007,9 @@ class _Call:
         self._wakers: List[Callable[[], None]] = []
         self._finished = False
         self._handed_over = False
-        self._watch = _WATCHER.watch(self, trigger, total)
+        self._hook: Optional[_Hook] = None  # set by the watcher
+        self._deadline: Optional[List[Any]] = None  # the watcher's heap entry
+        _WATCHER.watch(self, trigger, total)
 
     @property
     def aborted(self) -> bool:
@@ -1085,7 +1088,7 @@ class _Call:
             self._finished = True
             closers, self._closers = self._closers, []
             self._sockets, self._wakers = [], []
-        _WATCHER.forget(self, self._watch)
+        _WATCHER.forget(self)
         for close in closers:
             try:
                 close()
@@ -1136,16 +1139,6 @@ class _Hook:
     release = fire  # threading.Condition.notify() releases its waiters
 
 
-class _Watch:
-    """What the watcher keeps for one call: its trigger hook and deadline entry."""
-
-    __slots__ = ("deadline", "hook")
-
-    def __init__(self, hook: Optional[_Hook], deadline: Optional[List[Any]]) -> None:
-        self.hook = hook
-        self.deadline = deadline
-
-
 class _Watcher:
     """The one place that ends calls from outside: trigger hooks (no thread)
     and a single thread for every call's ``total`` deadline, which sleeps
@@ -1158,19 +1151,19 @@ class _Watcher:
         self._sequence = 0
         self._forgotten = 0
         self._thread: Optional[threading.Thread] = None
-        self._hooks: Any = None  # WeakKeyDictionary: trigger -> _Hook, made on first use
+        self._hooks: weakref.WeakKeyDictionary[Any, _Hook] = weakref.WeakKeyDictionary()  # trigger -> hook
         self._hooks_lock = threading.Lock()
 
-    def watch(self, call: _Call, trigger: object, total: Optional[float]) -> _Watch:
+    def watch(self, call: _Call, trigger: object, total: Optional[float]) -> None:
         """Register ``call``; it is aborted at once if its trigger has already fired."""
-        hook = None if trigger is None else self._hook(call, trigger)
-        entry = None
+        if trigger is not None:
+            call._hook = self._hook(call, trigger)  # pyright: ignore[reportPrivateUsage]
         if total is not None:
             import heapq
 
             with self._cond:
                 self._sequence += 1
-                entry = [time.monotonic() + total, self._sequence, call]
+                entry = call._deadline = [time.monotonic() + total, self._sequence, call]  # pyright: ignore[reportPrivateUsage]
                 heapq.heappush(self._heap, entry)
                 if self._thread is None:
                     thread = threading.Thread(target=self._run, name="openai-images-watch", daemon=True)
@@ -1178,13 +1171,12 @@ class _Watcher:
                     self._thread = thread
                 elif self._heap[0] is entry:
                     self._cond.notify()
-        return _Watch(hook, entry)
 
-    def forget(self, call: _Call, watch: _Watch) -> None:
+    def forget(self, call: _Call) -> None:
         """``call`` has finished: drop it from its trigger's hook and its deadline."""
-        if watch.hook is not None:
-            watch.hook.discard(call)
-        entry = watch.deadline
+        if call._hook is not None:  # pyright: ignore[reportPrivateUsage]
+            call._hook.discard(call)  # pyright: ignore[reportPrivateUsage]
+        entry = call._deadline  # pyright: ignore[reportPrivateUsage]
         if entry is not None:
             with self._cond:
                 if entry[2] is not None:
@@ -1199,12 +1191,6 @@ class _Watcher:
                     self._cond.notify()  # the thread ends when no deadline is left
 
     def _hook(self, call: _Call, trigger: object) -> _Hook:
-        if self._hooks is None:
-            import weakref
-
-            with self._hooks_lock:
-                if self._hooks is None:
-                    self._hooks = weakref.WeakKeyDictionary()
         if isinstance(trigger, threading.Event):
             condition: Any = cast(Any, trigger)._cond  # stable in CPython 3.8-3.13 and PyPy
             with condition:  # Event.set() holds it while it releases the waiters
@@ -1900,8 +1886,6 @@ class FilePart:
             base = stem + _TYPE_EXTENSIONS.get(content_type, "." + subtype)
         part = cls(field_name, base, content_type, size, source, offset, headers)
         if source is not content and hasattr(source, "close"):  # a spooled copy: closed with the part
-            import weakref
-
             weakref.finalize(part, cast("IO[bytes]", source).close)
         return part
 
@@ -3907,7 +3891,6 @@ class ImageStream:
         max_response_bytes: Optional[int] = None,
     ) -> None:
         import collections
-        import weakref
 
         self.response = response
         self._call = call
@@ -3999,28 +3982,23 @@ class ImageStream:
         """End the stream now, from any thread: the thread in ``next()``, and
         every later ``next()``, gets ``APIUserAbortError``. Idempotent; a
         no-op once the stream is closed."""
-        with self._lock:
-            if self._state in (self.CLOSED, self.ABORTED):
-                return
-            reading = self._state == self.READING
-            self._state = self.ABORTED
-        self._call.abort(AbortReason.USER)
-        if not reading:
-            self._release()
+        self._stop(self.ABORTED)
 
     def close(self) -> None:
         """Release the connection. If no thread is in ``next()``, iteration
         ends (``StopIteration``); if one is, it gets ``APIUserAbortError``,
         exactly as with ``abort()``. Idempotent."""
+        self._stop(self.CLOSED)
+
+    def _stop(self, wanted: str) -> None:
         with self._lock:
             if self._state in (self.CLOSED, self.ABORTED):
                 return
             reading = self._state == self.READING
-            if not reading:
-                self._state = self.CLOSED
-        if reading:
-            self.abort()
-        else:
+            self._state = self.ABORTED if reading else wanted
+        if reading or wanted == self.ABORTED:
+            self._call.abort(AbortReason.USER)  # the reading thread wakes, and releases
+        if not reading:
             self._release()
 
     def final_image(self) -> ImageStreamEvent:
@@ -4422,8 +4400,6 @@ class OpenAIClient:
             ],
             self.transport,
         )
-        import weakref
-
         self.images = ImagesResource(self)
         self._calls: weakref.WeakSet[_Call] = weakref.WeakSet()  # the calls in flight, for close()
         self._lock = threading.Lock()
