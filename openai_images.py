@@ -1507,7 +1507,8 @@ class BodyDecoder:
         self.declared: Optional[int] = None
         text = headers.get("content-length")
         if text is not None and "transfer-encoding" not in headers and not head:
-            text = text.strip()
+            values = {value.strip() for value in text.split(",")}  # repeated, it must agree (RFC 9112)
+            text = values.pop() if len(values) == 1 else text.strip()
             if text.isascii() and text.isdigit():
                 self.declared = int(text)
             elif not truncate:
@@ -2414,55 +2415,56 @@ class _Network:
                 """Send as http.client does, but stop when the server answers
                 (or closes) before it has read the whole request: its answer
                 (a 401, a 413) is then read as the response, instead of the
-                upload failing with a broken pipe or stalling."""
+                upload failing with a broken pipe or stalling. The socket is
+                non-blocking meanwhile, so no send can hide an answer."""
                 if self.sock is None:
                     self.connect()  # type: ignore[attr-defined]
                 call = self._oi_call
-                view = memoryview(data).cast("B")
+                view = memoryview(data)
+                if view.format != "B" or view.ndim != 1:
+                    view = view.cast("B")  # (PyPy sends slices of a cast view very slowly: cast only if needed)
                 sock = cast("socket.socket", self.sock)
                 limit = sock.gettimeout()
-                # Bounded sends: TLS one 16 KiB record at a time (a TLS send is all or nothing, so
-                # a large one could block while the server answers); PyPy copies the view per send.
-                largest = 1 << 14 if hasattr(sock, "pending") else 1 << 20
-                while view and not call.answered_early:
-                    if call.aborted:  # the socket is shut down (or, on Windows, closed)
-                        call.answered_early = True
-                        return
-                    readable, writable = _wait_io(sock, limit)
-                    if readable and self._oi_answered():
-                        return
-                    if not writable:
-                        if not readable:
-                            raise socket.timeout("timed out")
-                        continue
-                    try:
-                        sent = sock.send(view[:largest])
-                    except socket.timeout:
-                        raise
-                    except OSError:  # the server closed (reset, broken pipe, TLS EOF): read what it said, if anything
-                        call.answered_early = True
-                        return
-                    view = view[sent:]
-
-            def _oi_answered(self) -> bool:
-                """Something arrived during the upload. True when it is the
-                server's final answer (a status of 200 or more) or its close;
-                false for interim 1xx responses (kept, and skipped when the
-                response is read) and TLS records such as session tickets."""
-                sock = self.sock
-                limit = sock.gettimeout()
+                largest = 1 << 14 if hasattr(sock, "pending") else 1 << 20  # TLS: one record per send
+                ssl = sys.modules.get("ssl")
+                later = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
                 try:
                     sock.settimeout(0.0)
-                    data = sock.recv(65536)
+                    while view and not call.answered_early:
+                        if call.aborted:  # the socket is shut down (or, on Windows, closed)
+                            call.answered_early = True
+                            return
+                        readable, writable = _wait_io(sock, limit)
+                        if readable and self._oi_answered():
+                            return
+                        if not (readable or writable):
+                            raise socket.timeout("timed out")
+                        try:
+                            sent = sock.send(view[:largest])
+                        except later:
+                            continue  # the buffer is full (TLS retries the same bytes)
+                        except OSError:  # closed by the server (reset, broken pipe, TLS EOF): read what it said
+                            call.answered_early = True
+                            return
+                        view = view[sent:]
+                finally:
+                    with contextlib.suppress(OSError):  # a socket closed under us has no timeout to restore
+                        sock.settimeout(limit)
+
+            def _oi_answered(self) -> bool:
+                """Something arrived during the upload (the socket is
+                non-blocking). True when it is the server's final answer (a
+                status of 200 or more) or its close; false for interim 1xx
+                responses (kept, and skipped when the response is read) and
+                TLS records such as session tickets."""
+                try:
+                    data = self.sock.recv(65536)
                 except OSError as exc:
                     ssl = sys.modules.get("ssl")
                     waiting = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
                     if isinstance(exc, waiting):
                         return False
                     data = b""  # reset or closed: no answer to read
-                finally:
-                    with contextlib.suppress(OSError):  # a socket closed under us has no timeout to restore
-                        sock.settimeout(limit)
                 if data:
                     self._oi_head += data
                     self.response_class = functools.partial(HTTPResponse, oi_head=self._oi_head)
@@ -2548,31 +2550,44 @@ class _Network:
         return opener
 
 
+class _Lookup:
+    """One name lookup in progress, shared by every call that waits for it."""
+
+    def __init__(self) -> None:
+        self.waiters: List[threading.Event] = []
+        self.found: Dict[str, Any] = {}  # "addresses" or "error", once finished
+
+
+_LOOKUPS: Dict[Tuple[str, int], _Lookup] = {}
+_LOOKUPS_LOCK = threading.Lock()
+
+
 def _resolve(call: _Call, host: str, port: int, timeout: Optional[float]) -> List[Any]:
     """``getaddrinfo`` that abort, the ``total`` deadline and the connect
     timeout can cut short. A lookup cannot be interrupted, so a host name is
-    resolved in a daemon thread; when the call stops waiting, that thread
-    finishes the lookup on its own (bounded by the system resolver's own
-    timeouts) and its result is dropped. An IP address needs no thread."""
+    resolved in a daemon thread, one per name however many calls wait for
+    it; a call that stops waiting leaves it behind, and it ends on its own
+    (bounded by the system resolver's timeouts). An IP address needs none."""
     import socket
 
     try:
         return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
     except socket.gaierror:
         pass
-    done = threading.Event()
-    found: Dict[str, Any] = {}
-
-    def lookup() -> None:
-        try:
-            found["addresses"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-        except BaseException as exc:  # handed to the caller
-            found["error"] = exc
-        done.set()
-
-    threading.Thread(target=lookup, name="openai-images-resolve", daemon=True).start()
-    call.on_abort(done.set)
-    done.wait(timeout)
+    wake = threading.Event()
+    with _LOOKUPS_LOCK:
+        lookup = _LOOKUPS.get((host, port))
+        if lookup is None:
+            lookup = _LOOKUPS[host, port] = _Lookup()
+            name = "openai-images-resolve"
+            threading.Thread(target=_look_up, args=(host, port, lookup), name=name, daemon=True).start()
+        lookup.waiters.append(wake)
+    call.on_abort(wake.set)
+    wake.wait(timeout)
+    with _LOOKUPS_LOCK:
+        found = dict(lookup.found)
+        if wake in lookup.waiters:
+            lookup.waiters.remove(wake)
     if call.aborted:
         raise ConnectionAbortedError(f"aborted while resolving {host}")
     if "addresses" in found:
@@ -2581,6 +2596,21 @@ def _resolve(call: _Call, host: str, port: int, timeout: Optional[float]) -> Lis
     if "error" in found:
         raise found["error"]
     raise socket.timeout(f"resolving {host} took longer than {timeout:g} s")
+
+
+def _look_up(host: str, port: int, lookup: _Lookup) -> None:
+    import socket
+
+    try:
+        found: Dict[str, Any] = {"addresses": socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)}
+    except BaseException as exc:  # handed to the callers
+        found = {"error": exc}
+    with _LOOKUPS_LOCK:
+        lookup.found = found
+        del _LOOKUPS[host, port]
+        waiters = list(lookup.waiters)
+    for wake in waiters:
+        wake.set()
 
 
 def _only_interim(head: bytes) -> bool:
@@ -2694,7 +2724,10 @@ class HTTPTransport:
                 upload.close()
         call.stage = CallStage.DURING_RESPONSE
         call.on_finish(raw.close)
-        response = Response(raw.status, Headers(raw.headers.items()), request, reason=raw.reason or "")
+        headers = Headers()
+        for name, value in raw.headers.items():  # a repeated header is one comma-separated list (RFC 9110)
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        response = Response(raw.status, headers, request, reason=raw.reason or "")
         response.raw = _BodyReader(raw, call, response)
         if not request.extensions.get("stream"):  # read here, inside the retry loop: a body cut short is retried
             if response.status_code >= 300:

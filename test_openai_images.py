@@ -2297,10 +2297,11 @@ def silent_dns():  # reads queries, never answers: every lookup stalls
 
 threading.Thread(target=silent_dns, daemon=True).start()
 results = {}
-config = dict(api_key="sk-test", base_url="http://api.slow-dns.test:8080/v1", proxies={},
-              retry_policy=oi.RetryPolicy(max_retries=0))
+def config(name):
+    return dict(api_key="sk-test", base_url=f"http://{name}.slow-dns.test:8080/v1", proxies={},
+                retry_policy=oi.RetryPolicy(max_retries=0))
 
-def measure(name, make_call, fire=None):
+def measure(name, make_call, fire=None):  # a new host name each time: lookups of one name are shared
     queries.clear()
     if fire is not None:
         threading.Thread(target=lambda: queries.wait(30) and (time.sleep(0) or fire()), daemon=True).start()
@@ -2317,13 +2318,13 @@ def measure(name, make_call, fire=None):
                          "after_query": queries.is_set()}
 
 trigger = threading.Event()
-client = oi.OpenAIClient(config=oi.OpenAIConfig(**config, timeout=oi.Timeout(connect=30, read=30)))
+client = oi.OpenAIClient(config=oi.OpenAIConfig(**config("abort"), timeout=oi.Timeout(connect=30, read=30)))
 measure("abort", lambda: client.images.generate(prompt="p", abort_trigger=trigger), trigger.set)
-client = oi.OpenAIClient(config=oi.OpenAIConfig(**config, timeout=oi.Timeout(connect=30, read=30)))
+client = oi.OpenAIClient(config=oi.OpenAIConfig(**config("close"), timeout=oi.Timeout(connect=30, read=30)))
 measure("close", lambda: client.images.generate(prompt="p"), client.close)
-client = oi.OpenAIClient(config=oi.OpenAIConfig(**config, timeout=oi.Timeout(connect=0.3, read=30)))
+client = oi.OpenAIClient(config=oi.OpenAIConfig(**config("connect"), timeout=oi.Timeout(connect=0.3, read=30)))
 measure("connect", lambda: client.images.generate(prompt="p"))
-client = oi.OpenAIClient(config=oi.OpenAIConfig(**config, timeout=oi.Timeout(connect=30, read=30, total=0.3)))
+client = oi.OpenAIClient(config=oi.OpenAIConfig(**config("total"), timeout=oi.Timeout(connect=30, read=30, total=0.3)))
 measure("total", lambda: client.images.generate(prompt="p"))
 print(json.dumps(results))
 """

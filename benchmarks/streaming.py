@@ -312,15 +312,19 @@ def dns_child(count: int) -> None:
             queries.set()
 
     threading.Thread(target=silent_dns, daemon=True).start()
-    client = oi.OpenAIClient(api_key=KEY, base_url="http://api.slow-dns.test/v1", proxies={}, max_retries=0)
+    names = iter(range(10**6))  # a new host name per call: lookups of one name are shared
+
+    def fresh() -> oi.OpenAIClient:
+        url = f"http://api-{next(names)}.slow-dns.test/v1"
+        return oi.OpenAIClient(api_key=KEY, base_url=url, proxies={}, max_retries=0)
 
     def call(trigger: Any) -> None:
-        client.images.generate(prompt="p", abort_trigger=trigger)
+        fresh().images.generate(prompt="p", abort_trigger=trigger)
 
     print(row("during name resolution", "Event trigger", abort_latency(call, queries, count)))
     closes: List[float] = []
     for _ in range(max(1, count // 4)):
-        closing = oi.OpenAIClient(api_key=KEY, base_url="http://api.slow-dns.test/v1", proxies={}, max_retries=0)
+        closing = fresh()
         closes += abort_latency(lambda _t, c=closing: c.images.generate(prompt="p"), queries, 1, "none", closing.close)
     print(row("during name resolution", "client.close()", closes))
 
