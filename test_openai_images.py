@@ -2286,46 +2286,42 @@ import json, socket, sys, threading, time
 sys.path.insert(0, sys.argv[1])
 import openai_images as oi
 
-queries = threading.Event()
+asked = {}  # host label -> Event set when a query for that host arrives
 dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 dns.bind(("127.0.0.1", 53))
 
 def silent_dns():  # reads queries, never answers: every lookup stalls
     while True:
-        dns.recv(512)
-        queries.set()
+        packet = dns.recv(512)
+        for label, event in list(asked.items()):
+            if bytes([len(label)]) + label.encode() in packet:
+                event.set()
 
 threading.Thread(target=silent_dns, daemon=True).start()
 results = {}
-def config(name):
-    return dict(api_key="sk-test", base_url=f"http://{name}.slow-dns.test:8080/v1", proxies={},
-                retry_policy=oi.RetryPolicy(max_retries=0))
 
-def measure(name, make_call, fire=None):  # a new host name each time: lookups of one name are shared
-    queries.clear()
-    if fire is not None:
-        threading.Thread(target=lambda: queries.wait(30) and (time.sleep(0) or fire()), daemon=True).start()
-    fired = [None]
+def measure(name, fire=None, **timeouts):  # a host name per case: lookups of one name are shared
+    asked[name] = queried = threading.Event()
+    config = oi.OpenAIConfig(api_key="sk-test", base_url=f"http://{name}.slow-dns.test:8080/v1", proxies={},
+                             retry_policy=oi.RetryPolicy(max_retries=0), timeout=oi.Timeout(**timeouts))
+    client = oi.OpenAIClient(config=config)
+    trigger = threading.Event()
+    action = {"abort": trigger.set, "close": client.close}.get(fire)
+    if action is not None:
+        threading.Thread(target=lambda: queried.wait(30) and action(), daemon=True).start()
     started = time.monotonic()
     try:
-        make_call()
+        client.images.generate(prompt="p", abort_trigger=trigger)
         results[name] = {"error": None}
-        return
     except oi.OpenAIError as exc:
-        ended = time.monotonic()
         results[name] = {"error": type(exc).__name__, "limit": getattr(exc, "limit", None),
-                         "reason": getattr(exc, "reason", None), "seconds": ended - started,
-                         "after_query": queries.is_set()}
+                         "reason": getattr(exc, "reason", None), "seconds": time.monotonic() - started,
+                         "after_query": queried.is_set()}
 
-trigger = threading.Event()
-client = oi.OpenAIClient(config=oi.OpenAIConfig(**config("abort"), timeout=oi.Timeout(connect=30, read=30)))
-measure("abort", lambda: client.images.generate(prompt="p", abort_trigger=trigger), trigger.set)
-client = oi.OpenAIClient(config=oi.OpenAIConfig(**config("close"), timeout=oi.Timeout(connect=30, read=30)))
-measure("close", lambda: client.images.generate(prompt="p"), client.close)
-client = oi.OpenAIClient(config=oi.OpenAIConfig(**config("connect"), timeout=oi.Timeout(connect=0.3, read=30)))
-measure("connect", lambda: client.images.generate(prompt="p"))
-client = oi.OpenAIClient(config=oi.OpenAIConfig(**config("total"), timeout=oi.Timeout(connect=30, read=30, total=0.3)))
-measure("total", lambda: client.images.generate(prompt="p"))
+measure("abort", "abort", connect=30, read=30)
+measure("close", "close", connect=30, read=30)
+measure("connect", connect=0.3, read=30)
+measure("total", connect=30, read=30, total=0.3)
 print(json.dumps(results))
 """
 

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from functools import partial
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import openai_images as oi
@@ -302,30 +302,31 @@ def bench_dns(count: int) -> None:
 
 
 def dns_child(count: int) -> None:
-    queries = threading.Event()
+    asked: Dict[str, threading.Event] = {}  # host label -> set when a query for it arrives
     dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dns.bind(("127.0.0.1", 53))
 
     def silent_dns() -> None:
         while True:
-            dns.recv(512)
-            queries.set()
+            packet = dns.recv(512)
+            for label, event in list(asked.items()):
+                if bytes([len(label)]) + label.encode() in packet:
+                    event.set()
 
     threading.Thread(target=silent_dns, daemon=True).start()
-    names = iter(range(10**6))  # a new host name per call: lookups of one name are shared
 
-    def fresh() -> oi.OpenAIClient:
-        url = f"http://api-{next(names)}.slow-dns.test/v1"
-        return oi.OpenAIClient(api_key=KEY, base_url=url, proxies={}, max_retries=0)
+    def one(index: int, kind: str) -> List[float]:  # a new host name per call: lookups of one name are shared
+        label = f"api{index}"
+        asked[label] = queried = threading.Event()
+        client = oi.OpenAIClient(api_key=KEY, base_url=f"http://{label}.slow-dns.test/v1", proxies={}, max_retries=0)
+        if kind == "event":
+            return abort_latency(
+                lambda t: client.images.generate(prompt="p", abort_trigger=t), queried, 1, "event", None, True
+            )
+        return abort_latency(lambda _t: client.images.generate(prompt="p"), queried, 1, "none", client.close, True)
 
-    def call(trigger: Any) -> None:
-        fresh().images.generate(prompt="p", abort_trigger=trigger)
-
-    print(row("during name resolution", "Event trigger", abort_latency(call, queries, count)))
-    closes: List[float] = []
-    for _ in range(max(1, count // 4)):
-        closing = fresh()
-        closes += abort_latency(lambda _t, c=closing: c.images.generate(prompt="p"), queries, 1, "none", closing.close)
+    print(row("during name resolution", "Event trigger", [v for i in range(count) for v in one(i, "event")]))
+    closes = [v for i in range(max(1, count // 4)) for v in one(count + i, "close")]
     print(row("during name resolution", "client.close()", closes))
 
 
