@@ -4554,6 +4554,13 @@ def _log_to_stderr(pattern: str, level: int) -> None:
 _FORMAT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "gif": ".gif", "svg": ".svg"}
 
 
+DEFAULT_CLI_MODEL = "gpt-image-2.5-flare"  # the command line's model when neither -m nor OPENAI_IMAGES_MODEL says
+
+
+class _ServerProblem(Exception):
+    """The server's reply cannot give the user an image: exit status 1."""
+
+
 class _UsageError(Exception):
     """A command-line mistake: exit status 2."""
 
@@ -4585,28 +4592,33 @@ def _build_parser() -> Any:
 
     def common(sub: Any, *, kind: str) -> None:
         api = sub.add_argument_group("API parameters (any value is sent as given)")
-        api.add_argument("--model", "-m", help="model id, e.g. gpt-image-2")
+        if kind == "variation":
+            api.add_argument("--model", "-m", help="model id (compatible servers only)")
+        else:
+            api.add_argument(
+                "--model",
+                "-m",
+                help=f"model id (default: $OPENAI_IMAGES_MODEL, else {DEFAULT_CLI_MODEL}); any id is sent as given",
+            )
         api.add_argument("--size", "-s", help="1024x1024, 1536x1024, 1024x1536, auto, or WIDTHxHEIGHT")
         api.add_argument("-n", type=int, help="number of images")
         api.add_argument("--user", help="end-user identifier (legacy; prefer --safety-identifier)")
-        if kind == "variation":
-            api.add_argument("--response-format", help="b64_json or url")
-        else:
-            api.add_argument("--quality", "-q", help="low, medium, high, auto")
-            api.add_argument("--background", help="transparent, opaque, auto")
-            api.add_argument("--output-format", "-f", help="png, jpeg, webp")
+        api.add_argument("--response-format", help=f"{_values(ImageResponseFormat)} (legacy: retired models only)")
+        if kind != "variation":
+            api.add_argument("--quality", "-q", help=_values(ImageQuality))
+            api.add_argument("--background", help=_values(ImageBackground))
+            api.add_argument("--output-format", "-f", help=_values(ImageOutputFormat))
             api.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
-            api.add_argument("--moderation", help="low or auto")
+            api.add_argument("--moderation", help=_values(ImageModeration))
             api.add_argument("--safety-identifier", help="stable end-user id for safety monitoring")
             api.add_argument("--stream", action="store_true", help="stream the result, with partial images")
             api.add_argument(
                 "--partial-images", type=int, metavar="0-3", help="partial images to stream (implies --stream)"
             )
         if kind == "generate":
-            api.add_argument("--style", help="vivid or natural (dall-e-3)")
-            api.add_argument("--response-format", help="b64_json or url (dall-e models)")
+            api.add_argument("--style", help=f"{_values(ImageStyle)} (retired dall-e-3 only)")
         if kind == "edit":
-            api.add_argument("--input-fidelity", help="high or low")
+            api.add_argument("--input-fidelity", help=_values(ImageInputFidelity))
         api.add_argument(
             "--param",
             action="append",
@@ -4636,7 +4648,7 @@ def _build_parser() -> Any:
         conn.add_argument("--base-url", help="API base URL (default: OPENAI_BASE_URL or https://api.openai.com/v1)")
         conn.add_argument(
             "--timeout",
-            type=float,
+            type=_seconds,
             metavar="SECONDS",
             help="give up after this long without data from the server (default 600)",
         )
@@ -4670,13 +4682,20 @@ def _build_parser() -> Any:
     common(edit, kind="edit")
     variation = commands.add_parser(
         "variation",
-        help="variations of an image (retired endpoint, dall-e-2)",
-        description="Variations of an image (a retired endpoint, dall-e-2 only).",
+        help="variations of an image (retired upstream; for compatible servers)",
+        description="Variations of an image. The OpenAI endpoint is retired (it no longer accepts requests); "
+        "this command is kept for compatible servers that still offer it.",
     )
     variation.add_argument("image", help="the image file")
     common(variation, kind="variation")
     parser.set_defaults(oi_subparsers={"generate": generate, "edit": edit, "variation": variation})
     return parser
+
+
+def _values(constants: type) -> str:
+    """The known values of a constants class, for --help: one source, so the
+    help cannot drift from the constants (any other value is sent as given)."""
+    return ", ".join(value for name, value in vars(constants).items() if name.isupper())
 
 
 def _unrecognized(unknown: Sequence[str], subparser: Any) -> str:
@@ -4709,6 +4728,18 @@ _CLI_FIELDS = {
     "style": "style",
     "response_format": "response_format",
 }
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: a positive, finite number of seconds."""
+    import argparse
+
+    try:
+        return _positive(float(text), "--timeout")
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a positive, finite number of seconds (the longest wait for the server)"
+        ) from None
 
 
 def _read_prompt(text: str) -> str:
@@ -4746,6 +4777,7 @@ def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
     if args.command == "variation":
         params["image"] = args.image
         return "create_variation", params
+    params.setdefault("model", os.environ.get("OPENAI_IMAGES_MODEL") or DEFAULT_CLI_MODEL)
     params["prompt"] = _read_prompt(args.prompt)
     if args.command == "generate":
         return "generate", params
@@ -5052,6 +5084,9 @@ def _run(args: Any, progress: _Progress) -> int:
         else:
             images, usage, fmt = list(result.data), result.usage, result.output_format
             payload = result.to_dict()
+            if not images:
+                where = f" (request_id: {result.request_id})" if result.request_id else ""
+                raise _ServerProblem(f"the server returned no images{where}")
         progress.status = "saving"
         saved: List[str] = []
         for number, image in enumerate(images):
@@ -5062,7 +5097,10 @@ def _run(args: Any, progress: _Progress) -> int:
                     progress.print(image.url)
                 _note(args, f"image {number + 1} was returned as a URL, valid for 60 minutes; nothing saved")
                 continue
-            data = image.to_bytes()
+            try:
+                data = image.to_bytes()
+            except ValueError as exc:
+                raise _ServerProblem(f"the server sent image data that cannot be decoded ({exc})") from None
             path = output.save(data, fmt, number=number, count=len(images))
             saved.append(path)
             _report_saved(args, progress, path, data, fmt)
@@ -5109,9 +5147,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("openai-images: interrupted", file=sys.stderr)
         return 130
     except _UsageError as exc:
-        parser.print_usage(sys.stderr)
+        args.oi_subparsers[args.command].print_usage(sys.stderr)
         print(f"openai-images: error: {exc}", file=sys.stderr)
         return 2
+    except _ServerProblem as exc:
+        print(f"openai-images: error: {exc}", file=sys.stderr)
+        return 1
     except (TypeError, ValueError) as exc:
         print(f"openai-images: error: {_error_text(exc)}", file=sys.stderr)
         return 2

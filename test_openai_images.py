@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 import openai_images as oi
 
 TEST_KEY = "sk-test-SECRET-4f9a2b7c1d"
+CLI_MODEL = "gpt-image-2.5-flare"  # the command line's default model
 TEST_KEY_TAIL = TEST_KEY[-12:]  # a key shown in part is shown too
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -4040,7 +4041,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
     def test_output_forms(self) -> None:
         result = self.ok("generate", "-", "-n", "2", "-o", "out.png", stdin="a prompt from stdin\n")
         self.assertEqual(result.stdout.split(), ["out-1.png", "out-2.png"])
-        self.assertEqual(self.last.json, {"prompt": "a prompt from stdin", "n": 2})
+        self.assertEqual(self.last.json, {"model": CLI_MODEL, "prompt": "a prompt from stdin", "n": 2})
         self.api.queue(Action(body={"data": [{"b64_json": base64.b64encode(JPEG).decode()}], "output_format": "jpeg"}))
         self.assertEqual(
             self.ok("generate", "p", "-o", "noext").stdout.strip(), "noext.jpg", "extension from the bytes"
@@ -4068,7 +4069,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(payload["usage"]["total_tokens"], 150)
         self.assertEqual(len(payload["saved"]), 1)
         self.assertEqual(self.read(payload["saved"][0]), PNG)
-        self.assertEqual(self.last.json, {"prompt": "p", "complexity": "high", "n": 1})
+        self.assertEqual(self.last.json, {"model": CLI_MODEL, "prompt": "p", "complexity": "high", "n": 1})
         before = self.files()
         payload = json.loads(self.ok("generate", "p", "--json", "--include-b64", "--no-save").stdout)
         self.assertEqual(payload["data"][0]["b64_json"], PNG_B64)
@@ -4112,7 +4113,13 @@ class CLITests(TempFilesMixin, ServerTestCase):
         )
         self.assertEqual(
             self.last.form,
-            {"prompt": "add a hat", "input_fidelity": "high", "quality": "low", "output_compression": "50"},
+            {
+                "prompt": "add a hat",
+                "input_fidelity": "high",
+                "model": CLI_MODEL,
+                "quality": "low",
+                "output_compression": "50",
+            },
         )
         self.ok(
             "edit",
@@ -4128,6 +4135,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(
             self.last.json,
             {
+                "model": CLI_MODEL,
                 "prompt": "add a hat",
                 "images": [{"image_url": "https://example.com/a.png"}, {"file_id": "file-1"}],
                 "mask": {"image_url": "https://example.com/m.png"},
@@ -4164,6 +4172,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
             self.last.json,
             {
                 "prompt": "p",
+                "model": CLI_MODEL,
                 "background": "transparent",
                 "moderation": "low",
                 "output_format": "webp",
@@ -4198,7 +4207,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertIn(f"mask: <file in.png, image/png, {len(PNG)} bytes>", lines)
         self.assertNotIn("\x00", text.stdout)
         as_json = json.loads(self.ok("generate", "p", "--stream", "--dry-run", "--json").stdout)
-        self.assertEqual(as_json["body"], {"stream": True, "prompt": "p"})
+        self.assertEqual(as_json["body"], {"model": CLI_MODEL, "stream": True, "prompt": "p"})
         self.assertEqual(as_json["headers"]["Accept"], "text/event-stream")
         no_key = self.cli("generate", "p", "--dry-run", env={"OPENAI_API_KEY": None})  # type: ignore[dict-item]
         self.assertEqual(no_key.returncode, 0)
@@ -4229,6 +4238,12 @@ class CLITests(TempFilesMixin, ServerTestCase):
                 "Connection refused",
             ),
             ("timeout", ["generate", "p", "--timeout", "0.3", "--max-retries", "0"], {}, 1, "--timeout"),
+            ("--timeout 0", ["generate", "p", "--timeout", "0"], {}, 2, "not a positive, finite number of seconds"),
+            ("--timeout -1", ["generate", "p", "--timeout", "-1"], {}, 2, "not a positive, finite number of seconds"),
+            ("--timeout nan", ["generate", "p", "--timeout", "nan"], {}, 2, "not a positive, finite number of seconds"),
+            ("--timeout inf", ["generate", "p", "--timeout", "inf"], {}, 2, "not a positive, finite number of seconds"),
+            ("no images", ["generate", "p"], {}, 1, "the server returned no images (request_id: req_1)"),
+            ("undecodable image data", ["generate", "p"], {}, 1, "image data that cannot be decoded"),
             ("success", ["generate", "p", "--quiet"], {}, 0, ""),
         ]
         self.write("notes.txt", b"just text")
@@ -4239,6 +4254,10 @@ class CLITests(TempFilesMixin, ServerTestCase):
                     self.api.queue(Action(400, {"error": {"message": "Invalid size", "code": "invalid_size"}}))
                 if name == "timeout":
                     self.api.queue(Action(hang=True))
+                if name == "no images":
+                    self.api.queue(Action(200, {"created": 1, "data": []}))
+                if name == "undecodable image data":
+                    self.api.queue(Action(200, {"created": 1, "data": [{"b64_json": "not base64!"}]}))
                 result = self.cli(*argv, env=env)  # type: ignore[arg-type]
                 self.assertEqual(result.returncode, code, result.stderr)
                 self.assertIn(message, result.stderr)
@@ -4246,8 +4265,32 @@ class CLITests(TempFilesMixin, ServerTestCase):
                     self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
                 if name == "API error":
                     self.assertIn("req_1", result.stderr)
+                if name == "bad --param":  # the subcommand's usage, not the top level's
+                    self.assertIn("usage: openai-images generate", result.stderr)
                 self.api.release.set()
         self.assertEqual([n for n in self.files() if n.endswith(".part")], [])
+
+    def test_help_lists_the_values_from_the_constants(self) -> None:
+        generate = self.ok("generate", "--help").stdout
+        for value in ("xhigh", "max", "gif", "svg", "transparent", "gpt-image-2.5-flare"):
+            self.assertIn(value, " ".join(generate.split()).replace("gpt- image", "gpt-image"))
+        self.assertIn("--response-format", self.ok("edit", "--help").stdout)
+        self.assertIn("retired", " ".join(self.ok("variation", "--help").stdout.split()))
+
+    def test_a_default_model_is_sent(self) -> None:
+        for argv, env, model in (
+            (["generate", "p"], {}, CLI_MODEL),
+            (["generate", "p"], {"OPENAI_IMAGES_MODEL": "gpt-image-2"}, "gpt-image-2"),
+            (["generate", "p", "-m", "future-model"], {"OPENAI_IMAGES_MODEL": "gpt-image-2"}, "future-model"),
+            (["edit", "p", "--image-url", "https://example.com/a.png"], {}, CLI_MODEL),
+        ):
+            with self.subTest(argv=argv, env=env):
+                self.api.reset()
+                self.assertEqual(self.cli(*argv, "--quiet", env=env).returncode, 0)  # type: ignore[arg-type]
+                self.assertEqual(self.last.json["model"], model)
+        self.api.reset()
+        self.cli("edit", "p", self.write("in.png", PNG), "--quiet")
+        self.assertEqual(self.last.form["model"], CLI_MODEL)
 
     def run_on_terminal(self, *args: str) -> Tuple[int, str, str]:
         """Run the CLI with stderr on a pseudo-terminal (stdout a pipe); returns
@@ -4437,7 +4480,7 @@ class VendoringTests(TempFilesMixin, ServerTestCase):
         self.assertIn("generate", self.run_alone("-I", "openai_images.py", "--help").stdout)
         saved = self.run_alone("-I", "openai_images.py", "generate", "a vendored cat", "-o", "cat.png").stdout
         self.assertEqual(saved.strip(), "cat.png")
-        self.assertEqual(self.last.json, {"prompt": "a vendored cat"})
+        self.assertEqual(self.last.json, {"model": CLI_MODEL, "prompt": "a vendored cat"})
         self.assertIn("usage", self.run_alone("-E", "-s", "-m", "openai_images", "--help").stdout)
         library = self.run_alone(
             "-I",
