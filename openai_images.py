@@ -4584,7 +4584,8 @@ def _build_parser() -> Any:
         prog="openai-images",
         description="Generate and edit images with the OpenAI Images API.",
         epilog="The API key comes from OPENAI_API_KEY. Saved paths are printed on stdout, progress on "
-        "stderr. Exit status: 0 ok, 1 API or network error, 2 usage error, 130 interrupted.",
+        "stderr. Exit status: 0 ok, 1 API or network error (or an image not saved where asked), "
+        "2 usage error, 130 interrupted, 143 terminated.",
     )
     parser.add_argument("--version", action="version", version=f"openai-images {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -4768,6 +4769,8 @@ def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
     if any(getattr(args, name, None) not in (None, False) for name in ("stream", "save_partials", "partial_images")):
         params["stream"] = True
     if args.output == "-":
+        if sys.stdout is None:
+            raise _UsageError("-o -: standard output is closed")
         if sys.stdout.isatty():
             raise _UsageError("-o - would write binary image data to the terminal; redirect standard output")
         if getattr(args, "save_partials", False) or args.json:
@@ -4933,6 +4936,93 @@ class _Output:
         self.stem = "image-" + time.strftime("%Y%m%d-%H%M%S")
         self.note = note
         self.to_stdout = target == "-"
+        self.rescued: List[str] = []  # one line per image saved elsewhere than asked
+
+    def check(self) -> None:
+        """Before the billed call: the place every image may be written to
+        exists and can be written (a directory given with ``/`` is created),
+        and the file name fits the file system. Else ``_UsageError``."""
+        import errno
+        import tempfile
+
+        if self.directory:
+            if os.path.lexists(self.directory.rstrip("/" + os.sep)) and not os.path.isdir(self.directory):
+                raise _UsageError(f"-o {self.directory}: exists and is not a directory")
+            try:
+                os.makedirs(self.directory, exist_ok=True)
+            except OSError as exc:
+                raise _UsageError(f"-o {self.directory}: cannot create the directory ({exc.strerror})") from None
+        if self.directory:
+            folder = self.directory
+        elif self.path and self.path != "-":
+            folder = os.path.dirname(os.path.abspath(self.path))
+        else:  # no -o, or -o - (a second image lands here)
+            folder = "."
+        if not os.path.isdir(folder):
+            raise _UsageError(f"-o {self.path}: the directory {folder} does not exist")
+        if self.path and self.path != "-":
+            try:
+                longest = os.pathconf(folder, "PC_NAME_MAX")
+            except (AttributeError, OSError, ValueError):
+                longest = 255
+            name = os.path.basename(self.path)
+            if len(os.fsencode(name)) + 32 > longest:  # room for -N, -partial-N and the temporary name
+                raise _UsageError(f"-o {self.path}: the file name is too long for this file system")
+        try:
+            handle, probe = tempfile.mkstemp(prefix=".openai-images-", suffix=".probe", dir=folder)
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as exc:
+            reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+            raise _UsageError(f"cannot write images to {os.path.abspath(folder)} ({reason})") from None
+
+    def save_safely(self, data: bytes, fmt: Optional[str], **where: Any) -> str:
+        """``save``; if that fails (a full disk, a directory removed, a closed
+        standard output), the image is saved elsewhere and the failure kept in
+        ``rescued``: a paid image is never lost."""
+        try:
+            return self.save(data, fmt, **where)
+        except OSError as exc:
+            import tempfile
+
+            reason = f"{exc.strerror or exc}" + (f": {exc.filename}" if getattr(exc, "filename", None) else "")
+            extension = _TYPE_EXTENSIONS.get(sniff_image_type(data[:16]) or "", ".png")
+            for folder in (os.getcwd(), tempfile.gettempdir()):
+                stem = os.path.join(folder, f"openai-images-rescued-{time.strftime('%Y%m%d-%H%M%S')}")
+                for attempt in range(1, 1000):
+                    try:
+                        path = write_file_atomic(f"{stem}-{attempt}{extension}", data, overwrite=False)
+                    except FileExistsError:
+                        continue
+                    except OSError:
+                        break
+                    self.rescued.append(f"could not save an image ({reason}); it was saved to {path} instead")
+                    return path
+            raise OSError(
+                exc.errno, f"could not save an image ({reason}), here or in {tempfile.gettempdir()}"
+            ) from None
+
+    def _write_stdout(self, data: bytes) -> None:
+        """Every byte to standard output, or ``OSError``: a short write (a file
+        size limit, a full disk) or a closed pipe never passes for success."""
+        import errno
+
+        if sys.stdout is None:
+            raise OSError(errno.EBADF, "standard output is closed")
+        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.EIO, "standard output took no more bytes")
+                view = view[written:]
+        except OSError:
+            silent = os.open(os.devnull, os.O_WRONLY)  # later writes (and the exit's flush) go nowhere, quietly
+            os.dup2(silent, fd)
+            os.close(silent)
+            raise
 
     def save(self, data: bytes, fmt: Optional[str], *, number: int = 0, count: int = 1, suffix: str = "") -> str:
         """Write one image; returns its path (``"-"`` for standard output)."""
@@ -4941,8 +5031,7 @@ class _Output:
         extension = sniffed or _FORMAT_EXTENSIONS.get((fmt or "").lower(), ".png")
         if self.to_stdout and not suffix:
             self.to_stdout = False
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
+            self._write_stdout(data)
             return "-"
         if self.path and self.path != "-":
             root, given = os.path.splitext(self.path)
@@ -5050,6 +5139,9 @@ def _run(args: Any, progress: _Progress) -> int:
             _note(args, "note: OPENAI_API_KEY is not set; a real call would fail")
     if args.verbose:
         _log_to_stderr("%(levelname)s %(message)s", _DEBUG)
+    output = _Output(args.output, lambda text: _note(args, text))
+    if not args.dry_run and not args.no_save:
+        output.check()  # before the billed call: a paid image must have somewhere to go
     with OpenAIClient(**options) as client, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # create_variation's; the help says it is retired
         try:
@@ -5057,7 +5149,6 @@ def _run(args: Any, progress: _Progress) -> int:
         except _DryRun as dry_run:
             _print_dry_run(dry_run.request, args.json)
             return 0
-        output = _Output(args.output, lambda text: _note(args, text))
         saving = not args.no_save
         partials: List[str] = []
         if isinstance(result, ImageStream):
@@ -5072,7 +5163,7 @@ def _run(args: Any, progress: _Progress) -> int:
                         context = f" (partial image {number} after {progress.elapsed():.1f} s)"
                         if args.save_partials and event.b64_json is not None:
                             data = event.to_bytes()
-                            path = output.save(data, event.output_format, suffix=f"-partial-{number}")
+                            path = output.save_safely(data, event.output_format, suffix=f"-partial-{number}")
                             partials.append(path)
                             _report_saved(args, progress, path, data, event.output_format, context)
                         else:
@@ -5101,7 +5192,7 @@ def _run(args: Any, progress: _Progress) -> int:
                 data = image.to_bytes()
             except ValueError as exc:
                 raise _ServerProblem(f"the server sent image data that cannot be decoded ({exc})") from None
-            path = output.save(data, fmt, number=number, count=len(images))
+            path = output.save_safely(data, fmt, number=number, count=len(images))
             saved.append(path)
             _report_saved(args, progress, path, data, fmt)
         progress.line(_usage_line(usage, progress.elapsed()))
@@ -5111,7 +5202,9 @@ def _run(args: Any, progress: _Progress) -> int:
             if partials:
                 payload["partials"] = partials
             progress.print(json.dumps(payload, indent=2))
-    return 0
+    for line in output.rescued:
+        print(f"openai-images: error: {line}", file=sys.stderr)
+    return 1 if output.rescued else 0
 
 
 def _note(args: Any, text: str) -> None:
@@ -5130,10 +5223,28 @@ def _error_text(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+class _Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C (calls aborted, temporary files removed)."""
+
+
+def _on_sigterm_raise() -> None:
+    import signal
+
+    def terminated(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit status: 0 success, 1 API or
-    network error, 2 usage error (bad option, missing file, no key), 130
-    interrupted. Expected failures print one line, never a traceback."""
+    network error, no usable image, or an image saved elsewhere than asked;
+    2 usage error (bad option, missing file, no key, an output that cannot
+    be written); 130 interrupted; 143 terminated. Expected failures print
+    one line, never a traceback."""
     parser = _build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -5141,11 +5252,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         subparser.error(_unrecognized(unknown, subparser))  # exits with status 2
     progress = _Progress(enabled=not args.quiet and not args.dry_run and sys.stderr.isatty())
     try:
+        _on_sigterm_raise()
         with progress:
             return _run(args, progress)
     except KeyboardInterrupt:
         print("openai-images: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:  # the call was aborted and no partial file is left, as for Ctrl-C
+        print("openai-images: terminated", file=sys.stderr)
+        return 143
     except _UsageError as exc:
         args.oi_subparsers[args.command].print_usage(sys.stderr)
         print(f"openai-images: error: {exc}", file=sys.stderr)

@@ -4336,31 +4336,120 @@ class CLITests(TempFilesMixin, ServerTestCase):
         code, out, shown = self.run_on_terminal("generate", "p", "--quiet")
         self.assertEqual((code, shown), (0, ""))
 
-    def test_ctrl_c_mid_stream_exits_130_without_partial_file(self) -> None:
-        first, *_ = image_events()
-        self.api.queue(Action(sse=[first, "HANG"]))
-        os.unlink(os.path.join(self.tmp.name, "in.png"))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "openai_images", "generate", "p", "--stream", "--save-partials", "-o", "x.png"],
-            cwd=self.tmp.name,
-            env=cli_environment(self.api.url),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 10
-        while not os.path.exists(os.path.join(self.tmp.name, "x-partial-1.png")) and time.monotonic() < deadline:
-            time.sleep(0.02)
+    def test_ctrl_c_and_sigterm_mid_stream_leave_no_partial_file(self) -> None:
         import signal
 
-        process.send_signal(signal.SIGINT)
-        started = time.monotonic()
-        out, err = process.communicate(timeout=10)
-        self.assertLess(time.monotonic() - started, 3)
-        self.assertEqual(process.returncode, 130, err)
-        self.assertEqual(err.decode().strip(), "openai-images: interrupted")
-        self.assertEqual(out.split(), [b"x-partial-1.png"])
-        self.assertEqual(self.files(), ["x-partial-1.png"], "the preview saved before Ctrl-C, nothing else")
-        self.assertEqual(self.read("x-partial-1.png"), make_png(2, 2, seed=1))
+        os.unlink(os.path.join(self.tmp.name, "in.png"))
+        for sent, code, said in ((signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")):
+            with self.subTest(signal=sent):
+                for name in self.files():
+                    os.unlink(os.path.join(self.tmp.name, name))
+                self.api.reset()
+                first, *_ = image_events()
+                self.api.queue(Action(sse=[first, "HANG"]))
+                process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "openai_images",
+                        "generate",
+                        "p",
+                        "--stream",
+                        "--save-partials",
+                        "-o",
+                        "x.png",
+                    ],
+                    cwd=self.tmp.name,
+                    env=cli_environment(self.api.url),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+                wait_for(lambda: os.path.exists(os.path.join(self.tmp.name, "x-partial-1.png")))
+                process.send_signal(sent)
+                started = time.monotonic()
+                out, err = process.communicate(timeout=10)
+                self.assertLess(time.monotonic() - started, 3)
+                self.assertEqual(process.returncode, code, err)
+                self.assertEqual(err.decode().strip(), f"openai-images: {said}")
+                self.assertEqual(out.split(), [b"x-partial-1.png"])
+                self.assertEqual(self.files(), ["x-partial-1.png"], "the preview saved before the signal, nothing else")
+                self.assertEqual(self.read("x-partial-1.png"), make_png(2, 2, seed=1))
+                self.api.release.set()
+
+    def test_outputs_are_checked_before_the_billed_call(self) -> None:
+        self.write("cat.png", PNG)
+        cases = [
+            (["-o", "missing/dir/cat.png"], "does not exist"),
+            (["-o", "x" * 300 + ".png"], "too long"),
+            (["-o", "cat.png/"], "exists and is not a directory"),
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() != 0:  # root writes anywhere
+            locked = os.path.join(self.tmp.name, "locked")
+            os.mkdir(locked, 0o555)
+            cases.append((["-o", "locked/cat.png"], "cannot write images to"))
+        for argv, message in cases:
+            with self.subTest(argv=argv[1][:40]):
+                self.api.reset()
+                result = self.cli("generate", "p", *argv)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertIn(message, result.stderr)
+                self.assertEqual(self.api.requests, [], "no request, no bill")
+
+    def test_a_closed_standard_output_is_refused_before_the_call(self) -> None:
+        command = [sys.executable, "-m", "openai_images", "generate", "p", "-o", "-"]
+        result = subprocess.run(
+            ["bash", "-c", 'exec "$@" >&-', "bash", *command],
+            env=cli_environment(self.api.url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("standard output is closed", result.stderr)
+        self.assertEqual(self.api.requests, [])
+
+    def test_a_paid_image_that_cannot_be_saved_is_rescued(self) -> None:
+        os.mkdir(os.path.join(self.tmp.name, "out"))
+        gone = Action(body={"created": 1, "data": [{"b64_json": PNG_B64}]})
+        gone.before_reply = lambda: shutil.rmtree(os.path.join(self.tmp.name, "out"))
+        self.api.queue(gone)
+        result = self.cli("generate", "p", "-o", "out/cat.png")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("could not save an image", result.stderr)
+        rescued = [n for n in self.files() if n.startswith("openai-images-rescued-")]
+        self.assertEqual(len(rescued), 1, result.stderr)
+        self.assertIn(rescued[0], result.stderr)
+        self.assertEqual(self.read(rescued[0]), PNG)
+
+    def test_standard_output_that_takes_less_than_the_image(self) -> None:
+        big = PNG + b"\x00" * (4 << 20)
+        for name, shell in (
+            ("a file size limit", 'ulimit -f 1024; exec "$@" > piped.png'),
+            ("a pipe closed early", 'set -o pipefail; "$@" | head -c1 > /dev/null'),
+        ):
+            with self.subTest(name):
+                for old in self.files():
+                    os.unlink(os.path.join(self.tmp.name, old))
+                self.api.reset()
+                self.api.queue(Action(body={"created": 1, "data": [{"b64_json": base64.b64encode(big).decode()}]}))
+                command = [sys.executable, "-m", "openai_images", "generate", "p", "-o", "-"]
+                result = subprocess.run(
+                    ["bash", "-c", shell, "bash", *command],
+                    cwd=self.tmp.name,
+                    env=cli_environment(self.api.url),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                self.assertNotIn("Traceback", result.stderr)
+                self.assertEqual(result.returncode, 1, result.stderr)
+                rescued = [n for n in self.files() if n.startswith("openai-images-rescued-")]
+                if "ulimit" in shell:  # the limit holds for every file: the failure is said, never success
+                    self.assertIn("could not save an image (File too large)", result.stderr)
+                    continue
+                self.assertEqual(len(rescued), 1, result.stderr)
+                self.assertEqual(self.read(rescued[0]), big, "the whole image, somewhere")
+                self.assertIn(f"saved to {os.path.join(self.tmp.name, rescued[0])}", result.stderr)
 
 
 # =============================================================================
