@@ -386,6 +386,14 @@ class APIError(OpenAIError):
             return f"{self.message} (request_id: {self.request_id})"
         return self.message
 
+    @property
+    def attempts(self) -> Optional[int]:
+        """How many attempts the call made before this error (``None`` if unknown)."""
+        if self.request is None:
+            return None
+        attempt = self.request.extensions.get("attempt")
+        return attempt + 1 if isinstance(attempt, int) else None
+
 
 def _secrets_sent(request: Optional[Request]) -> Tuple[str, ...]:
     """The credentials a request carried: the values of headers whose name
@@ -559,8 +567,12 @@ def make_status_error(response: Response, limit: int = 1024 * 1024) -> APIStatus
     body = _error_object(response, limit)
     if isinstance(body, str):
         message = _server_text(response, body)
-    else:
-        message = _server_text(response, _str_or_none(_json_object(body).get("message")) or "", 2000)
+    else:  # the error's message, else the body itself (a server that is not OpenAI-shaped)
+        import json
+
+        text = _str_or_none(_json_object(body).get("message")) or json.dumps(body, ensure_ascii=False)
+        message = _server_text(response, text, 2000)
+    message = message or _server_text(response, response.reason)
     if 300 <= status < 400:
         location = _server_text(response, response.headers.get("location", "?"))
         message = (
@@ -2975,11 +2987,13 @@ class RetryInterceptor:
                     raise
                 delay = policy.backoff(retries, self.random())
                 _log().info(
-                    "Retrying %s %s in %.2f s after %s",
+                    "Retrying %s %s in %.2f s after %s (attempt %d of %d)",
                     request.method,
                     _redact_query(request.url),
                     delay,
                     type(exc).__name__,
+                    retries + 2,
+                    policy.max_retries + 1,
                 )
             else:
                 if response.status_code < 400 or retries >= policy.max_retries:
@@ -2993,12 +3007,14 @@ class RetryInterceptor:
                     delay = policy.backoff(retries, self.random())
                 response.close()
                 _log().info(
-                    "Retrying %s %s in %.2f s after status %d (request_id=%s)",
+                    "Retrying %s %s in %.2f s after status %d (request_id=%s) (attempt %d of %d)",
                     request.method,
                     _redact_query(request.url),
                     delay,
                     response.status_code,
                     response.request_id,
+                    retries + 2,
+                    policy.max_retries + 1,
                 )
             call.sleep(delay, request)
             retries += 1
@@ -4797,6 +4813,9 @@ def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
         return "edit_json", params
     if not args.images:
         raise _UsageError("edit needs at least one IMAGE file, --image-url or --file-id")
+    for image in args.images:
+        if image.startswith(("http://", "https://")):
+            raise _UsageError(f"{image}: an IMAGE is a file to upload; give a URL with --image-url")
     params["image"] = args.images[0] if len(args.images) == 1 else list(args.images)
     for name in ("mask", "markup"):
         if getattr(args, name):
@@ -5124,7 +5143,10 @@ def _elide_b64(value: Any, keep: bool) -> Any:
 def _run(args: Any, progress: _Progress) -> int:
     import json
 
+    if getattr(args, "prompt", None) == "-":
+        progress.status = "reading the prompt from standard input"
     method, params = _call_for(args)
+    progress.status = "waiting for the server"
     options: Dict[str, Any] = {}
     if args.base_url:
         options["base_url"] = args.base_url
@@ -5139,6 +5161,8 @@ def _run(args: Any, progress: _Progress) -> int:
             _note(args, "note: OPENAI_API_KEY is not set; a real call would fail")
     if args.verbose:
         _log_to_stderr("%(levelname)s %(message)s", _DEBUG)
+    elif progress.enabled and not os.environ.get("OPENAI_LOG"):
+        _show_retries(progress)
     output = _Output(args.output, lambda text: _note(args, text))
     if not args.dry_run and not args.no_save:
         output.check()  # before the billed call: a paid image must have somewhere to go
@@ -5207,6 +5231,26 @@ def _run(args: Any, progress: _Progress) -> int:
     return 1 if output.rescued else 0
 
 
+def _show_retries(progress: _Progress) -> None:
+    """The spinner says when the call waits to try again, and why."""
+    import logging
+
+    class RetryStatus(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            values = record.args if isinstance(record.args, tuple) else ()
+            message = str(record.msg)
+            if message.startswith("Retrying") and len(values) >= 6:
+                delay, cause, attempt, attempts = values[2], values[3], values[-2], values[-1]
+                why = "rate limited" if cause == 429 else f"status {cause}" if isinstance(cause, int) else str(cause)
+                progress.status = f"{why}; retrying in {delay:.0f} s (attempt {attempt} of {attempts})"
+            elif message.startswith("Request ") and len(values) >= 3 and isinstance(values[2], int) and values[2]:
+                progress.status = f"waiting for the server (attempt {values[2] + 1})"
+
+    _log().addHandler(RetryStatus())
+    _log().setLevel(_DEBUG)
+    _log().propagate = False  # the spinner shows it; nothing else prints it
+
+
 def _note(args: Any, text: str) -> None:
     if not args.quiet:
         print(text, file=sys.stderr, flush=True)
@@ -5220,7 +5264,27 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, OpenAIError):
         name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         return f"{exc.strerror or exc}{name}"
-    return " ".join(str(exc).split())
+    if isinstance(exc, OpenAIError) and str(exc).startswith("No API key"):
+        return "no API key: set the OPENAI_API_KEY environment variable"
+    text = " ".join(str(exc).split())
+    attempts = getattr(exc, "attempts", None)
+    return f"{text} (after {attempts} attempts)" if attempts and attempts > 1 else text
+
+
+def _json_error(exc: BaseException, code: int) -> str:
+    """The failure as ``--json`` prints it on standard output."""
+    import json
+
+    error = {
+        "message": _error_text(exc),
+        "type": getattr(exc, "type", None) or type(exc).__name__,
+        "code": getattr(exc, "code", None),
+        "status": getattr(exc, "status_code", None),
+        "request_id": getattr(exc, "request_id", None),
+        "attempts": getattr(exc, "attempts", None),
+        "exit_status": code,
+    }
+    return json.dumps({"error": error}, indent=2)
 
 
 class _Terminated(BaseException):
@@ -5250,33 +5314,41 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         subparser = args.oi_subparsers[args.command]
         subparser.error(_unrecognized(unknown, subparser))  # exits with status 2
+    for stream in (sys.stdout, sys.stderr):  # any encoding: what it cannot show is escaped, not an error
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     progress = _Progress(enabled=not args.quiet and not args.dry_run and sys.stderr.isatty())
     try:
         _on_sigterm_raise()
         with progress:
             return _run(args, progress)
-    except KeyboardInterrupt:
-        print("openai-images: interrupted", file=sys.stderr)
-        return 130
-    except _Terminated:  # the call was aborted and no partial file is left, as for Ctrl-C
-        print("openai-images: terminated", file=sys.stderr)
-        return 143
+    except KeyboardInterrupt as exc:
+        return _fail(args, exc, 130, "interrupted")
+    except _Terminated as exc:  # the call was aborted and no partial file is left, as for Ctrl-C
+        return _fail(args, exc, 143, "terminated")
     except _UsageError as exc:
         args.oi_subparsers[args.command].print_usage(sys.stderr)
-        print(f"openai-images: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, exc, 2, f"error: {exc}")
     except _ServerProblem as exc:
-        print(f"openai-images: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, exc, 1, f"error: {exc}")
     except (TypeError, ValueError) as exc:
-        print(f"openai-images: error: {_error_text(exc)}", file=sys.stderr)
-        return 2
+        return _fail(args, exc, 2)
     except OSError as exc:  # a missing or unreadable file, a full disk
-        print(f"openai-images: error: {_error_text(exc)}", file=sys.stderr)
-        return 2 if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)) else 1
+        return _fail(args, exc, 2 if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)) else 1)
     except OpenAIError as exc:
-        print(f"openai-images: error: {_error_text(exc)}", file=sys.stderr)
-        return 1 if isinstance(exc, APIError) else 2  # no key, bad configuration: usage
+        return _fail(args, exc, 1 if isinstance(exc, APIError) else 2)  # no key, bad configuration: usage
+
+
+def _fail(args: Any, exc: BaseException, code: int, text: Optional[str] = None) -> int:
+    """One line on stderr (and, with ``--json``, the error object on stdout); returns ``code``."""
+    print(f"openai-images: {text or 'error: ' + _error_text(exc)}", file=sys.stderr)
+    if getattr(args, "json", False) and sys.stdout is not None:
+        try:
+            print(_json_error(exc, code), flush=True)
+        except OSError:  # standard output is gone: the line on stderr says it all
+            pass
+    return code
 
 
 if __name__ == "__main__":

@@ -4243,6 +4243,22 @@ class CLITests(TempFilesMixin, ServerTestCase):
             ("--timeout nan", ["generate", "p", "--timeout", "nan"], {}, 2, "not a positive, finite number of seconds"),
             ("--timeout inf", ["generate", "p", "--timeout", "inf"], {}, 2, "not a positive, finite number of seconds"),
             ("no images", ["generate", "p"], {}, 1, "the server returned no images (request_id: req_1)"),
+            ("a URL as IMAGE", ["edit", "p", "https://example.com/cat.png"], {}, 2, "give a URL with --image-url"),
+            (
+                "a body that is not OpenAI-shaped",
+                ["generate", "p", "--max-retries", "0"],
+                {},
+                1,
+                '{"detail": "bad size"}',
+            ),
+            (
+                "an empty 502, retried",
+                ["generate", "p", "--max-retries", "1"],
+                {},
+                1,
+                "Bad Gateway (request_id: req_2) (after 2 attempts)",
+            ),
+            ("ASCII-only output", ["generate", "p", "-o", "caf\u00e9.png"], {"PYTHONIOENCODING": "ascii"}, 0, ""),
             ("undecodable image data", ["generate", "p"], {}, 1, "image data that cannot be decoded"),
             ("success", ["generate", "p", "--quiet"], {}, 0, ""),
         ]
@@ -4254,6 +4270,10 @@ class CLITests(TempFilesMixin, ServerTestCase):
                     self.api.queue(Action(400, {"error": {"message": "Invalid size", "code": "invalid_size"}}))
                 if name == "timeout":
                     self.api.queue(Action(hang=True))
+                if name == "a body that is not OpenAI-shaped":
+                    self.api.queue(Action(422, {"detail": "bad size"}))
+                if name == "an empty 502, retried":
+                    self.api.queue(Action(502, ""), Action(502, ""))
                 if name == "no images":
                     self.api.queue(Action(200, {"created": 1, "data": []}))
                 if name == "undecodable image data":
@@ -4269,6 +4289,37 @@ class CLITests(TempFilesMixin, ServerTestCase):
                     self.assertIn("usage: openai-images generate", result.stderr)
                 self.api.release.set()
         self.assertEqual([n for n in self.files() if n.endswith(".part")], [])
+
+    def test_json_failures_are_json_on_stdout(self) -> None:
+        self.api.queue(
+            Action(400, {"error": {"message": "Invalid size", "type": "invalid_request_error", "code": "bad"}})
+        )
+        result = self.cli("generate", "p", "--json", "--max-retries", "0")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("Invalid size", result.stderr)
+        error = json.loads(result.stdout)["error"]
+        self.assertEqual(
+            {k: error[k] for k in ("type", "code", "status", "request_id", "attempts", "exit_status")},
+            {
+                "type": "invalid_request_error",
+                "code": "bad",
+                "status": 400,
+                "request_id": "req_1",
+                "attempts": 1,
+                "exit_status": 1,
+            },
+        )
+        self.assertIn("Invalid size", error["message"])
+        usage = self.cli("generate", "p", "--json", "--timeout", "0")
+        self.assertEqual(usage.returncode, 2)  # argparse's own errors stay on stderr only
+        missing = self.cli("edit", "p", "missing.png", "--json")
+        self.assertEqual(json.loads(missing.stdout)["error"]["exit_status"], 2)
+
+    def test_the_spinner_says_when_it_waits_to_retry(self) -> None:
+        self.api.queue(Action(429, {"error": {"message": "slow down"}}, {"retry-after": "1"}))
+        code, _, shown = self.run_on_terminal("generate", "p", "-o", "r.png")
+        self.assertEqual(code, 0, shown)
+        self.assertIn("rate limited; retrying in 1 s (attempt 2 of 3)", shown)
 
     def test_help_lists_the_values_from_the_constants(self) -> None:
         generate = self.ok("generate", "--help").stdout
