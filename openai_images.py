@@ -5074,6 +5074,24 @@ class _Output:
         raise FileExistsError(f"no free file name like {stem}{extension}")
 
 
+def _download(client: OpenAIClient, url: str) -> bytes:
+    """An image the server returned as a URL, with the client's limits,
+    timeouts, proxies and TLS settings, abortable by ``client.close()``;
+    no credential of any kind is sent to the URL's host, and no redirect
+    is followed."""
+    if not url.lower().startswith(("https://", "http://")):
+        raise _ServerProblem(f"the server returned an image URL that cannot be downloaded ({_redact_url(url)[:80]})")
+    config = client.config
+    with client._open_call(None, config.timeout.total) as call:  # pyright: ignore[reportPrivateUsage]
+        headers = Headers({"User-Agent": _USER_AGENT, "Accept": "image/*"})
+        request = Request("GET", url, headers, extensions={"timeout": config.timeout, "call": call})
+        response = HTTPTransport(config)(request)
+        if response.status_code >= 300:
+            what = _server_text(response, response.reason)
+            raise _ServerProblem(f"downloading the image failed: {response.status_code} {what}")
+        return response.read()
+
+
 def _report_saved(
     args: Any, progress: _Progress, path: str, data: bytes, fmt: Optional[str], context: str = ""
 ) -> None:
@@ -5185,8 +5203,17 @@ def _run(args: Any, progress: _Progress) -> int:
                     if isinstance(event, _PartialImageEvent):
                         number = (event.partial_image_index or 0) + 1
                         context = f" (partial image {number} after {progress.elapsed():.1f} s)"
-                        if args.save_partials and event.b64_json is not None:
-                            data = event.to_bytes()
+                        asked = params.get("partial_images")
+                        most = (
+                            asked if isinstance(asked, int) else 3
+                        ) + 1  # a server that sends more gets no more files
+                        if args.save_partials and event.b64_json is not None and len(partials) < most:
+                            try:
+                                data = event.to_bytes()
+                            except ValueError as exc:
+                                raise _ServerProblem(
+                                    f"the server sent a preview that cannot be decoded ({exc})"
+                                ) from None
                             path = output.save_safely(data, event.output_format, suffix=f"-partial-{number}")
                             partials.append(path)
                             _report_saved(args, progress, path, data, event.output_format, context)
@@ -5208,14 +5235,13 @@ def _run(args: Any, progress: _Progress) -> int:
             if not saving:
                 break
             if image.b64_json is None and image.url:
-                if not args.json:
-                    progress.print(image.url)
-                _note(args, f"image {number + 1} was returned as a URL, valid for 60 minutes; nothing saved")
-                continue
-            try:
-                data = image.to_bytes()
-            except ValueError as exc:
-                raise _ServerProblem(f"the server sent image data that cannot be decoded ({exc})") from None
+                progress.status = f"downloading image {number + 1}"
+                data = _download(client, image.url)
+            else:
+                try:
+                    data = image.to_bytes()
+                except ValueError as exc:
+                    raise _ServerProblem(f"the server sent image data that cannot be decoded ({exc})") from None
             path = output.save_safely(data, fmt, number=number, count=len(images))
             saved.append(path)
             _report_saved(args, progress, path, data, fmt)

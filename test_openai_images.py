@@ -4146,10 +4146,13 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(self.last.form, {"n": "2", "response_format": "b64_json", "size": "256x256"})
         self.assertEqual(len(variation.stdout.split()), 2)
         self.assertNotIn("Warning", variation.stderr)
-        self.api.queue(Action(body={"created": 1, "data": [{"url": "https://cdn.example.com/v.png"}]}))
-        urls = self.ok("variation", "in.png", "--response-format", "url")
-        self.assertEqual(urls.stdout.strip(), "https://cdn.example.com/v.png")
-        self.assertIn("URL", urls.stderr)
+        self.api.queue(
+            Action(body={"created": 1, "data": [{"url": f"{self.api.url}/files/v.png"}]}),
+            Action(body=PNG, headers={"Content-Type": "image/png"}),
+        )
+        downloaded = self.ok("variation", "in.png", "--response-format", "url", "-o", "v.png")
+        self.assertEqual(downloaded.stdout.strip(), "v.png")
+        self.assertEqual(self.read("v.png"), PNG)
         self.ok(
             "generate",
             "p",
@@ -4314,6 +4317,32 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(usage.returncode, 2)  # argparse's own errors stay on stderr only
         missing = self.cli("edit", "p", "missing.png", "--json")
         self.assertEqual(json.loads(missing.stdout)["error"]["exit_status"], 2)
+
+    def test_a_server_that_sends_too_many_previews_gets_no_more_files(self) -> None:
+        *partials, done = image_events(partials=9)
+        self.api.queue(Action(sse=[*partials, done]))
+        result = self.ok("generate", "p", "--partial-images", "1", "--save-partials", "-o", "x.png")
+        self.assertEqual(result.stdout.split(), ["x-partial-1.png", "x-partial-2.png", "x.png"])
+
+    def test_url_images_are_downloaded_without_credentials(self) -> None:
+        reply = {"created": 1, "data": [{"url": f"{self.api.url}/files/cat.png?sig=abc"}]}
+        for argv in (["-o", "cat.png"], ["-o", "-"]):
+            with self.subTest(argv=argv):
+                self.api.reset()
+                self.api.queue(Action(body=reply), Action(body=PNG, headers={"Content-Type": "image/png"}))
+                result = run_cli(
+                    "generate", "p", "--response-format", "url", *argv, base_url=self.api.url, cwd=self.tmp.name
+                )
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual(result.stdout if argv[1] == "-" else self.read("cat.png"), PNG)
+                download = self.api.requests[1]
+                self.assertEqual((download.method, download.path), ("GET", "/v1/files/cat.png"))
+                self.assertNotIn("Authorization", download.headers)
+        self.api.reset()
+        self.api.queue(Action(body=reply), Action(404, "gone"))
+        failed = self.cli("generate", "p", "--response-format", "url", "-o", "lost.png")
+        self.assertEqual(failed.returncode, 1)
+        self.assertIn("downloading the image failed: 404", failed.stderr)
 
     def test_the_spinner_says_when_it_waits_to_retry(self) -> None:
         self.api.queue(Action(429, {"error": {"message": "slow down"}}, {"retry-after": "1"}))
