@@ -5159,12 +5159,37 @@ def _elide_b64(value: Any, keep: bool) -> Any:
 
 
 def _run(args: Any, progress: _Progress) -> int:
-    import json
-
+    """The command: collect the call, check the outputs, call, save, report."""
     if getattr(args, "prompt", None) == "-":
         progress.status = "reading the prompt from standard input"
     method, params = _call_for(args)
     progress.status = "waiting for the server"
+    output = _Output(args.output, lambda text: _note(args, text))
+    if not args.dry_run and not args.no_save:
+        output.check()  # before the billed call: a paid image must have somewhere to go
+    with OpenAIClient(**_client_options(args, progress)) as client, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # create_variation's; the help says it is retired
+        try:
+            result = getattr(client.images, method)(**params)
+        except _DryRun as dry_run:
+            _print_dry_run(dry_run.request, args.json)
+            return 0
+        if isinstance(result, ImageStream):
+            received = _receive_stream(result, args, progress, output, params.get("partial_images"))
+        else:
+            received = _Received(list(result.data), result.to_dict(), result.usage, result.output_format)
+            if not received.images:
+                where = f" (request_id: {result.request_id})" if result.request_id else ""
+                raise _ServerProblem(f"the server returned no images{where}")
+        saved = [] if args.no_save else _save_images(client, received, args, progress, output)
+        _report(args, progress, received, saved)
+    for line in output.rescued:
+        print(f"openai-images: error: {line}", file=sys.stderr)
+    return 1 if output.rescued else 0
+
+
+def _client_options(args: Any, progress: _Progress) -> Dict[str, Any]:
+    """The client's settings from the connection options; logging set up."""
     options: Dict[str, Any] = {}
     if args.base_url:
         options["base_url"] = args.base_url
@@ -5181,80 +5206,89 @@ def _run(args: Any, progress: _Progress) -> int:
         _log_to_stderr("%(levelname)s %(message)s", _DEBUG)
     elif progress.enabled and not os.environ.get("OPENAI_LOG"):
         _show_retries(progress)
-    output = _Output(args.output, lambda text: _note(args, text))
-    if not args.dry_run and not args.no_save:
-        output.check()  # before the billed call: a paid image must have somewhere to go
-    with OpenAIClient(**options) as client, warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # create_variation's; the help says it is retired
-        try:
-            result = getattr(client.images, method)(**params)
-        except _DryRun as dry_run:
-            _print_dry_run(dry_run.request, args.json)
-            return 0
-        saving = not args.no_save
-        partials: List[str] = []
-        if isinstance(result, ImageStream):
-            images: List[_ImageData] = []
-            usage: Optional[ImageUsage] = None
-            fmt: Optional[str] = None
-            with result:
-                progress.status = "generating"
-                for event in result:
-                    if isinstance(event, _PartialImageEvent):
-                        number = (event.partial_image_index or 0) + 1
-                        context = f" (partial image {number} after {progress.elapsed():.1f} s)"
-                        asked = params.get("partial_images")
-                        most = (
-                            asked if isinstance(asked, int) else 3
-                        ) + 1  # a server that sends more gets no more files
-                        if args.save_partials and event.b64_json is not None and len(partials) < most:
-                            try:
-                                data = event.to_bytes()
-                            except ValueError as exc:
-                                raise _ServerProblem(
-                                    f"the server sent a preview that cannot be decoded ({exc})"
-                                ) from None
-                            path = output.save_safely(data, event.output_format, suffix=f"-partial-{number}")
-                            partials.append(path)
-                            _report_saved(args, progress, path, data, event.output_format, context)
-                        else:
-                            progress.line(context.strip(" ()"))
-                    elif isinstance(event, _CompletedEvent):
-                        images.append(event)
-                        usage, fmt = event.usage or usage, event.output_format or fmt
-            payload: Dict[str, Any] = {"completed": [e.to_dict() for e in images if isinstance(e, _Model)]}
+    return options
+
+
+class _Received:
+    """What a call gave: the final images, the JSON to print, usage and format, saved previews."""
+
+    def __init__(
+        self, images: List[_ImageData], payload: Dict[str, Any], usage: Optional[ImageUsage], fmt: Optional[str]
+    ) -> None:
+        self.images = images
+        self.payload = payload
+        self.usage = usage
+        self.fmt = fmt
+        self.partials: List[str] = []
+
+
+def _receive_stream(stream: ImageStream, args: Any, progress: _Progress, output: _Output, asked: object) -> _Received:
+    """Consume a stream: previews reported (and saved with --save-partials, at
+    most the partials asked for plus one), completed events kept. The JSON has
+    the shape of a non-streaming reply."""
+    received = _Received([], {}, None, None)
+    most = (asked if isinstance(asked, int) else 3) + 1  # a server that sends more gets no more files
+    with stream:
+        progress.status = "generating"
+        for event in stream:
+            if isinstance(event, _PartialImageEvent):
+                number = (event.partial_image_index or 0) + 1
+                context = f" (partial image {number} after {progress.elapsed():.1f} s)"
+                if args.save_partials and event.b64_json is not None and len(received.partials) < most:
+                    try:
+                        data = event.to_bytes()
+                    except ValueError as exc:
+                        raise _ServerProblem(f"the server sent a preview that cannot be decoded ({exc})") from None
+                    path = output.save_safely(data, event.output_format, suffix=f"-partial-{number}")
+                    received.partials.append(path)
+                    _report_saved(args, progress, path, data, event.output_format, context)
+                else:
+                    progress.line(context.strip(" ()"))
+            elif isinstance(event, _CompletedEvent):
+                received.images.append(event)
+                received.usage, received.fmt = event.usage or received.usage, event.output_format or received.fmt
+                if not received.payload:
+                    shared = ("background", "output_format", "quality", "size")
+                    received.payload = {"created": event.created_at, "data": []}
+                    received.payload.update({k: v for k, v in event.to_dict().items() if k in shared})
+                received.payload["data"].append({"b64_json": event.b64_json})
+    if received.usage is not None:
+        received.payload["usage"] = received.usage.to_dict()
+    return received
+
+
+def _save_images(
+    client: OpenAIClient, received: _Received, args: Any, progress: _Progress, output: _Output
+) -> List[str]:
+    """Decode (or download) and save every final image; the paths written."""
+    progress.status = "saving"
+    saved: List[str] = []
+    for number, image in enumerate(received.images):
+        if image.b64_json is None and image.url:
+            progress.status = f"downloading image {number + 1}"
+            data = _download(client, image.url)
         else:
-            images, usage, fmt = list(result.data), result.usage, result.output_format
-            payload = result.to_dict()
-            if not images:
-                where = f" (request_id: {result.request_id})" if result.request_id else ""
-                raise _ServerProblem(f"the server returned no images{where}")
-        progress.status = "saving"
-        saved: List[str] = []
-        for number, image in enumerate(images):
-            if not saving:
-                break
-            if image.b64_json is None and image.url:
-                progress.status = f"downloading image {number + 1}"
-                data = _download(client, image.url)
-            else:
-                try:
-                    data = image.to_bytes()
-                except ValueError as exc:
-                    raise _ServerProblem(f"the server sent image data that cannot be decoded ({exc})") from None
-            path = output.save_safely(data, fmt, number=number, count=len(images))
-            saved.append(path)
-            _report_saved(args, progress, path, data, fmt)
-        progress.line(_usage_line(usage, progress.elapsed()))
-        if args.json:
-            payload = _elide_b64(payload, args.include_b64)
-            payload["saved"] = saved
-            if partials:
-                payload["partials"] = partials
-            progress.print(json.dumps(payload, indent=2))
-    for line in output.rescued:
-        print(f"openai-images: error: {line}", file=sys.stderr)
-    return 1 if output.rescued else 0
+            try:
+                data = image.to_bytes()
+            except ValueError as exc:
+                raise _ServerProblem(f"the server sent image data that cannot be decoded ({exc})") from None
+        path = output.save_safely(data, received.fmt, number=number, count=len(received.images))
+        saved.append(path)
+        _report_saved(args, progress, path, data, received.fmt)
+    return saved
+
+
+def _report(args: Any, progress: _Progress, received: _Received, saved: List[str]) -> None:
+    """The summary on a terminal; with --json, the reply and the paths on stdout."""
+    import json
+
+    progress.line(_usage_line(received.usage, progress.elapsed()))
+    if args.json:
+        payload = _elide_b64(received.payload, args.include_b64)
+        payload["saved"] = saved
+        if received.partials:
+            payload["partials"] = received.partials
+        progress.print(json.dumps(payload, indent=2))
 
 
 def _show_retries(progress: _Progress) -> None:

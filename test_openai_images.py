@@ -4076,7 +4076,12 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(payload["saved"], [])
         self.assertEqual(self.files(), before)
         streamed = json.loads(self.ok("generate", "p", "--stream", "--json", "--save-partials").stdout)
-        self.assertEqual(streamed["completed"][0]["type"], "image_generation.completed")
+        self.assertEqual(  # the shape of a non-streaming reply, plus the files
+            set(streamed),
+            {"created", "data", "usage", "background", "output_format", "quality", "size", "saved", "partials"},
+        )
+        self.assertEqual(streamed["data"], [{"b64_json": f"<{len(PNG_B64)} base64 chars>"}])
+        self.assertEqual(streamed["usage"]["total_tokens"], 150)
         self.assertEqual(len(streamed["partials"]), 2)
         self.assertEqual(len(streamed["saved"]), 1)
 
