@@ -4617,7 +4617,7 @@ def _build_parser() -> Any:
                 "-m",
                 help=f"model id (default: $OPENAI_IMAGES_MODEL, else {DEFAULT_CLI_MODEL}); any id is sent as given",
             )
-        api.add_argument("--size", "-s", help="1024x1024, 1536x1024, 1024x1536, auto, or WIDTHxHEIGHT")
+        api.add_argument("--size", "-s", help=f"{_values(ImageSize)}, or WIDTHxHEIGHT")
         api.add_argument("-n", type=int, help="number of images")
         api.add_argument("--user", help="end-user identifier (legacy; prefer --safety-identifier)")
         api.add_argument("--response-format", help=f"{_values(ImageResponseFormat)} (legacy: retired models only)")
@@ -4771,6 +4771,20 @@ def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
     """The ``ImagesResource`` method to call and its keyword arguments.
     Everything the command line can get wrong is found here, before a client
     exists or a byte is sent."""
+    _check_output_options(args)
+    params = _api_params(args)
+    if args.command == "variation":
+        params["image"] = args.image
+        return "create_variation", params
+    params.setdefault("model", os.environ.get("OPENAI_IMAGES_MODEL") or DEFAULT_CLI_MODEL)
+    params["prompt"] = _read_prompt(args.prompt)
+    if args.command == "generate":
+        return "generate", params
+    return _edit_call(args, params)
+
+
+def _api_params(args: Any) -> Dict[str, Any]:
+    """The API fields from their options and from ``--param KEY=VALUE``."""
     import json
 
     params = {api: getattr(args, attr) for attr, api in _CLI_FIELDS.items() if getattr(args, attr, None) is not None}
@@ -4784,6 +4798,10 @@ def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
             params[key] = text
     if any(getattr(args, name, None) not in (None, False) for name in ("stream", "save_partials", "partial_images")):
         params["stream"] = True
+    return params
+
+
+def _check_output_options(args: Any) -> None:
     if args.output == "-":
         if sys.stdout is None:
             raise _UsageError("-o -: standard output is closed")
@@ -4793,13 +4811,10 @@ def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
             raise _UsageError("-o - cannot be combined with --save-partials or --json")
     if (args.include_b64 or args.no_save) and not args.json:
         raise _UsageError("--include-b64 and --no-save go with --json")
-    if args.command == "variation":
-        params["image"] = args.image
-        return "create_variation", params
-    params.setdefault("model", os.environ.get("OPENAI_IMAGES_MODEL") or DEFAULT_CLI_MODEL)
-    params["prompt"] = _read_prompt(args.prompt)
-    if args.command == "generate":
-        return "generate", params
+
+
+def _edit_call(args: Any, params: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
+    """``edit`` with files (multipart), or ``edit_json`` with URLs and file ids."""
     references = [ImageReference(image_url=u) for u in args.image_url] + [
         ImageReference(file_id=f) for f in args.file_id
     ]
@@ -5216,7 +5231,7 @@ class _Received:
         self, images: List[_ImageData], payload: Dict[str, Any], usage: Optional[ImageUsage], fmt: Optional[str]
     ) -> None:
         self.images = images
-        self.payload = payload
+        self.payload: Dict[str, Any] = payload
         self.usage = usage
         self.fmt = fmt
         self.partials: List[str] = []
@@ -5249,9 +5264,11 @@ def _receive_stream(stream: ImageStream, args: Any, progress: _Progress, output:
                 received.usage, received.fmt = event.usage or received.usage, event.output_format or received.fmt
                 if not received.payload:
                     shared = ("background", "output_format", "quality", "size")
-                    received.payload = {"created": event.created_at, "data": []}
-                    received.payload.update({k: v for k, v in event.to_dict().items() if k in shared})
-                received.payload["data"].append({"b64_json": event.b64_json})
+                    first: Dict[str, Any] = {"created": event.created_at, "data": []}
+                    first.update({k: v for k, v in event.to_dict().items() if k in shared})
+                    received.payload = first
+                images: List[Dict[str, Any]] = received.payload["data"]
+                images.append({"b64_json": event.b64_json})
     if received.usage is not None:
         received.payload["usage"] = received.usage.to_dict()
     return received
