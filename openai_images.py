@@ -4573,6 +4573,41 @@ _FORMAT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".we
 DEFAULT_CLI_MODEL = "gpt-image-2.5-flare"  # the command line's model when neither -m nor OPENAI_IMAGES_MODEL says
 
 
+class _Options:
+    """The parsed command line, typed (argparse's namespace is not): every
+    option of every subcommand, with the defaults of those a subcommand lacks."""
+
+    command: str
+    prompt: str
+    images: List[str]
+    image: str
+    image_url: List[str]
+    file_id: List[str]
+    mask: Optional[str]
+    markup: Optional[str]
+    param: List[str]
+    stream: bool
+    save_partials: bool
+    partial_images: Optional[int]
+    output: Optional[str]
+    json: bool
+    include_b64: bool
+    no_save: bool
+    quiet: bool
+    base_url: Optional[str]
+    timeout: Optional[float]
+    max_retries: Optional[int]
+    verbose: bool
+    dry_run: bool
+
+    def __init__(self, namespace: object) -> None:
+        absent: Dict[str, object] = {"prompt": "", "images": [], "image": "", "image_url": [], "file_id": []}
+        absent.update(mask=None, markup=None, stream=False, save_partials=False, partial_images=None)
+        given: Dict[str, object] = vars(namespace)
+        for name, value in {**absent, **given}.items():
+            setattr(self, name, value)
+
+
 class _ServerProblem(Exception):
     """The server's reply cannot give the user an image: exit status 1."""
 
@@ -4767,7 +4802,7 @@ def _read_prompt(text: str) -> str:
     return text
 
 
-def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
+def _call_for(args: _Options) -> Tuple[str, Dict[str, Any]]:
     """The ``ImagesResource`` method to call and its keyword arguments.
     Everything the command line can get wrong is found here, before a client
     exists or a byte is sent."""
@@ -4783,7 +4818,7 @@ def _call_for(args: Any) -> Tuple[str, Dict[str, Any]]:
     return _edit_call(args, params)
 
 
-def _api_params(args: Any) -> Dict[str, Any]:
+def _api_params(args: _Options) -> Dict[str, Any]:
     """The API fields from their options and from ``--param KEY=VALUE``."""
     import json
 
@@ -4801,7 +4836,7 @@ def _api_params(args: Any) -> Dict[str, Any]:
     return params
 
 
-def _check_output_options(args: Any) -> None:
+def _check_output_options(args: _Options) -> None:
     if args.output == "-":
         if sys.stdout is None:
             raise _UsageError("-o -: standard output is closed")
@@ -4813,7 +4848,7 @@ def _check_output_options(args: Any) -> None:
         raise _UsageError("--include-b64 and --no-save go with --json")
 
 
-def _edit_call(args: Any, params: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
+def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
     """``edit`` with files (multipart), or ``edit_json`` with URLs and file ids."""
     references = [ImageReference(image_url=u) for u in args.image_url] + [
         ImageReference(file_id=f) for f in args.file_id
@@ -5108,7 +5143,7 @@ def _download(client: OpenAIClient, url: str) -> bytes:
 
 
 def _report_saved(
-    args: Any, progress: _Progress, path: str, data: bytes, fmt: Optional[str], context: str = ""
+    args: _Options, progress: _Progress, path: str, data: bytes, fmt: Optional[str], context: str = ""
 ) -> None:
     """The path on stdout (for scripts); on a terminal's stderr the path,
     dimensions, format and size. One line only when both share a terminal."""
@@ -5173,7 +5208,7 @@ def _elide_b64(value: Any, keep: bool) -> Any:
     return value
 
 
-def _run(args: Any, progress: _Progress) -> int:
+def _run(args: _Options, progress: _Progress) -> int:
     """The command: collect the call, check the outputs, call, save, report."""
     if getattr(args, "prompt", None) == "-":
         progress.status = "reading the prompt from standard input"
@@ -5203,7 +5238,7 @@ def _run(args: Any, progress: _Progress) -> int:
     return 1 if output.rescued else 0
 
 
-def _client_options(args: Any, progress: _Progress) -> Dict[str, Any]:
+def _client_options(args: _Options, progress: _Progress) -> Dict[str, Any]:
     """The client's settings from the connection options; logging set up."""
     options: Dict[str, Any] = {}
     if args.base_url:
@@ -5237,7 +5272,9 @@ class _Received:
         self.partials: List[str] = []
 
 
-def _receive_stream(stream: ImageStream, args: Any, progress: _Progress, output: _Output, asked: object) -> _Received:
+def _receive_stream(
+    stream: ImageStream, args: _Options, progress: _Progress, output: _Output, asked: object
+) -> _Received:
     """Consume a stream: previews reported (and saved with --save-partials, at
     most the partials asked for plus one), completed events kept. The JSON has
     the shape of a non-streaming reply."""
@@ -5275,7 +5312,7 @@ def _receive_stream(stream: ImageStream, args: Any, progress: _Progress, output:
 
 
 def _save_images(
-    client: OpenAIClient, received: _Received, args: Any, progress: _Progress, output: _Output
+    client: OpenAIClient, received: _Received, args: _Options, progress: _Progress, output: _Output
 ) -> List[str]:
     """Decode (or download) and save every final image; the paths written."""
     progress.status = "saving"
@@ -5295,7 +5332,7 @@ def _save_images(
     return saved
 
 
-def _report(args: Any, progress: _Progress, received: _Received, saved: List[str]) -> None:
+def _report(args: _Options, progress: _Progress, received: _Received, saved: List[str]) -> None:
     """The summary on a terminal; with --json, the reply and the paths on stdout."""
     import json
 
@@ -5328,7 +5365,7 @@ def _show_retries(progress: _Progress) -> None:
     _log().propagate = False  # the spinner shows it; nothing else prints it
 
 
-def _note(args: Any, text: str) -> None:
+def _note(args: _Options, text: str) -> None:
     if not args.quiet:
         print(text, file=sys.stderr, flush=True)
 
@@ -5395,32 +5432,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    progress = _Progress(enabled=not args.quiet and not args.dry_run and sys.stderr.isatty())
+    options = _Options(args)
+    progress = _Progress(enabled=not options.quiet and not options.dry_run and sys.stderr.isatty())
     try:
         _on_sigterm_raise()
         with progress:
-            return _run(args, progress)
+            return _run(options, progress)
     except KeyboardInterrupt as exc:
-        return _fail(args, exc, 130, "interrupted")
+        return _fail(options, exc, 130, "interrupted")
     except _Terminated as exc:  # the call was aborted and no partial file is left, as for Ctrl-C
-        return _fail(args, exc, 143, "terminated")
+        return _fail(options, exc, 143, "terminated")
     except _UsageError as exc:
         args.oi_subparsers[args.command].print_usage(sys.stderr)
-        return _fail(args, exc, 2, f"error: {exc}")
+        return _fail(options, exc, 2, f"error: {exc}")
     except _ServerProblem as exc:
-        return _fail(args, exc, 1, f"error: {exc}")
+        return _fail(options, exc, 1, f"error: {exc}")
     except (TypeError, ValueError) as exc:
-        return _fail(args, exc, 2)
+        return _fail(options, exc, 2)
     except OSError as exc:  # a missing or unreadable file, a full disk
-        return _fail(args, exc, 2 if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)) else 1)
+        missing = isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError))
+        return _fail(options, exc, 2 if missing else 1)
     except OpenAIError as exc:
-        return _fail(args, exc, 1 if isinstance(exc, APIError) else 2)  # no key, bad configuration: usage
+        return _fail(options, exc, 1 if isinstance(exc, APIError) else 2)  # no key, bad configuration: usage
 
 
-def _fail(args: Any, exc: BaseException, code: int, text: Optional[str] = None) -> int:
+def _fail(args: _Options, exc: BaseException, code: int, text: Optional[str] = None) -> int:
     """One line on stderr (and, with ``--json``, the error object on stdout); returns ``code``."""
     print(f"openai-images: {text or 'error: ' + _error_text(exc)}", file=sys.stderr)
-    if getattr(args, "json", False) and sys.stdout is not None:
+    if args.json and sys.stdout is not None:
         try:
             print(_json_error(exc, code), flush=True)
         except OSError:  # standard output is gone: the line on stderr says it all
