@@ -727,8 +727,8 @@ def _positive(value: object, name: str) -> float:
     """A finite number of seconds above zero (``None`` means no limit, never ``inf``)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
-    if not 0 < value <= 1e9:
-        raise ValueError(f"{name} must be a positive, finite number of seconds (None for no limit), got {value!r}")
+    if not 0 < value <= 1e6:
+        raise ValueError(f"{name} must be a positive number of seconds, at most 1e6 (None for no limit), got {value!r}")
     return float(value)
 
 
@@ -3517,7 +3517,7 @@ def write_file_atomic(path: Union[str, os.PathLike[str]], data: bytes, *, overwr
     existing file is never replaced (``FileExistsError``)."""
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
-    temp = os.path.join(directory, f".{os.path.basename(target)}.{os.urandom(4).hex()}.part")
+    temp = os.path.join(directory, f".{os.path.basename(target)[:100]}.{os.urandom(4).hex()}.part")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -4611,6 +4611,10 @@ class _Options:
 class _ServerProblem(Exception):
     """The server's reply cannot give the user an image: exit status 1."""
 
+    def __init__(self, message: str, request_id: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
 
 class _UsageError(Exception):
     """A command-line mistake: exit status 2."""
@@ -4790,7 +4794,7 @@ def _seconds(text: str) -> float:
         return _positive(float(text), "--timeout")
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a positive, finite number of seconds (the longest wait for the server)"
+            f"{text!r} is not a number of seconds above 0 and at most 1e6 (the longest wait for the server)"
         ) from None
 
 
@@ -4859,6 +4863,8 @@ def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, A
         params["images"] = references
         if args.mask:
             is_url = "://" in args.mask or args.mask.startswith("data:")
+            if not is_url and os.path.exists(args.mask):
+                raise _UsageError(f"--mask {args.mask}: with --image-url/--file-id the mask is a URL or a file id")
             params["mask"] = ImageReference(image_url=args.mask) if is_url else ImageReference(file_id=args.mask)
         return "edit_json", params
     if not args.images:
@@ -4866,6 +4872,8 @@ def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, A
     for image in args.images:
         if image.startswith(("http://", "https://")):
             raise _UsageError(f"{image}: an IMAGE is a file to upload; give a URL with --image-url")
+        if os.path.isfile(image) and os.path.getsize(image) == 0:
+            raise _UsageError(f"{image}: the file is empty")
     params["image"] = args.images[0] if len(args.images) == 1 else list(args.images)
     for name in ("mask", "markup"):
         if getattr(args, name):
@@ -5035,7 +5043,7 @@ class _Output:
             except (AttributeError, OSError, ValueError):
                 longest = 255
             name = os.path.basename(self.path)
-            if len(os.fsencode(name)) + 32 > longest:  # room for -N, -partial-N and the temporary name
+            if len(os.fsencode(name)) + 16 > longest:  # room for -N and -partial-N
                 raise _UsageError(f"-o {self.path}: the file name is too long for this file system")
         try:
             handle, probe = tempfile.mkstemp(prefix=".openai-images-", suffix=".probe", dir=folder)
@@ -5138,7 +5146,14 @@ def _download(client: OpenAIClient, url: str) -> bytes:
         response = HTTPTransport(config)(request)
         if response.status_code >= 300:
             what = _server_text(response, response.reason)
-            raise _ServerProblem(f"downloading the image failed: {response.status_code} {what}")
+            more = " (redirects are not followed)" if response.status_code < 400 else ""
+            raise _ServerProblem(
+                f"downloading the image failed: {response.status_code} {what}{more}; "
+                f"the image's URL (valid for a while) is {_printable(url)}"
+            )
+        kind = response.content_type
+        if kind and not kind.startswith("image/") and kind != "application/octet-stream":
+            raise _ServerProblem(f"the image URL gave {kind[:60]}, not an image: {_printable(url)}")
         return response.read()
 
 
@@ -5230,9 +5245,9 @@ def _run(args: _Options, progress: _Progress) -> int:
             received = _Received(list(result.data), result.to_dict(), result.usage, result.output_format)
             if not received.images:
                 where = f" (request_id: {result.request_id})" if result.request_id else ""
-                raise _ServerProblem(f"the server returned no images{where}")
+                raise _ServerProblem(f"the server returned no images{where}", result.request_id)
         saved = [] if args.no_save else _save_images(client, received, args, progress, output)
-        _report(args, progress, received, saved)
+        _report(args, progress, received, saved, output.rescued)
     for line in output.rescued:
         print(f"openai-images: error: {line}", file=sys.stderr)
     return 1 if output.rescued else 0
@@ -5286,7 +5301,8 @@ def _receive_stream(
             if isinstance(event, _PartialImageEvent):
                 number = (event.partial_image_index or 0) + 1
                 context = f" (partial image {number} after {progress.elapsed():.1f} s)"
-                if args.save_partials and event.b64_json is not None and len(received.partials) < most:
+                wanted = args.save_partials and not args.no_save
+                if wanted and event.b64_json is not None and len(received.partials) < most:
                     try:
                         data = event.to_bytes()
                     except ValueError as exc:
@@ -5326,13 +5342,15 @@ def _save_images(
                 data = image.to_bytes()
             except ValueError as exc:
                 raise _ServerProblem(f"the server sent image data that cannot be decoded ({exc})") from None
+        if not data:
+            raise _ServerProblem(f"the server sent an empty image (image {number + 1})")
         path = output.save_safely(data, received.fmt, number=number, count=len(received.images))
         saved.append(path)
         _report_saved(args, progress, path, data, received.fmt)
     return saved
 
 
-def _report(args: _Options, progress: _Progress, received: _Received, saved: List[str]) -> None:
+def _report(args: _Options, progress: _Progress, received: _Received, saved: List[str], rescued: List[str]) -> None:
     """The summary on a terminal; with --json, the reply and the paths on stdout."""
     import json
 
@@ -5342,7 +5360,10 @@ def _report(args: _Options, progress: _Progress, received: _Received, saved: Lis
         payload["saved"] = saved
         if received.partials:
             payload["partials"] = received.partials
-        progress.print(json.dumps(payload, indent=2))
+        if rescued:
+            payload["rescued"] = rescued  # images saved elsewhere than asked: the exit status is 1
+        key = os.environ.get("OPENAI_API_KEY") or ""
+        progress.print(json.dumps(_scrub(payload, (key,) if len(key) >= 8 else ()), indent=2))
 
 
 def _show_retries(progress: _Progress) -> None:
@@ -5372,9 +5393,8 @@ def _note(args: _Options, text: str) -> None:
 
 def _error_text(exc: BaseException) -> str:
     """One line for a failure, never the API key, with hints for the common ones."""
-    if isinstance(exc, APITimeoutError):
-        hint = " (raise it with --timeout)" if exc.limit == "read" else ""
-        return f"{exc}{hint}"
+    if isinstance(exc, APITimeoutError) and exc.limit == "read":
+        return _error_text(APIError(f"{exc.message} (raise it with --timeout)", exc.request, request_id=exc.request_id))
     if isinstance(exc, OSError) and not isinstance(exc, OpenAIError):
         name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         return f"{exc.strerror or exc}{name}"
@@ -5391,7 +5411,7 @@ def _json_error(exc: BaseException, code: int) -> str:
 
     error = {
         "message": _error_text(exc),
-        "type": getattr(exc, "type", None) or type(exc).__name__,
+        "type": getattr(exc, "type", None) or type(exc).__name__.strip("_"),
         "code": getattr(exc, "code", None),
         "status": getattr(exc, "status_code", None),
         "request_id": getattr(exc, "request_id", None),

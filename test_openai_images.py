@@ -4246,11 +4246,46 @@ class CLITests(TempFilesMixin, ServerTestCase):
                 "Connection refused",
             ),
             ("timeout", ["generate", "p", "--timeout", "0.3", "--max-retries", "0"], {}, 1, "--timeout"),
-            ("--timeout 0", ["generate", "p", "--timeout", "0"], {}, 2, "not a positive, finite number of seconds"),
-            ("--timeout -1", ["generate", "p", "--timeout", "-1"], {}, 2, "not a positive, finite number of seconds"),
-            ("--timeout nan", ["generate", "p", "--timeout", "nan"], {}, 2, "not a positive, finite number of seconds"),
-            ("--timeout inf", ["generate", "p", "--timeout", "inf"], {}, 2, "not a positive, finite number of seconds"),
+            (
+                "--timeout 0",
+                ["generate", "p", "--timeout", "0"],
+                {},
+                2,
+                "not a number of seconds above 0 and at most 1e6",
+            ),
+            (
+                "--timeout -1",
+                ["generate", "p", "--timeout", "-1"],
+                {},
+                2,
+                "not a number of seconds above 0 and at most 1e6",
+            ),
+            (
+                "--timeout nan",
+                ["generate", "p", "--timeout", "nan"],
+                {},
+                2,
+                "not a number of seconds above 0 and at most 1e6",
+            ),
+            (
+                "--timeout inf",
+                ["generate", "p", "--timeout", "inf"],
+                {},
+                2,
+                "not a number of seconds above 0 and at most 1e6",
+            ),
             ("no images", ["generate", "p"], {}, 1, "the server returned no images (request_id: req_1)"),
+            ("an empty image", ["generate", "p"], {}, 1, "the server sent an empty image"),
+            ("--timeout 1e7", ["generate", "p", "--timeout", "1e7"], {}, 2, "at most 1e6"),
+            ("an empty IMAGE file", ["edit", "p", "empty.png"], {}, 2, "empty.png: the file is empty"),
+            (
+                "a file as mask of a URL edit",
+                ["edit", "p", "--image-url", "https://x/a.png", "--mask", "in.png"],
+                {},
+                2,
+                "a URL or a file id",
+            ),
+            ("the key echoed in a reply", ["generate", "p", "--json", "--no-save"], {}, 0, ""),
             ("a URL as IMAGE", ["edit", "p", "https://example.com/cat.png"], {}, 2, "give a URL with --image-url"),
             (
                 "a body that is not OpenAI-shaped",
@@ -4271,6 +4306,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
             ("success", ["generate", "p", "--quiet"], {}, 0, ""),
         ]
         self.write("notes.txt", b"just text")
+        self.write("empty.png", b"")
         for name, argv, env, code, message in cases:
             with self.subTest(name):
                 self.api.reset()
@@ -4282,6 +4318,12 @@ class CLITests(TempFilesMixin, ServerTestCase):
                     self.api.queue(Action(422, {"detail": "bad size"}))
                 if name == "an empty 502, retried":
                     self.api.queue(Action(502, ""), Action(502, ""))
+                if name == "an empty image":
+                    self.api.queue(Action(200, {"created": 1, "data": [{"b64_json": ""}]}))
+                if name == "the key echoed in a reply":  # cli() checks that the key shows nowhere
+                    self.api.queue(
+                        Action(200, {"created": 1, "data": [{"b64_json": PNG_B64, "revised_prompt": TEST_KEY}]})
+                    )
                 if name == "no images":
                     self.api.queue(Action(200, {"created": 1, "data": []}))
                 if name == "undecodable image data":
@@ -4322,6 +4364,17 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertEqual(usage.returncode, 2)  # argparse's own errors stay on stderr only
         missing = self.cli("edit", "p", "missing.png", "--json")
         self.assertEqual(json.loads(missing.stdout)["error"]["exit_status"], 2)
+
+    def test_no_save_writes_no_preview_and_a_download_must_be_an_image(self) -> None:
+        before = self.files()
+        self.ok("generate", "p", "--json", "--no-save", "--stream", "--save-partials")
+        self.assertEqual(self.files(), before)
+        reply = {"created": 1, "data": [{"url": f"{self.api.url}/files/page"}]}
+        self.api.queue(Action(body=reply), Action(body="<html>no</html>", headers={"Content-Type": "text/html"}))
+        result = self.cli("generate", "p", "--response-format", "url", "-o", "page.png")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("text/html, not an image", result.stderr)
+        self.assertNotIn("page.png", self.files())
 
     def test_a_server_that_sends_too_many_previews_gets_no_more_files(self) -> None:
         *partials, done = image_events(partials=9)
