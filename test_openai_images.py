@@ -4246,34 +4246,10 @@ class CLITests(TempFilesMixin, ServerTestCase):
                 "Connection refused",
             ),
             ("timeout", ["generate", "p", "--timeout", "0.3", "--max-retries", "0"], {}, 1, "--timeout"),
-            (
-                "--timeout 0",
-                ["generate", "p", "--timeout", "0"],
-                {},
-                2,
-                "not a number of seconds above 0 and at most 1e6",
-            ),
-            (
-                "--timeout -1",
-                ["generate", "p", "--timeout", "-1"],
-                {},
-                2,
-                "not a number of seconds above 0 and at most 1e6",
-            ),
-            (
-                "--timeout nan",
-                ["generate", "p", "--timeout", "nan"],
-                {},
-                2,
-                "not a number of seconds above 0 and at most 1e6",
-            ),
-            (
-                "--timeout inf",
-                ["generate", "p", "--timeout", "inf"],
-                {},
-                2,
-                "not a number of seconds above 0 and at most 1e6",
-            ),
+            *[
+                (f"--timeout {bad}", ["generate", "p", "--timeout", bad], {}, 2, "not a number of seconds above 0")
+                for bad in ("0", "-1", "nan", "inf")
+            ],
             ("no images", ["generate", "p"], {}, 1, "the server returned no images (request_id: req_1)"),
             ("an empty image", ["generate", "p"], {}, 1, "the server sent an empty image"),
             ("--timeout 1e7", ["generate", "p", "--timeout", "1e7"], {}, 2, "at most 1e6"),
