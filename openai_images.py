@@ -27,7 +27,7 @@ import threading
 import time
 import warnings
 import weakref  # CPython loads it at start-up: importing it here costs nothing
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING as _NO_DEFAULT, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import (
     IO,
@@ -37,6 +37,7 @@ from typing import (
     ClassVar,
     Dict,
     Generator,
+    Generic,
     Iterable,
     Iterator,
     List,
@@ -46,6 +47,7 @@ from typing import (
     Sequence,
     Set,
     Tuple,
+    TypeVar,
     Union,
     cast,
     overload,
@@ -60,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
     from typing import Literal
 
 __version__ = "0.1.0"
+_T = TypeVar("_T")
 
 __all__ = [
     # constants
@@ -267,18 +270,34 @@ class AbortReason:
     DEADLINE = "deadline"  # Timeout.total: reported as APITimeoutError(limit="total")
 
 
+class TimeoutLimit:
+    """Which time limit fired (``APITimeoutError.limit``)."""
+
+    CONNECT = "connect"  # Timeout.connect: no connection in time
+    READ = "read"  # Timeout.read: no data for that long
+    TOTAL = "total"  # Timeout.total: the whole call, retries included
+
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _USER_AGENT = f"openai-images/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-class _NotGiven:
-    """The default of options whose absence means "use the client's setting"."""
+class NotGiven:
+    """The type of ``NOT_GIVEN``, the official SDK's "not given" marker: a
+    keyword argument left at it (or passed it) is treated as omitted, so code
+    that passes ``NOT_GIVEN`` or ``omit`` through runs unchanged. ``None``
+    means omitted too, except for ``timeout``, where ``None`` is "no limit"."""
+
+    def __bool__(self) -> bool:
+        return False
 
     def __repr__(self) -> str:
         return "NOT_GIVEN"
 
 
-_MISSING: Any = _NotGiven()
+NOT_GIVEN: Any = NotGiven()
+not_given: Any = NOT_GIVEN  # the SDK's lower-case spelling
+omit: Any = NOT_GIVEN  # the SDK's marker for "leave this field out", which is what NOT_GIVEN does here
 
 
 def _str_or_none(value: object) -> Optional[str]:
@@ -543,7 +562,7 @@ _STATUS_ERRORS = {
 def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
     """The parsed error body (the inner ``error`` object when there is one),
     else the body text; read (bounded) and parsed once per response."""
-    if response._error_body is not _MISSING:  # pyright: ignore[reportPrivateUsage]
+    if response._error_body is not NOT_GIVEN:  # pyright: ignore[reportPrivateUsage]
         return response._error_body  # pyright: ignore[reportPrivateUsage]
 
     try:
@@ -598,7 +617,8 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A time limit fired. ``limit`` names it: ``"connect"``, ``"read"`` or ``"total"``."""
+    """A time limit fired. ``limit`` names it: a ``TimeoutLimit`` value
+    (``"connect"``, ``"read"`` or ``"total"``)."""
 
     limit: str
 
@@ -607,7 +627,7 @@ class APITimeoutError(APIConnectionError):
         message: str = "Request timed out.",
         request: Optional[Request] = None,
         *,
-        limit: str = "read",
+        limit: str = TimeoutLimit.READ,
         request_id: Optional[str] = None,
     ) -> None:
         super().__init__(message, request, request_id=request_id)
@@ -1071,7 +1091,7 @@ class _Call:
             return APITimeoutError(
                 f"Request exceeded its total timeout of {self.total:g} s ({self.stage}).",
                 request,
-                limit="total",
+                limit=TimeoutLimit.TOTAL,
                 request_id=request_id,
             )
         return APIUserAbortError(self.stage, request, request_id=request_id, reason=self.reason or AbortReason.USER)
@@ -1405,7 +1425,7 @@ class Response:
         self.request = request
         self.raw = raw
         self._content = content
-        self._error_body: object = _MISSING  # parsed once, by _error_object
+        self._error_body: object = NOT_GIVEN  # parsed once, by _error_object
 
     @property
     def request_id(self) -> Optional[str]:
@@ -1440,6 +1460,57 @@ class Response:
             self._content = self._read_body(limit, truncate=True)
         return self._content[:limit]
 
+    @property
+    def content_read(self) -> bool:
+        """Whether the body has been read (and is kept)."""
+        return self._content is not None
+
+    @property
+    def content(self) -> bytes:
+        """The whole body, read if needed (``read()`` without a limit)."""
+        return self.read()
+
+    @property
+    def text(self) -> str:
+        """The body as text (its charset, else UTF-8), read if needed. The
+        request's credentials are scrubbed from it, like from every error."""
+        charset = "utf-8"
+        for param in self.headers.get("content-type", "").split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset":
+                charset = value.strip().strip('"') or charset
+        try:
+            text = self.read().decode(charset, "replace")
+        except LookupError:
+            text = self.read().decode("utf-8", "replace")
+        return _scrub_text(text, _secrets_sent(self.request))
+
+    def iter_bytes(self, chunk_size: Optional[int] = None) -> Iterator[bytes]:
+        """The body as it arrives, decompressed, in pieces of at most about
+        ``chunk_size`` bytes received; not kept. Raises as ``read()`` does."""
+        if self._content is not None:
+            yield self._content
+            return
+        if self.raw is None:
+            return
+        try:
+            decoder = BodyDecoder(self.headers, limit=None, head=self.request.method == "HEAD")
+            while True:
+                chunk = self.raw.read1(chunk_size or 1 << 16)
+                if not chunk:
+                    break
+                decoder.feed(chunk)
+                piece = decoder.take()
+                if piece:
+                    yield piece
+            piece = decoder.finish()
+            if piece:
+                yield piece
+        except BodyError as exc:
+            raise self._body_error(exc) from None
+        finally:
+            self.close()
+
     def _read_body(self, limit: Optional[int], *, truncate: bool) -> bytes:
         try:
             if self.raw is None:
@@ -1452,18 +1523,21 @@ class Response:
                 decoder.feed(chunk)
             return decoder.finish()
         except BodyError as exc:
-            if exc.truncated:
-                raise APIConnectionError(str(exc), self.request, request_id=self.request_id) from None
-            raise APIResponseValidationError(str(exc), response=self) from None
+            raise self._body_error(exc) from None
         finally:
             self.close()
+
+    def _body_error(self, exc: BodyError) -> APIError:
+        if exc.truncated:
+            return APIConnectionError(str(exc), self.request, request_id=self.request_id)
+        return APIResponseValidationError(str(exc), response=self)
 
     def json(self, limit: Optional[int] = None) -> Any:
         """The body parsed as strict JSON (see ``_parse_json``); a malformed body
         is ``APIResponseValidationError``."""
         content = self.read(limit)
         try:
-            return _parse_json(content)
+            value = _parse_json(content)
         except ValueError as exc:  # invalid, non-standard, too deep or too large
             snippet = _server_text(self, content[:2000].decode("utf-8", "replace"))
             raise APIResponseValidationError(
@@ -1472,6 +1546,9 @@ class Response:
                 response=self,
                 body=snippet,
             ) from None
+        if self.status_code >= 400:  # an error body may echo the request's credentials
+            value = _scrub(value, _secrets_sent(self.request))
+        return value
 
     def close(self) -> None:
         """Release the connection; reading afterwards is an error. Idempotent."""
@@ -1547,8 +1624,15 @@ class BodyDecoder:
         if self.limit is not None and max(self.size, self.received) > self.limit and not self.truncate:
             raise self._too_big()
 
+    def take(self) -> bytes:
+        """The decoded bytes fed since the last ``take()`` (they are not kept):
+        for reading a body piece by piece. ``finish()`` then returns the rest."""
+        out = b"".join(self._parts)
+        self._parts = []
+        return out
+
     def finish(self) -> bytes:
-        """The end of the body: the decoded bytes. Raises ``BodyError``
+        """The end of the body: the decoded bytes (not taken). Raises ``BodyError``
         (``truncated``) if it ended before its declared length or before the
         end of its compressed stream."""
         if not self.truncate:
@@ -2792,7 +2876,7 @@ def _network_error(exc: BaseException, request: Request, call: _Call, request_id
     host = request.url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
     if isinstance(reason, net.socket.timeout):
         timeout = _timeout_of(request)
-        limit = "read" if call.connected else "connect"
+        limit = TimeoutLimit.READ if call.connected else TimeoutLimit.CONNECT
         seconds = timeout.read if call.connected else timeout.connect
         what = "no data for" if call.connected else "could not connect within"
         return APITimeoutError(
@@ -2981,7 +3065,7 @@ class RetryInterceptor:
             try:
                 response = next_handler(attempt)
             except APIConnectionError as exc:
-                if call.aborted or (isinstance(exc, APITimeoutError) and exc.limit == "total"):
+                if call.aborted or (isinstance(exc, APITimeoutError) and exc.limit == TimeoutLimit.TOTAL):
                     raise
                 if retries >= policy.max_retries:
                     raise
@@ -3147,8 +3231,21 @@ def _describe_file_input(value: object) -> str:
     return f"<{type(value).__name__}>"
 
 
+class _JsonBody:
+    """``to_json()`` for the models whose ``to_dict()`` is a JSON object."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self, *, indent: Optional[int] = 2) -> str:
+        """``to_dict()`` as JSON text."""
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent)
+
+
 @dataclass(repr=False)
-class ImageGenerationRequest:
+class ImageGenerationRequest(_JsonBody):
     """Body of ``POST /images/generations``. ``None`` fields stay off the wire;
     every value is sent as given (new models, sizes and options work)."""
 
@@ -3175,7 +3272,7 @@ class ImageGenerationRequest:
     def __post_init__(self) -> None:
         _check_field_types(self)
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_dict(self) -> Dict[str, Any]:
         """The JSON body in the official SDK's key order: model, stream, prompt,
         then the rest alphabetically."""
         body: Dict[str, Any] = {}
@@ -3258,7 +3355,7 @@ def _text_parts(values: Mapping[str, Any]) -> List[Tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class ImageReference:
+class ImageReference(_JsonBody):
     """An input image by reference: exactly one of ``image_url`` (a URL or a
     ``data:`` URL) and ``file_id`` (from the Files API)."""
 
@@ -3285,7 +3382,7 @@ class ImageReference:
             return cls(**given)
         raise TypeError(f"expected an ImageReference, a mapping or a URL string, not {type(value).__name__}")
 
-    def to_json(self) -> Dict[str, str]:
+    def to_dict(self) -> Dict[str, str]:
         """``{"image_url": ...}`` or ``{"file_id": ...}``, as the API expects."""
         return {"image_url": self.image_url} if self.image_url is not None else {"file_id": str(self.file_id)}
 
@@ -3299,7 +3396,7 @@ class ImageReference:
 
 
 @dataclass(repr=False)
-class ImageEditJsonRequest:
+class ImageEditJsonRequest(_JsonBody):
     """Body of the JSON ``POST /images/edits``: images by URL or file id."""
 
     images: Sequence[Union[ImageReference, str, Mapping[str, str]]]
@@ -3328,7 +3425,7 @@ class ImageEditJsonRequest:
             self.mask = ImageReference.coerce(self.mask)
         _check_field_types(self)
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_dict(self) -> Dict[str, Any]:
         """The JSON body: ``images`` and ``mask`` as references, ``None`` fields left out."""
         body: Dict[str, Any] = {}
         if self.model is not None:
@@ -3338,9 +3435,9 @@ class ImageEditJsonRequest:
         body["prompt"] = self.prompt
         for name, value in _optional_fields(self, ("model", "stream", "prompt")).items():
             if name == "images":
-                value = [ImageReference.coerce(item).to_json() for item in value]
+                value = [ImageReference.coerce(item).to_dict() for item in value]
             elif name == "mask":
-                value = ImageReference.coerce(value).to_json()
+                value = ImageReference.coerce(value).to_dict()
             body[name] = value
         return body
 
@@ -3379,7 +3476,7 @@ class ImageVariationRequest:
 _LOCAL_FIELDS = frozenset({"extra", "request_id"})  # attributes of ours, never JSON keys
 
 
-class _Model:
+class _Model(_JsonBody):
     """Lenient parsing of a JSON object into a dataclass: known keys become
     fields (nested models parsed), unknown keys are kept in ``extra`` and come
     back from ``to_dict()``; missing keys are ``None``."""
@@ -3432,24 +3529,38 @@ class _Model:
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON object, unknown keys included, ``None`` fields left out."""
+        return self._dump(keep_none=False)
+
+    def model_dump(self, *, exclude_none: bool = False, exclude_unset: bool = False, **_ignored: Any) -> Dict[str, Any]:
+        """The official SDK's spelling: every known field, ``None`` included,
+        and the unknown keys; with ``exclude_none`` or ``exclude_unset``, ``to_dict()``."""
+        return self._dump(keep_none=not (exclude_none or exclude_unset))
+
+    def model_dump_json(self, *, indent: Optional[int] = None, **options: Any) -> str:
+        """``model_dump()`` as JSON text (compact unless ``indent``), as in the official SDK."""
+        import json
+
+        return json.dumps(self.model_dump(**options), indent=indent)
+
+    @property
+    def _request_id(self) -> Optional[str]:
+        """The official SDK's spelling of ``request_id``."""
+        return getattr(self, "request_id", None)
+
+    def _dump(self, *, keep_none: bool) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
         for name in _field_names(type(self)):
             value = getattr(self, name)
-            if value is None or name in _LOCAL_FIELDS:
+            if (value is None and not keep_none) or name in _LOCAL_FIELDS:
                 continue
             if isinstance(value, _Model):
-                value = value.to_dict()
+                value = value._dump(keep_none=keep_none)
             elif isinstance(value, list):
-                value = [v.to_dict() if isinstance(v, _Model) else v for v in cast("List[object]", value)]
+                items = cast("List[object]", value)
+                value = [v._dump(keep_none=keep_none) if isinstance(v, _Model) else v for v in items]
             out[name] = value
         out.update(self.extra)
         return out
-
-    def to_json(self, *, indent: Optional[int] = 2) -> str:
-        """``to_dict()`` as JSON text, as the official SDK's ``to_json()``."""
-        import json
-
-        return json.dumps(self.to_dict(), indent=indent)
 
 
 _SCALAR_FIELDS: Dict[str, type] = {"Optional[str]": str, "Optional[int]": int, "Optional[bool]": bool}
@@ -3717,7 +3828,7 @@ class ImageEditCompletedEvent(_CompletedEvent):
 
 
 @dataclass
-class UnknownImageStreamEvent:
+class UnknownImageStreamEvent(_JsonBody):
     """An event of a type this version does not know; ``raw`` is its JSON."""
 
     type: Optional[str]
@@ -3726,6 +3837,10 @@ class UnknownImageStreamEvent:
 
     def to_dict(self) -> Any:
         """The event's JSON, exactly as received."""
+        return self.raw
+
+    def model_dump(self, **_ignored: Any) -> Any:
+        """The official SDK's spelling of ``to_dict()``."""
         return self.raw
 
 
@@ -4069,12 +4184,202 @@ class ImageStream:
         return f"<ImageStream {self._decoder.kind} {self._state} request_id={self.request_id!r}>"
 
 
+class _Endpoint:
+    """One API method: its name, request model, path and event kind."""
+
+    __slots__ = ("kind", "multipart", "name", "path", "request_class")
+
+    def __init__(self, name: str, request_class: Any, path: str, kind: str, *, multipart: bool = False) -> None:
+        self.name = name
+        self.request_class = request_class
+        self.path = path
+        self.kind = kind
+        self.multipart = multipart
+
+
+_GENERATE = _Endpoint("generate", ImageGenerationRequest, "/images/generations", "image_generation")
+_EDIT = _Endpoint("edit", ImageEditRequest, "/images/edits", "image_edit", multipart=True)
+_EDIT_JSON = _Endpoint("edit_json", ImageEditJsonRequest, "/images/edits", "image_edit")
+_VARIATION = _Endpoint("create_variation", ImageVariationRequest, "/images/variations", "image_variation", multipart=True)
+# every method of client.images: its endpoint, and whether it always streams
+_METHODS: Dict[str, Tuple[_Endpoint, bool]] = {
+    "generate": (_GENERATE, False),
+    "generate_stream": (_GENERATE, True),
+    "edit": (_EDIT, False),
+    "edit_stream": (_EDIT, True),
+    "edit_json": (_EDIT_JSON, False),
+    "edit_json_stream": (_EDIT_JSON, True),
+    "create_variation": (_VARIATION, False),
+}
 _OPTION_NAMES = ("timeout", "extra_headers", "extra_query", "extra_body", "abort_trigger")
+_PARSED, _RAW, _STREAMED = "parsed", "raw", "streamed"  # what a call returns: see ImagesResource._call
 
 
-def _request_from(cls: Any, method: str, request: Any, params: Dict[str, Any], stream: Optional[bool] = None) -> Any:
-    """The request object of a call made either with one or with keyword fields;
-    ``stream``, when given, overrides the request's own."""
+if TYPE_CHECKING:  # the typed surface of every images resource, for type checkers and editors only
+    from typing_extensions import Required, TypedDict, Unpack
+
+    _R = TypeVar("_R")  # what a call returns
+    _S = TypeVar("_S")  # what a streaming call returns
+
+    class _CallOptions(TypedDict, total=False):
+        timeout: Union[float, Timeout, None]
+        extra_headers: Optional[Mapping[str, Optional[str]]]
+        extra_query: Optional[Mapping[str, object]]
+        extra_body: Optional[Mapping[str, Any]]
+        abort_trigger: object
+
+    # One TypedDict per request model, field for field (a test keeps them equal); ``stream`` is separate.
+    class _GenerateParams(_CallOptions, total=False):
+        prompt: Required[str]
+        model: Optional[str]
+        background: Optional[str]
+        complexity: Optional[str]
+        frame_count: Optional[int]
+        frame_duration_ms: Optional[int]
+        moderation: Optional[str]
+        n: Optional[int]
+        output_compression: Optional[int]
+        output_format: Optional[str]
+        partial_images: Optional[int]
+        quality: Optional[str]
+        response_format: Optional[str]
+        safety_identifier: Optional[str]
+        size: Optional[str]
+        style: Optional[str]
+        svg: Optional[Mapping[str, Any]]
+        user: Optional[str]
+
+    class _EditParams(_CallOptions, total=False):
+        image: Required[Union[FileInput, Sequence[FileInput]]]
+        prompt: Required[str]
+        mask: Optional[FileInput]
+        markup: Optional[FileInput]
+        background: Optional[str]
+        complexity: Optional[str]
+        frame_count: Optional[int]
+        frame_duration_ms: Optional[int]
+        input_fidelity: Optional[str]
+        model: Optional[str]
+        moderation: Optional[str]
+        n: Optional[int]
+        output_compression: Optional[int]
+        output_format: Optional[str]
+        partial_images: Optional[int]
+        quality: Optional[str]
+        response_format: Optional[str]
+        safety_identifier: Optional[str]
+        size: Optional[str]
+        svg: Optional[Mapping[str, Any]]
+        user: Optional[str]
+
+    class _EditJsonParams(_CallOptions, total=False):
+        images: Required[Sequence[Union[ImageReference, str, Mapping[str, str]]]]
+        prompt: Required[str]
+        mask: Optional[Union[ImageReference, str, Mapping[str, str]]]
+        model: Optional[str]
+        background: Optional[str]
+        input_fidelity: Optional[str]
+        moderation: Optional[str]
+        n: Optional[int]
+        output_compression: Optional[int]
+        output_format: Optional[str]
+        partial_images: Optional[int]
+        quality: Optional[str]
+        size: Optional[str]
+        user: Optional[str]
+
+    class _VariationParams(_CallOptions, total=False):
+        image: Required[FileInput]
+        model: Optional[str]
+        n: Optional[int]
+        response_format: Optional[str]
+        size: Optional[str]
+        user: Optional[str]
+
+    class _ImagesSurface(Generic[_R, _S]):
+        """The methods of ``client.images`` as type checkers see them, with what
+        a call returns (``_R``) and what a streaming call returns (``_S``) left
+        open: the plain, raw, streamed-response and async resources fill them in."""
+
+        @overload
+        def generate(
+            self, request: ImageGenerationRequest, /, *, stream: Literal[True], **options: Unpack[_CallOptions]
+        ) -> _S: ...
+        @overload
+        def generate(
+            self, request: ImageGenerationRequest, /, *, stream: Optional[Literal[False]] = None, **options: Unpack[_CallOptions]
+        ) -> _R: ...
+        @overload
+        def generate(self, /, *, stream: Literal[True], **params: Unpack[_GenerateParams]) -> _S: ...
+        @overload
+        def generate(self, /, *, stream: Optional[Literal[False]] = None, **params: Unpack[_GenerateParams]) -> _R: ...
+        @overload
+        def generate(self, /, *, stream: bool, **params: Unpack[_GenerateParams]) -> Union[_R, _S]: ...
+        def generate(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def generate_stream(self, request: ImageGenerationRequest, /, **options: Unpack[_CallOptions]) -> _S: ...
+        @overload
+        def generate_stream(self, /, **params: Unpack[_GenerateParams]) -> _S: ...
+        def generate_stream(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def edit(
+            self, request: ImageEditRequest, /, *, stream: Literal[True], **options: Unpack[_CallOptions]
+        ) -> _S: ...
+        @overload
+        def edit(
+            self, request: ImageEditRequest, /, *, stream: Optional[Literal[False]] = None, **options: Unpack[_CallOptions]
+        ) -> _R: ...
+        @overload
+        def edit(self, /, *, stream: Literal[True], **params: Unpack[_EditParams]) -> _S: ...
+        @overload
+        def edit(self, /, *, stream: Optional[Literal[False]] = None, **params: Unpack[_EditParams]) -> _R: ...
+        @overload
+        def edit(self, /, *, stream: bool, **params: Unpack[_EditParams]) -> Union[_R, _S]: ...
+        def edit(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def edit_stream(self, request: ImageEditRequest, /, **options: Unpack[_CallOptions]) -> _S: ...
+        @overload
+        def edit_stream(self, /, **params: Unpack[_EditParams]) -> _S: ...
+        def edit_stream(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def edit_json(
+            self, request: ImageEditJsonRequest, /, *, stream: Literal[True], **options: Unpack[_CallOptions]
+        ) -> _S: ...
+        @overload
+        def edit_json(
+            self, request: ImageEditJsonRequest, /, *, stream: Optional[Literal[False]] = None, **options: Unpack[_CallOptions]
+        ) -> _R: ...
+        @overload
+        def edit_json(self, /, *, stream: Literal[True], **params: Unpack[_EditJsonParams]) -> _S: ...
+        @overload
+        def edit_json(self, /, *, stream: Optional[Literal[False]] = None, **params: Unpack[_EditJsonParams]) -> _R: ...
+        @overload
+        def edit_json(self, /, *, stream: bool, **params: Unpack[_EditJsonParams]) -> Union[_R, _S]: ...
+        def edit_json(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def edit_json_stream(self, request: ImageEditJsonRequest, /, **options: Unpack[_CallOptions]) -> _S: ...
+        @overload
+        def edit_json_stream(self, /, **params: Unpack[_EditJsonParams]) -> _S: ...
+        def edit_json_stream(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def create_variation(self, request: ImageVariationRequest, /, **options: Unpack[_CallOptions]) -> _R: ...
+        @overload
+        def create_variation(self, /, **params: Unpack[_VariationParams]) -> _R: ...
+        def create_variation(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    _Images = _ImagesSurface[ImagesResponse, ImageStream]
+    _RawImages = _ImagesSurface["RawResponse[ImagesResponse]", "RawResponse[ImageStream]"]
+    _StreamedImages = _ImagesSurface[
+        "_ResponseContext[StreamedResponse[ImagesResponse]]", "_ResponseContext[StreamedResponse[ImageStream]]"
+    ]
+else:
+    _Images = _RawImages = _StreamedImages = object
+
+
+def _request_from(endpoint: _Endpoint, request: Any, params: Dict[str, Any], stream: Optional[bool]) -> Any:
+    """The request model of a call made either with one or with keyword
+    fields; ``stream``, when given, overrides the request's own."""
+    cls, method = endpoint.request_class, endpoint.name
     if request is not None:
         if not isinstance(request, cls):
             raise TypeError(f"{method}() takes a {cls.__name__} or keyword arguments, not {type(request).__name__}")
@@ -4096,282 +4401,480 @@ def _request_from(cls: Any, method: str, request: Any, params: Dict[str, Any], s
     missing = [
         spec.name
         for spec in fields(cls)
-        if spec.default is spec.default_factory is MISSING and params.get(spec.name) is None
+        if spec.default is spec.default_factory is _NO_DEFAULT and params.get(spec.name) is None
     ]
     if missing:
         raise TypeError(f"{method}(): missing required argument(s): {', '.join(repr(m) for m in missing)}")
-    return cls(**{k: v for k, v in params.items() if v is not None})
+    return cls(**params)
 
 
-class ImagesResource:
+class ImagesResource(_Images):
     """``client.images``: generate, edit (multipart and JSON), variations, and
-    their streaming forms.
+    their streaming forms (``generate_stream``, …, or ``stream=True``).
 
     Each method takes a request object (``ImageGenerationRequest``, …) or the
     same fields as keyword arguments (the official SDK's names), plus per-call
     ``timeout`` (seconds, ``Timeout`` or ``None``), ``extra_headers`` (a
     ``None`` value removes a header), ``extra_query``, ``extra_body`` (merged
     over the body; new API fields) and ``abort_trigger`` (a
-    ``threading.Event`` or ``concurrent.futures.Future``).
+    ``threading.Event`` or ``concurrent.futures.Future``). A keyword left
+    ``None`` or ``NOT_GIVEN`` is not sent.
+
+    ``with_raw_response`` has the same methods, returning a ``RawResponse``
+    (headers, status, ``parse()``); ``with_streaming_response`` returns a
+    context manager of a ``StreamedResponse``, whose body is read only when asked.
     """
 
     def __init__(self, client: OpenAIClient) -> None:
         self._client = client
 
-    @overload
-    def generate(
-        self,
-        request: Optional[ImageGenerationRequest] = None,
-        *,
-        stream: Literal[True],
-        timeout: Any = ...,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
-        extra_query: Optional[Mapping[str, object]] = ...,
-        extra_body: Optional[Mapping[str, Any]] = ...,
-        abort_trigger: object = ...,
-        **params: Any,
-    ) -> ImageStream: ...
-    @overload
-    def generate(
-        self,
-        request: Optional[ImageGenerationRequest] = None,
-        *,
-        stream: Optional[Literal[False]] = ...,
-        timeout: Any = ...,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
-        extra_query: Optional[Mapping[str, object]] = ...,
-        extra_body: Optional[Mapping[str, Any]] = ...,
-        abort_trigger: object = ...,
-        **params: Any,
-    ) -> ImagesResponse: ...
+    @property
+    def with_raw_response(self) -> _RawImages:
+        """The same methods, each returning a ``RawResponse``."""
+        return cast("_RawImages", _DerivedImages(self, _RAW))
 
-    def generate(
+    @property
+    def with_streaming_response(self) -> _StreamedImages:
+        """The same methods, each returning a context manager of a ``StreamedResponse``."""
+        return cast("_StreamedImages", _DerivedImages(self, _STREAMED))
+
+    if not TYPE_CHECKING:  # type checkers see the overloads of _ImagesSurface; help() sees these
+
+        def generate(
+            self,
+            request: Optional[ImageGenerationRequest] = None,
+            /,
+            *,
+            prompt: str = NOT_GIVEN,
+            model: Optional[str] = None,
+            background: Optional[str] = None,
+            complexity: Optional[str] = None,
+            frame_count: Optional[int] = None,
+            frame_duration_ms: Optional[int] = None,
+            moderation: Optional[str] = None,
+            n: Optional[int] = None,
+            output_compression: Optional[int] = None,
+            output_format: Optional[str] = None,
+            partial_images: Optional[int] = None,
+            quality: Optional[str] = None,
+            response_format: Optional[str] = None,
+            safety_identifier: Optional[str] = None,
+            size: Optional[str] = None,
+            stream: Optional[bool] = None,
+            style: Optional[str] = None,
+            svg: Optional[Mapping[str, Any]] = None,
+            user: Optional[str] = None,
+            timeout: Union[float, Timeout, None] = NOT_GIVEN,
+            extra_headers: Optional[Mapping[str, Optional[str]]] = None,
+            extra_query: Optional[Mapping[str, object]] = None,
+            extra_body: Optional[Mapping[str, Any]] = None,
+            abort_trigger: object = None,
+            **unexpected: Any,
+        ) -> Union[ImagesResponse, ImageStream]:
+            """Create images from a prompt (``POST /images/generations``). With
+            ``stream=True`` (or a request whose ``stream`` is true) returns an
+            ``ImageStream`` of ``ImageGen*Event``s."""
+            return self._call("generate", locals())
+
+        def edit(
+            self,
+            request: Optional[ImageEditRequest] = None,
+            /,
+            *,
+            image: Union[FileInput, Sequence[FileInput]] = NOT_GIVEN,
+            prompt: str = NOT_GIVEN,
+            mask: Optional[FileInput] = None,
+            markup: Optional[FileInput] = None,
+            background: Optional[str] = None,
+            complexity: Optional[str] = None,
+            frame_count: Optional[int] = None,
+            frame_duration_ms: Optional[int] = None,
+            input_fidelity: Optional[str] = None,
+            model: Optional[str] = None,
+            moderation: Optional[str] = None,
+            n: Optional[int] = None,
+            output_compression: Optional[int] = None,
+            output_format: Optional[str] = None,
+            partial_images: Optional[int] = None,
+            quality: Optional[str] = None,
+            response_format: Optional[str] = None,
+            safety_identifier: Optional[str] = None,
+            size: Optional[str] = None,
+            stream: Optional[bool] = None,
+            svg: Optional[Mapping[str, Any]] = None,
+            user: Optional[str] = None,
+            timeout: Union[float, Timeout, None] = NOT_GIVEN,
+            extra_headers: Optional[Mapping[str, Optional[str]]] = None,
+            extra_query: Optional[Mapping[str, object]] = None,
+            extra_body: Optional[Mapping[str, Any]] = None,
+            abort_trigger: object = None,
+            **unexpected: Any,
+        ) -> Union[ImagesResponse, ImageStream]:
+            """Edit or extend images (multipart ``POST /images/edits``). Files are
+            streamed from disk; see ``ImageEditRequest`` for the accepted forms."""
+            return self._call("edit", locals())
+
+        def edit_json(
+            self,
+            request: Optional[ImageEditJsonRequest] = None,
+            /,
+            *,
+            images: Sequence[Union[ImageReference, str, Mapping[str, str]]] = NOT_GIVEN,
+            prompt: str = NOT_GIVEN,
+            mask: Optional[Union[ImageReference, str, Mapping[str, str]]] = None,
+            model: Optional[str] = None,
+            background: Optional[str] = None,
+            input_fidelity: Optional[str] = None,
+            moderation: Optional[str] = None,
+            n: Optional[int] = None,
+            output_compression: Optional[int] = None,
+            output_format: Optional[str] = None,
+            partial_images: Optional[int] = None,
+            quality: Optional[str] = None,
+            size: Optional[str] = None,
+            stream: Optional[bool] = None,
+            user: Optional[str] = None,
+            timeout: Union[float, Timeout, None] = NOT_GIVEN,
+            extra_headers: Optional[Mapping[str, Optional[str]]] = None,
+            extra_query: Optional[Mapping[str, object]] = None,
+            extra_body: Optional[Mapping[str, Any]] = None,
+            abort_trigger: object = None,
+            **unexpected: Any,
+        ) -> Union[ImagesResponse, ImageStream]:
+            """Edit images given by URL or file id (JSON ``POST /images/edits``)."""
+            return self._call("edit_json", locals())
+
+        def create_variation(
+            self,
+            request: Optional[ImageVariationRequest] = None,
+            /,
+            *,
+            image: FileInput = NOT_GIVEN,
+            model: Optional[str] = None,
+            n: Optional[int] = None,
+            response_format: Optional[str] = None,
+            size: Optional[str] = None,
+            user: Optional[str] = None,
+            timeout: Union[float, Timeout, None] = NOT_GIVEN,
+            extra_headers: Optional[Mapping[str, Optional[str]]] = None,
+            extra_query: Optional[Mapping[str, object]] = None,
+            extra_body: Optional[Mapping[str, Any]] = None,
+            abort_trigger: object = None,
+            **unexpected: Any,
+        ) -> ImagesResponse:
+            """Variations of an image (``POST /images/variations``). The endpoint is
+            retired; a ``DeprecationWarning`` says so on every call."""
+            return self._call("create_variation", locals())
+
+        def generate_stream(self, request: Optional[ImageGenerationRequest] = None, /, **params: Any) -> ImageStream:
+            """``generate`` that always streams (sends ``stream: true``)."""
+            return self._call("generate_stream", {"request": request, **params})
+
+        def edit_stream(self, request: Optional[ImageEditRequest] = None, /, **params: Any) -> ImageStream:
+            """``edit`` that always streams."""
+            return self._call("edit_stream", {"request": request, **params})
+
+        def edit_json_stream(self, request: Optional[ImageEditJsonRequest] = None, /, **params: Any) -> ImageStream:
+            """``edit_json`` that always streams."""
+            return self._call("edit_json_stream", {"request": request, **params})
+
+    def _call(
         self,
-        request: Optional[ImageGenerationRequest] = None,
-        *,
-        stream: Optional[bool] = None,
-        timeout: Any = _MISSING,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = None,
-        extra_query: Optional[Mapping[str, object]] = None,
-        extra_body: Optional[Mapping[str, Any]] = None,
-        abort_trigger: object = None,
-        **params: Any,
-    ) -> Union[ImagesResponse, ImageStream]:
-        """Create images from a prompt (``POST /images/generations``).
-        With ``stream=True`` (or a request whose ``stream`` is true) returns an
-        ``ImageStream`` of ``ImageGen*Event``s."""
-        req: ImageGenerationRequest = _request_from(ImageGenerationRequest, "generate", request, params, stream)
-        body = {**req.to_json(), **(extra_body or {})}
-        return self._send(
-            "/images/generations",
-            body,
-            stream=bool(body.get("stream")),
-            kind="image_generation",
-            model=req.model,
-            timeout=timeout,
-            extra_headers=extra_headers,
-            extra_query=extra_query,
-            abort_trigger=abort_trigger,
-        )
+        method: str,
+        arguments: Mapping[str, Any],
+        mode: str = _PARSED,
+        on_open: Optional[Callable[[_Call], None]] = None,
+    ) -> Any:
+        """The one call path of every method of every images resource.
 
-    def generate_stream(self, request: Optional[ImageGenerationRequest] = None, **kwargs: Any) -> ImageStream:
-        """``generate`` that always streams (sends ``stream: true``)."""
-        return self.generate(request, stream=True, **kwargs)
+        ``arguments`` are the method's (its ``locals()``, or the keywords a
+        derived resource was given). ``mode`` says what to return: the parsed
+        result or ``ImageStream`` (``_PARSED``), a ``RawResponse`` whose body has
+        been read (``_RAW``), or a ``StreamedResponse`` whose body has not
+        (``_STREAMED``). ``on_open`` gets the call as soon as it exists (the
+        async client aborts it when its task is cancelled).
+        """
+        endpoint, always_streams = _METHODS[method]
+        if endpoint is _VARIATION:
+            warnings.warn(
+                "create_variation is deprecated: the variations endpoint is retired; use edit() "
+                "with a GPT image model and a prompt",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+        params = {name: value for name, value in arguments.items() if name not in ("self", "unexpected")}
+        params.update(arguments.get("unexpected") or {})
+        request = params.pop("request", None)
+        options = {name: params.pop(name, NOT_GIVEN) for name in _OPTION_NAMES}
+        stream = True if always_streams else params.pop("stream", None)
+        given = {name: value for name, value in params.items() if value is not None and value is not NOT_GIVEN}
+        req = _request_from(endpoint, request, given, None if stream is NOT_GIVEN else stream)
+        extra_body: Mapping[str, Any] = options["extra_body"] or {}
+        streaming = bool(extra_body.get("stream", getattr(req, "stream", None)))
+        body = req.to_multipart(extra_body) if endpoint.multipart else {**req.to_dict(), **extra_body}
 
-    @overload
-    def edit(
-        self,
-        request: Optional[ImageEditRequest] = None,
-        *,
-        stream: Literal[True],
-        timeout: Any = ...,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
-        extra_query: Optional[Mapping[str, object]] = ...,
-        extra_body: Optional[Mapping[str, Any]] = ...,
-        abort_trigger: object = ...,
-        **params: Any,
-    ) -> ImageStream: ...
-    @overload
-    def edit(
-        self,
-        request: Optional[ImageEditRequest] = None,
-        *,
-        stream: Optional[Literal[False]] = ...,
-        timeout: Any = ...,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
-        extra_query: Optional[Mapping[str, object]] = ...,
-        extra_body: Optional[Mapping[str, Any]] = ...,
-        abort_trigger: object = ...,
-        **params: Any,
-    ) -> ImagesResponse: ...
-
-    def edit(
-        self,
-        request: Optional[ImageEditRequest] = None,
-        *,
-        stream: Optional[bool] = None,
-        timeout: Any = _MISSING,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = None,
-        extra_query: Optional[Mapping[str, object]] = None,
-        extra_body: Optional[Mapping[str, Any]] = None,
-        abort_trigger: object = None,
-        **params: Any,
-    ) -> Union[ImagesResponse, ImageStream]:
-        """Edit or extend images (multipart ``POST /images/edits``). Files are
-        streamed from disk; see ``ImageEditRequest`` for the accepted forms."""
-        req: ImageEditRequest = _request_from(ImageEditRequest, "edit", request, params, stream)
-        body = req.to_multipart(extra_body)
-        streaming = bool(req.stream if extra_body is None or "stream" not in extra_body else extra_body["stream"])
-        return self._send(
-            "/images/edits",
-            body,
-            stream=streaming,
-            kind="image_edit",
-            model=req.model,
-            timeout=timeout,
-            extra_headers=extra_headers,
-            extra_query=extra_query,
-            abort_trigger=abort_trigger,
-        )
-
-    def edit_stream(self, request: Optional[ImageEditRequest] = None, **kwargs: Any) -> ImageStream:
-        """``edit`` that always streams."""
-        return self.edit(request, stream=True, **kwargs)
-
-    @overload
-    def edit_json(
-        self,
-        request: Optional[ImageEditJsonRequest] = None,
-        *,
-        stream: Literal[True],
-        timeout: Any = ...,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
-        extra_query: Optional[Mapping[str, object]] = ...,
-        extra_body: Optional[Mapping[str, Any]] = ...,
-        abort_trigger: object = ...,
-        **params: Any,
-    ) -> ImageStream: ...
-    @overload
-    def edit_json(
-        self,
-        request: Optional[ImageEditJsonRequest] = None,
-        *,
-        stream: Optional[Literal[False]] = ...,
-        timeout: Any = ...,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = ...,
-        extra_query: Optional[Mapping[str, object]] = ...,
-        extra_body: Optional[Mapping[str, Any]] = ...,
-        abort_trigger: object = ...,
-        **params: Any,
-    ) -> ImagesResponse: ...
-
-    def edit_json(
-        self,
-        request: Optional[ImageEditJsonRequest] = None,
-        *,
-        stream: Optional[bool] = None,
-        timeout: Any = _MISSING,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = None,
-        extra_query: Optional[Mapping[str, object]] = None,
-        extra_body: Optional[Mapping[str, Any]] = None,
-        abort_trigger: object = None,
-        **params: Any,
-    ) -> Union[ImagesResponse, ImageStream]:
-        """Edit images given by URL or file id (JSON ``POST /images/edits``)."""
-        req: ImageEditJsonRequest = _request_from(ImageEditJsonRequest, "edit_json", request, params, stream)
-        body = {**req.to_json(), **(extra_body or {})}
-        return self._send(
-            "/images/edits",
-            body,
-            stream=bool(body.get("stream")),
-            kind="image_edit",
-            model=req.model,
-            timeout=timeout,
-            extra_headers=extra_headers,
-            extra_query=extra_query,
-            abort_trigger=abort_trigger,
-        )
-
-    def edit_json_stream(self, request: Optional[ImageEditJsonRequest] = None, **kwargs: Any) -> ImageStream:
-        """``edit_json`` that always streams."""
-        return self.edit_json(request, stream=True, **kwargs)
-
-    def create_variation(
-        self,
-        request: Optional[ImageVariationRequest] = None,
-        *,
-        timeout: Any = _MISSING,
-        extra_headers: Optional[Mapping[str, Optional[str]]] = None,
-        extra_query: Optional[Mapping[str, object]] = None,
-        extra_body: Optional[Mapping[str, Any]] = None,
-        abort_trigger: object = None,
-        **params: Any,
-    ) -> ImagesResponse:
-        """Variations of an image (``POST /images/variations``). The endpoint is
-        retired; a ``DeprecationWarning`` says so on every call."""
-        import warnings
-
-        warnings.warn(
-            "create_variation is deprecated: the variations endpoint is retired; use edit() "
-            "with a GPT image model and a prompt",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        req: ImageVariationRequest = _request_from(ImageVariationRequest, "create_variation", request, params)
-        result = self._send(
-            "/images/variations",
-            req.to_multipart(extra_body),
-            stream=False,
-            kind="image_variation",
-            model=req.model,
-            timeout=timeout,
-            extra_headers=extra_headers,
-            extra_query=extra_query,
-            abort_trigger=abort_trigger,
-        )
-        assert isinstance(result, ImagesResponse)
-        return result
-
-    def _send(
-        self,
-        path: str,
-        body: Union[Dict[str, Any], MultipartEncoder],
-        *,
-        stream: bool,
-        kind: str,
-        model: Optional[str],
-        timeout: Any,
-        extra_headers: Optional[Mapping[str, Optional[str]]],
-        extra_query: Optional[Mapping[str, object]],
-        abort_trigger: object,
-    ) -> Union[ImagesResponse, ImageStream]:
-        client = self._client
-        config = client.config
-        limits = config.timeout if timeout is _MISSING else Timeout.coerce(timeout)
-        with client._open_call(abort_trigger, limits.total) as call:  # pyright: ignore[reportPrivateUsage]
-            request = client.request_builder.build(
+        client, config = self._client, self._client.config
+        timeout = options["timeout"]
+        limits = config.timeout if timeout is NOT_GIVEN else Timeout.coerce(timeout)
+        trigger = None if options["abort_trigger"] is NOT_GIVEN else options["abort_trigger"]
+        call = client._open_call(trigger, limits.total)  # pyright: ignore[reportPrivateUsage]
+        if on_open is not None:
+            on_open(call)
+        with call:
+            sent = client.request_builder.build(
                 "POST",
-                path,
+                endpoint.path,
                 body=body,
-                stream=stream,
-                model=model,
+                stream=streaming,
+                model=req.model,
                 timeout=limits,
-                extra_headers=extra_headers,
-                extra_query=extra_query,
+                extra_headers=_given(options["extra_headers"]),
+                extra_query=_given(options["extra_query"]),
                 call=call,
             )
-            response = client.chain(request)
-            if not stream:
-                return ImagesResponse.parse(response, config.max_response_bytes)
-            image_stream = ImageStream(
-                response,
-                call,
-                kind=kind,
-                max_event_bytes=config.max_event_bytes,
-                max_response_bytes=config.max_response_bytes,
-            )
-            call.hand_over()  # the stream finishes the call when it ends or is collected
-            return image_stream
+            response = client.chain(sent)
+            limit = config.max_response_bytes
+            if mode == _STREAMED:
+                call.hand_over()  # the StreamedResponse finishes the call when it is closed
+                return StreamedResponse[Any](response, sent, call, endpoint.kind if streaming else None, config)
+            if not streaming:
+                if mode == _RAW:
+                    response.read(limit)  # the body is read now; parse() parses it
+                    return RawResponse(response, sent, lambda: ImagesResponse.parse(response, limit), limit)
+                return ImagesResponse.parse(response, limit)
+            image_stream = _stream_of(response, call, endpoint.kind, config)
+            return image_stream if mode == _PARSED else RawResponse(response, sent, lambda: image_stream, limit)
+
+
+def _given(value: Any) -> Any:
+    """``None`` for an option left at ``NOT_GIVEN``."""
+    return None if value is NOT_GIVEN else value
+
+
+def _stream_of(response: Response, call: _Call, kind: str, config: OpenAIConfig) -> ImageStream:
+    """The ``ImageStream`` of a streaming response; it owns the call from now on."""
+    stream = ImageStream(
+        response,
+        call,
+        kind=kind,
+        max_event_bytes=config.max_event_bytes,
+        max_response_bytes=config.max_response_bytes,
+    )
+    call.hand_over()  # the stream finishes the call when it ends or is collected
+    return stream
+
+
+class _DerivedImages:
+    """``client.images.with_raw_response`` and ``.with_streaming_response``:
+    the methods of ``client.images``, returning a ``RawResponse`` or a
+    context manager of a ``StreamedResponse``."""
+
+    def __init__(self, images: ImagesResource, mode: str) -> None:
+        self._images = images
+        self._mode = mode
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in _METHODS:
+            raise AttributeError(f"client.images has no method {name!r}; it has {', '.join(_METHODS)}")
+        images, mode = self._images, self._mode
+
+        def method(request: Any = None, /, **params: Any) -> Any:
+            arguments = {"request": request, **params}
+            if mode == _STREAMED:
+                return _ResponseContext(lambda: images._call(name, arguments, mode))  # pyright: ignore[reportPrivateUsage]
+            return images._call(name, arguments, mode)  # pyright: ignore[reportPrivateUsage]
+
+        method.__name__ = method.__qualname__ = name
+        return method
+
+    def __dir__(self) -> List[str]:
+        return list(_METHODS)
+
+
+class _ResponseView:
+    """What a raw and a streamed response share: the HTTP exchange and its headers."""
+
+    def __init__(self, response: Response, request: Request) -> None:
+        self.http_response = response
+        self.http_request = request  # as the client built it: the credentials are added per attempt
+
+    @property
+    def headers(self) -> Headers:
+        """The response headers (case-insensitive)."""
+        return self.http_response.headers
+
+    @property
+    def status_code(self) -> int:
+        return self.http_response.status_code
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The ``x-request-id`` header."""
+        return self.http_response.request_id
+
+    @property
+    def url(self) -> str:
+        return self.http_request.url
+
+    @property
+    def method(self) -> str:
+        return self.http_request.method
+
+    @property
+    def retries_taken(self) -> int:
+        """How many retries the call made before this response."""
+        attempt = self.http_response.request.extensions.get("attempt")
+        return attempt if isinstance(attempt, int) else 0
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} [{self.status_code}] request_id={self.request_id!r}>"
+
+
+class RawResponse(_ResponseView, Generic[_T]):
+    """What a method of ``client.images.with_raw_response`` returns: the HTTP
+    response, its body already read (a stream's body is read by its events),
+    and ``parse()`` for what the plain method would have returned. As the
+    official SDK's raw responses: ``headers``, ``status_code``,
+    ``request_id``, ``http_request`` (``method``, ``url``), ``content``,
+    ``text``, ``json()``, ``parse()``, ``retries_taken``.
+    """
+
+    def __init__(self, response: Response, request: Request, parse: Callable[[], _T], limit: Optional[int]) -> None:
+        super().__init__(response, request)
+        self._parse = parse
+        self._limit = limit
+
+    @property
+    def content(self) -> bytes:
+        """The body (for a stream call, whatever its events have not read yet)."""
+        return self.http_response.read(self._limit)
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+        return self.http_response.text
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return self.http_response.json(self._limit)
+
+    def parse(self) -> _T:
+        """The ``ImagesResponse`` (or ``ImageStream``) the plain method returns."""
+        return self._parse()
+
+
+class StreamedResponse(_ResponseView, Generic[_T]):
+    """The response of ``client.images.with_streaming_response.<method>(...)``,
+    inside its ``with`` block: headers and status at once, the body only when
+    asked, through ``iter_bytes()``, ``iter_text()``, ``iter_lines()``,
+    ``read()``, ``text()``, ``json()`` or ``parse()`` (the ``ImagesResponse``,
+    or the ``ImageStream`` of a streaming call). Leaving the block closes it.
+    """
+
+    def __init__(
+        self, response: Response, request: Request, call: _Call, stream_kind: Optional[str], config: OpenAIConfig
+    ) -> None:
+        super().__init__(response, request)
+        self._call = call
+        self._stream_kind = stream_kind
+        self._config = config
+        self._parsed: Any = NOT_GIVEN
+        self._consumed = False
+
+    def iter_bytes(self, chunk_size: Optional[int] = None) -> Iterator[bytes]:
+        """The body as it arrives, decompressed (from memory once ``read()``)."""
+        if self.http_response.content_read:
+            return iter([self.http_response.read()])
+        self._consume()
+        return self.http_response.iter_bytes(chunk_size)
+
+    def iter_text(self, chunk_size: Optional[int] = None) -> Iterator[str]:
+        """The body as UTF-8 text, as it arrives."""
+        import codecs
+
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        for chunk in self.iter_bytes(chunk_size):
+            text = decoder.decode(chunk)
+            if text:
+                yield text
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+    def iter_lines(self) -> Iterator[str]:
+        """The body's lines, without their line endings, as they arrive."""
+        pending = ""
+        for text in self.iter_text():
+            lines = (pending + text).splitlines(keepends=True)
+            pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+            for line in lines:
+                yield line.rstrip("\r\n")
+        if pending:
+            yield pending
+
+    def read(self) -> bytes:
+        """The whole body (within the client's ``max_response_bytes``); kept,
+        so ``text()``, ``json()`` and ``parse()`` can follow."""
+        if not self.http_response.content_read:
+            self._consume()
+        return self.http_response.read(self._config.max_response_bytes)
+
+    def text(self) -> str:
+        """The whole body as text."""
+        self.read()
+        return self.http_response.text
+
+    def json(self) -> Any:
+        """The whole body parsed as JSON."""
+        self.read()
+        return self.http_response.json()
+
+    def parse(self) -> _T:
+        """The ``ImagesResponse``, or for a streaming call the ``ImageStream``
+        over the body. The same object on every call."""
+        if self._parsed is NOT_GIVEN:
+            if self._stream_kind is None:
+                self.read()
+                self._parsed = ImagesResponse.parse(self.http_response, self._config.max_response_bytes)
+            else:
+                self._consume()
+                self._parsed = _stream_of(self.http_response, self._call, self._stream_kind, self._config)
+        parsed: _T = self._parsed
+        return parsed
+
+    def _consume(self) -> None:
+        if self._consumed:
+            raise OpenAIError("The response body is being read already; read it one way only")
+        self._consumed = True
+
+    def close(self) -> None:
+        """Release the connection (a parsed stream is closed). Idempotent."""
+        if isinstance(self._parsed, ImageStream):
+            self._parsed.close()
+        self._call.finish()
+
+    def __enter__(self) -> StreamedResponse[_T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _ResponseContext(Generic[_T]):
+    """``with client.images.with_streaming_response.generate(...) as response``:
+    the call is made when the block is entered, and closed when it is left."""
+
+    def __init__(self, send: Callable[[], _T]) -> None:
+        self._send = send
+        self._response: Optional[_T] = None
+
+    def __enter__(self) -> _T:
+        self._response = self._send()
+        return self._response
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._response is not None:
+            cast("StreamedResponse[Any]", self._response).close()
 
 
 # =============================================================================
@@ -4402,7 +4905,7 @@ class OpenAIClient:
         base_url: Optional[str] = None,
         organization: Optional[str] = None,
         project: Optional[str] = None,
-        timeout: Any = _MISSING,
+        timeout: Any = NOT_GIVEN,
         max_retries: Optional[int] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         default_query: Optional[Mapping[str, str]] = None,
@@ -4422,7 +4925,7 @@ class OpenAIClient:
             "ssl_context": ssl_context,
             "proxies": proxies,
         }
-        if timeout is not _MISSING:
+        if timeout is not NOT_GIVEN:
             changes["timeout"] = Timeout.coerce(timeout)
         changes = {k: v for k, v in changes.items() if v is not None}
         if config is None:
@@ -5393,7 +5896,7 @@ def _note(args: _Options, text: str) -> None:
 
 def _error_text(exc: BaseException) -> str:
     """One line for a failure, never the API key, with hints for the common ones."""
-    if isinstance(exc, APITimeoutError) and exc.limit == "read":
+    if isinstance(exc, APITimeoutError) and exc.limit == TimeoutLimit.READ:
         return _error_text(APIError(f"{exc.message} (raise it with --timeout)", exc.request, request_id=exc.request_id))
     if isinstance(exc, OSError) and not isinstance(exc, OpenAIError):
         name = f": {exc.filename}" if getattr(exc, "filename", None) else ""

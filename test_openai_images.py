@@ -743,7 +743,7 @@ class RequestBuilderTests(TestCase):
         )
         body = (
             oi.RequestBuilder(oi.OpenAIConfig(api_key=TEST_KEY))
-            .build("POST", "/images/generations", body=request.to_json())
+            .build("POST", "/images/generations", body=request.to_dict())
             .body
         )
         self.assertEqual(
