@@ -27,7 +27,8 @@ import threading
 import time
 import warnings
 import weakref  # CPython loads it at start-up: importing it here costs nothing
-from dataclasses import MISSING as _NO_DEFAULT, dataclass, field, fields, replace
+from dataclasses import MISSING as _NO_DEFAULT
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import (
     IO,
@@ -4200,7 +4201,9 @@ class _Endpoint:
 _GENERATE = _Endpoint("generate", ImageGenerationRequest, "/images/generations", "image_generation")
 _EDIT = _Endpoint("edit", ImageEditRequest, "/images/edits", "image_edit", multipart=True)
 _EDIT_JSON = _Endpoint("edit_json", ImageEditJsonRequest, "/images/edits", "image_edit")
-_VARIATION = _Endpoint("create_variation", ImageVariationRequest, "/images/variations", "image_variation", multipart=True)
+_VARIATION = _Endpoint(
+    "create_variation", ImageVariationRequest, "/images/variations", "image_variation", multipart=True
+)
 # every method of client.images: its endpoint, and whether it always streams
 _METHODS: Dict[str, Tuple[_Endpoint, bool]] = {
     "generate": (_GENERATE, False),
@@ -4307,7 +4310,12 @@ if TYPE_CHECKING:  # the typed surface of every images resource, for type checke
         ) -> _S: ...
         @overload
         def generate(
-            self, request: ImageGenerationRequest, /, *, stream: Optional[Literal[False]] = None, **options: Unpack[_CallOptions]
+            self,
+            request: ImageGenerationRequest,
+            /,
+            *,
+            stream: Optional[Literal[False]] = None,
+            **options: Unpack[_CallOptions],
         ) -> _R: ...
         @overload
         def generate(self, /, *, stream: Literal[True], **params: Unpack[_GenerateParams]) -> _S: ...
@@ -4327,7 +4335,12 @@ if TYPE_CHECKING:  # the typed surface of every images resource, for type checke
         ) -> _S: ...
         @overload
         def edit(
-            self, request: ImageEditRequest, /, *, stream: Optional[Literal[False]] = None, **options: Unpack[_CallOptions]
+            self,
+            request: ImageEditRequest,
+            /,
+            *,
+            stream: Optional[Literal[False]] = None,
+            **options: Unpack[_CallOptions],
         ) -> _R: ...
         @overload
         def edit(self, /, *, stream: Literal[True], **params: Unpack[_EditParams]) -> _S: ...
@@ -4347,7 +4360,12 @@ if TYPE_CHECKING:  # the typed surface of every images resource, for type checke
         ) -> _S: ...
         @overload
         def edit_json(
-            self, request: ImageEditJsonRequest, /, *, stream: Optional[Literal[False]] = None, **options: Unpack[_CallOptions]
+            self,
+            request: ImageEditJsonRequest,
+            /,
+            *,
+            stream: Optional[Literal[False]] = None,
+            **options: Unpack[_CallOptions],
         ) -> _R: ...
         @overload
         def edit_json(self, /, *, stream: Literal[True], **params: Unpack[_EditJsonParams]) -> _S: ...
