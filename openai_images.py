@@ -825,6 +825,7 @@ class OpenAIConfig:
     max_response_bytes: int = 512 * 1024 * 1024
     max_error_body_bytes: int = 1024 * 1024
     max_event_bytes: int = 64 * 1024 * 1024
+    require_api_key: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.api_key, str):
@@ -916,6 +917,8 @@ class OpenAIConfig:
         key = self.api_key
         if callable(key):
             key = _clean_api_key(key())
+        if not key and not self.require_api_key:
+            return ""  # no credentials are sent
         if not key:
             variable = "AZURE_OPENAI_API_KEY" if self.auth_header == "api-key" else "OPENAI_API_KEY"
             raise OpenAIError(f"No API key: pass api_key=... to the client or set the {variable} environment variable")
@@ -928,15 +931,15 @@ def _env(name: str) -> Optional[str]:
 
 
 def _clean_api_key(key: object) -> str:
-    """Strip surrounding white space; refuse keys that http.client would reject
-    with the key itself in the message (CR, LF, non-Latin-1)."""
+    """Strip surrounding white space; refuse only what cannot go in a header
+    (CR, LF, NUL, characters outside Latin-1), without showing the key."""
     if not isinstance(key, str):
         raise TypeError(f"api_key must be a string, not {type(key).__name__}")
     key = key.strip()
-    if not all(" " < ch < "\x7f" for ch in key):
+    if any(ch in "\r\n\0" or ch > "\xff" for ch in key):
         raise OpenAIError(
-            "The API key contains white space, control or non-ASCII characters; "
-            "check how it was copied (the key is not shown here)"
+            "The API key contains a line break, NUL or non-Latin-1 character, which no HTTP header "
+            "can carry; check how it was copied (the key is not shown here)"
         )
     return key
 
@@ -1735,7 +1738,7 @@ class RequestBuilder:
         """The headers of a call: content type, accept (``text/event-stream``
         for streams, else gzip-capable JSON), user agent, organization and
         project, ``default_headers``, then ``extra_headers`` (``None`` removes).
-        Credentials are added later, by the ``AuthInterceptor``."""
+        Credentials are added later, by the client (its credentials interceptor)."""
         headers = Headers(
             {
                 "User-Agent": _USER_AGENT,
@@ -1769,7 +1772,7 @@ class RequestBuilder:
         call: Optional[_Call] = None,
     ) -> Request:
         """Build the request; a mapping body is sent as compact UTF-8 JSON.
-        Credentials are added per attempt by the ``AuthInterceptor``, unless
+        Credentials are added per attempt by the client (its credentials interceptor), unless
         ``extra_headers`` names the credential header (a value or ``None``)."""
         payload: Union[bytes, MultipartEncoder, None]
         if isinstance(body, MultipartEncoder):
@@ -2815,7 +2818,8 @@ class HTTPTransport:
         except net.http_client.InvalidURL:
             raise ValueError("The request URL has characters HTTP does not allow; check base_url") from None
         except (OSError, net.http_client.HTTPException) as exc:
-            raise _network_error(exc, request, call) from None
+            error = _network_error(exc, request, call)
+            raise error from error.__cause__
         finally:
             if upload is not None:
                 upload.close()
@@ -2852,7 +2856,8 @@ class _BodyReader:
             network = (OSError, _Network.get().http_client.HTTPException)
             if not isinstance(exc, network) and not self._call.aborted:
                 raise  # not a network failure: a bug to see, not to retry
-            raise _network_error(exc, response.request, self._call, response.request_id) from None
+            error = _network_error(exc, response.request, self._call, response.request_id)
+            raise error from error.__cause__
         self._call.check(response.request, response.request_id)
         return chunk
 
@@ -2865,9 +2870,17 @@ class _BodyReader:
 
 def _network_error(exc: BaseException, request: Request, call: _Call, request_id: Optional[str] = None) -> APIError:
     """Translate a network failure from urllib, http.client, socket or ssl
-    (or, after an abort, anything) into the API error to raise."""
+    (or, after an abort, anything) into the API error to raise; a connection
+    error's ``__cause__`` is the failure underneath (unwrapped from ``URLError``)."""
     if call.aborted:
         return call.error(request, request_id)
+    error = _connection_error(exc, request, call, request_id)
+    reason = exc.reason if isinstance(exc, _Network.get().URLError) else exc
+    error.__cause__ = reason if isinstance(reason, BaseException) else exc
+    return error
+
+
+def _connection_error(exc: BaseException, request: Request, call: _Call, request_id: Optional[str]) -> APIError:
     net = _Network.get()
     reason: BaseException = exc
     if isinstance(exc, net.URLError) and isinstance(exc.reason, BaseException):
@@ -2934,7 +2947,7 @@ def _bind(interceptor: Interceptor, next_handler: Handler) -> Handler:
     return lambda request: interceptor(request, next_handler)
 
 
-class AuthInterceptor:
+class _AuthInterceptor:
     """Adds the credentials on every attempt (a callable key is asked again),
     unless the request carries the credential header already or its
     ``extensions["authenticate"]`` is false (``extra_headers`` named it)."""
@@ -2947,6 +2960,8 @@ class AuthInterceptor:
         if name in request.headers or not request.extensions.get("authenticate", True):
             return next_handler(request)
         key = self.config.resolve_api_key()
+        if not key:  # require_api_key=False and no key: send none
+            return next_handler(request)
         headers = request.headers.copy()
         if name == "api-key":
             headers["api-key"] = key
@@ -2976,7 +2991,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class LoggingInterceptor:
+class _LoggingInterceptor:
     """Logs each attempt to the ``openai_images`` logger: INFO one line per
     attempt, DEBUG headers (credentials redacted) and a body summary."""
 
@@ -3043,7 +3058,7 @@ def _redact_query(url: str) -> str:
     return base + "?" + "&".join(parts)
 
 
-class RetryInterceptor:
+class _RetryInterceptor:
     """Retries per the request's ``extensions["retry"]`` policy (see
     ``RetryPolicy``). Back-off waits end at once on abort; each attempt gets
     ``extensions["attempt"]``."""
@@ -3153,7 +3168,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: Optional[float] = None)
         return None
 
 
-class ErrorInterceptor:
+class _ErrorInterceptor:
     """Turns an error status (and a redirect, which is never followed) into
     the matching ``APIStatusError`` subclass."""
 
@@ -4920,10 +4935,11 @@ class OpenAIClient:
         self,
         *,
         api_key: Optional[ApiKey] = None,
-        base_url: Optional[str] = None,
         organization: Optional[str] = None,
         project: Optional[str] = None,
-        timeout: Any = NOT_GIVEN,
+        base_url: Optional[str] = None,
+        data_residency: Optional[str] = None,
+        timeout: Union[float, Timeout, None] = NOT_GIVEN,
         max_retries: Optional[int] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         default_query: Optional[Mapping[str, str]] = None,
@@ -4932,7 +4948,29 @@ class OpenAIClient:
         proxies: Optional[Mapping[str, str]] = None,
         config: Optional[OpenAIConfig] = None,
         transport: Optional[Handler] = None,
+        admin_api_key: Optional[str] = None,
+        webhook_secret: Optional[str] = None,
+        websocket_base_url: Optional[str] = None,
+        workload_identity: object = None,
+        provider: object = None,
+        http_client: object = None,
+        _strict_response_validation: bool = False,
+        _enforce_credentials: bool = True,
     ) -> None:
+        """The official SDK's keywords all work here: ``data_residency``
+        (``"us"``, ``"eu"``, … picks the regional endpoint) and
+        ``_enforce_credentials=False`` (no key: requests go without
+        credentials, for servers that need none). ``admin_api_key``,
+        ``webhook_secret``, ``websocket_base_url`` and
+        ``_strict_response_validation`` are accepted and ignored: no images
+        endpoint uses them, and replies are always checked. ``http_client``,
+        ``workload_identity`` and ``provider`` raise ``TypeError`` saying what
+        to use instead."""
+        _refuse_sdk_only(http_client=http_client, workload_identity=workload_identity, provider=provider)
+        if data_residency is not None:
+            if base_url is not None:
+                raise ValueError("data_residency and base_url cannot both be given: data_residency picks the URL")
+            base_url = _residency_url(data_residency)
         changes: Dict[str, Any] = {
             "api_key": api_key,
             "base_url": base_url,
@@ -4946,27 +4984,31 @@ class OpenAIClient:
         if timeout is not NOT_GIVEN:
             changes["timeout"] = Timeout.coerce(timeout)
         changes = {k: v for k, v in changes.items() if v is not None}
+        if not _enforce_credentials:
+            changes["require_api_key"] = False
         if config is None:
             config = OpenAIConfig.from_env(**changes)
         elif changes:
             config = replace(config, **changes)
         if max_retries is not None:
             config = replace(config, retry_policy=replace(config.retry_policy, max_retries=max_retries))
-        if config.api_key is None:
+        if config.api_key is None and config.require_api_key:
             config.resolve_api_key()  # raises the "no API key" error before any traffic
         _configure_logging_from_env()
         self.config = config
+        self.webhook_secret = webhook_secret
+        self.websocket_base_url = websocket_base_url
         self.interceptors = list(interceptors)
         self.request_builder = RequestBuilder(config)
         self.transport: Handler = transport or HTTPTransport(config)
         self._custom_transport = transport
         self.chain = InterceptorChain(
             [
-                ErrorInterceptor(config),
+                _ErrorInterceptor(config),
                 *self.interceptors,
-                RetryInterceptor(),
-                AuthInterceptor(config),
-                LoggingInterceptor(),
+                _RetryInterceptor(),
+                _AuthInterceptor(config),
+                _LoggingInterceptor(),
             ],
             self.transport,
         )
@@ -4974,6 +5016,51 @@ class OpenAIClient:
         self._calls: weakref.WeakSet[_Call] = weakref.WeakSet()  # the calls in flight, for close()
         self._lock = threading.Lock()
         self._closed = False
+
+    # The official SDK's attributes, read from the configuration.
+    @property
+    def api_key(self) -> str:
+        """The API key the next request sends (a callable key is called)."""
+        return self.config.resolve_api_key()
+
+    @property
+    def organization(self) -> Optional[str]:
+        return self.config.organization
+
+    @property
+    def project(self) -> Optional[str]:
+        return self.config.project
+
+    @property
+    def base_url(self) -> str:
+        return self.config.base_url
+
+    @property
+    def timeout(self) -> Timeout:
+        return self.config.timeout
+
+    @property
+    def max_retries(self) -> int:
+        return self.config.retry_policy.max_retries
+
+    @property
+    def with_raw_response(self) -> _ClientView:
+        """``client.with_raw_response.images``, as in the official SDK."""
+        return _ClientView(self.images.with_raw_response)
+
+    @property
+    def with_streaming_response(self) -> _ClientView:
+        """``client.with_streaming_response.images``, as in the official SDK."""
+        return _ClientView(self.images.with_streaming_response)
+
+    def is_closed(self) -> bool:
+        """The official SDK's spelling of ``closed``."""
+        return self._closed
+
+    def __getattr__(self, name: str) -> Any:
+        """An attribute of the official SDK's client that this module lacks on
+        purpose: an ``AttributeError`` that says what to use instead."""
+        raise AttributeError(_sdk_only_message(type(self).__name__, name))
 
     @classmethod
     def azure(cls, **kwargs: Any) -> OpenAIClient:
@@ -5050,6 +5137,7 @@ class AzureOpenAI(OpenAIClient):
         config: Optional[OpenAIConfig] = None,
         **kwargs: Any,
     ) -> None:
+        """The official SDK's ``AzureOpenAI`` keywords, plus those of ``OpenAIClient``."""
         if config is None:
             config = OpenAIConfig.azure(
                 endpoint=azure_endpoint,
@@ -5063,6 +5151,88 @@ class AzureOpenAI(OpenAIClient):
 
 
 _logging_configured = False
+
+
+_RESIDENCY_HOSTS = ("us", "eu", "ae", "au", "in", "jp")  # data_residency values besides "global"
+# The official SDK's client attributes that are not here, and what to use instead.
+_SDK_RESOURCES = frozenset(
+    [
+        "admin",
+        "audio",
+        "batches",
+        "beta",
+        "chat",
+        "completions",
+        "containers",
+        "content_provenance_checks",
+        "conversations",
+        "decisions",
+        "embeddings",
+        "evals",
+        "files",
+        "fine_tuning",
+        "live",
+        "models",
+        "moderations",
+        "realtime",
+        "responses",
+        "safety",
+        "skills",
+        "uploads",
+        "vector_stores",
+        "videos",
+        "webhooks",
+    ]
+)
+_SDK_ONLY = {
+    "http_client": "this client makes its requests with the standard library; pass transport=, ssl_context= "
+    "or proxies= to the constructor instead",
+    "workload_identity": "pass api_key= a callable that returns a fresh token instead",
+    "provider": "pass base_url=, default_headers= and api_key= for the provider, or use AzureOpenAI",
+}
+for _name in ("get", "post", "put", "patch", "delete", "request", "get_api_list"):
+    _SDK_ONLY[_name] = "send raw HTTP through client.chain(Request(...)), or add an interceptor"
+for _name in ("auth_headers", "default_headers", "default_query", "custom_auth", "platform_headers", "user_agent"):
+    _SDK_ONLY[_name] = "the settings are in client.config (default_headers, default_query, auth_header)"
+
+
+def _sdk_only_message(owner: str, name: str) -> str:
+    if name in _SDK_RESOURCES:
+        return (
+            f"{owner}.{name} is not here: openai_images covers the Images API only "
+            f"(client.images); use the official openai package for {name}"
+        )
+    if name in _SDK_ONLY:
+        return f"{owner}.{name} is not here: {_SDK_ONLY[name]}"
+    return f"{owner!r} object has no attribute {name!r}"
+
+
+def _refuse_sdk_only(**given: object) -> None:
+    """A ``TypeError`` for a constructor keyword of the official SDK that cannot work here."""
+    for name, value in given.items():
+        if value is not None:
+            raise TypeError(f"{name}= cannot work here: {_SDK_ONLY[name]}")
+
+
+def _residency_url(region: str) -> str:
+    """The base URL of a ``data_residency`` region, as the official SDK's."""
+    if region == "global":
+        return DEFAULT_BASE_URL
+    if region in _RESIDENCY_HOSTS:
+        return f"https://{region}.api.openai.com/v1"
+    raise ValueError(
+        f"data_residency must be one of 'global', {', '.join(map(repr, _RESIDENCY_HOSTS))}; got {region!r}"
+    )
+
+
+class _ClientView:
+    """``client.with_raw_response`` / ``client.with_streaming_response``: their ``images``."""
+
+    def __init__(self, images: Any) -> None:
+        self.images = images
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(_sdk_only_message("client.with_raw_response", name))
 
 
 def _configure_logging_from_env() -> None:
