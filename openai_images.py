@@ -48,6 +48,7 @@ from typing import (
     Sequence,
     Set,
     Tuple,
+    Type,
     TypeVar,
     Union,
     cast,
@@ -60,7 +61,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
     import socket
     import ssl
     import urllib.request
-    from typing import Literal
+    from typing import AsyncIterator, Awaitable, Literal
 
 __version__ = "0.1.0"
 _T = TypeVar("_T")
@@ -4458,7 +4459,7 @@ class ImagesResource(_Images):
     context manager of a ``StreamedResponse``, whose body is read only when asked.
     """
 
-    def __init__(self, client: OpenAIClient) -> None:
+    def __init__(self, client: _BaseClient) -> None:
         self._client = client
 
     @property
@@ -4673,10 +4674,10 @@ class ImagesResource(_Images):
             if not streaming:
                 if mode == _RAW:
                     response.read(limit)  # the body is read now; parse() parses it
-                    return RawResponse(response, sent, lambda: ImagesResponse.parse(response, limit), limit)
+                    return RawResponse[Any](response, sent, limit)
                 return ImagesResponse.parse(response, limit)
             image_stream = _stream_of(response, call, endpoint.kind, config)
-            return image_stream if mode == _PARSED else RawResponse(response, sent, lambda: image_stream, limit)
+            return image_stream if mode == _PARSED else RawResponse[Any](response, sent, limit, image_stream)
 
 
 def _given(value: Any) -> Any:
@@ -4772,10 +4773,13 @@ class RawResponse(_ResponseView, Generic[_T]):
     ``text``, ``json()``, ``parse()``, ``retries_taken``.
     """
 
-    def __init__(self, response: Response, request: Request, parse: Callable[[], _T], limit: Optional[int]) -> None:
+    def __init__(
+        self, response: Response, request: Request, limit: Optional[int], stream: Optional[ImageStream] = None
+    ) -> None:
         super().__init__(response, request)
-        self._parse = parse
         self._limit = limit
+        self._stream = stream  # the stream of a streaming call
+        self._parse: Callable[[], Any] = lambda: stream or ImagesResponse.parse(response, limit)
 
     @property
     def content(self) -> bytes:
@@ -4793,7 +4797,8 @@ class RawResponse(_ResponseView, Generic[_T]):
 
     def parse(self) -> _T:
         """The ``ImagesResponse`` (or ``ImageStream``) the plain method returns."""
-        return self._parse()
+        parsed: _T = self._parse()
+        return parsed
 
 
 class StreamedResponse(_ResponseView, Generic[_T]):
@@ -4915,21 +4920,11 @@ class _ResponseContext(Generic[_T]):
 # =============================================================================
 
 
-class OpenAIClient:
-    """The client. Settings come from keyword arguments, else the environment
-    (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID``,
-    ``OPENAI_PROJECT_ID``), or all at once from ``config=OpenAIConfig(...)``.
+class _BaseClient:
+    """What the sync and async clients share: settings, the interceptor
+    chain, and the calls in flight (see ``OpenAIClient``)."""
 
-    Thread-safe: one client can serve many threads. ``close()`` ends every
-    call in flight (streams included) and is idempotent; the client is also a
-    context manager.
-    ``OPENAI_LOG=debug|info`` turns on logging to stderr (keys redacted).
-
-    ``transport`` replaces the innermost handler (``Request -> Response``,
-    by default an ``HTTPTransport``): a recorder, a replay cache, another
-    HTTP stack. It must return every status as a ``Response`` and raise
-    ``APIConnectionError`` for network failures, as ``HTTPTransport`` does.
-    """
+    _images_class: ClassVar[Any] = None  # the class of .images
 
     def __init__(
         self,
@@ -5012,10 +5007,10 @@ class OpenAIClient:
             ],
             self.transport,
         )
-        self.images = ImagesResource(self)
         self._calls: weakref.WeakSet[_Call] = weakref.WeakSet()  # the calls in flight, for close()
         self._lock = threading.Lock()
         self._closed = False
+        self.images: Any = self._images_class(self)
 
     # The official SDK's attributes, read from the configuration.
     @property
@@ -5053,45 +5048,37 @@ class OpenAIClient:
         """``client.with_streaming_response.images``, as in the official SDK."""
         return _ClientView(self.images.with_streaming_response)
 
-    def is_closed(self) -> bool:
-        """The official SDK's spelling of ``closed``."""
-        return self._closed
-
     def __getattr__(self, name: str) -> Any:
         """An attribute of the official SDK's client that this module lacks on
         purpose: an ``AttributeError`` that says what to use instead."""
         raise AttributeError(_sdk_only_message(type(self).__name__, name))
 
     @classmethod
-    def azure(cls, **kwargs: Any) -> OpenAIClient:
+    def azure(cls: Type[_C], **kwargs: Any) -> _C:
         """A client for Azure OpenAI; see ``OpenAIConfig.azure`` for the arguments."""
         options = {name: kwargs.pop(name) for name in ("interceptors", "transport") if name in kwargs}
         return cls(config=OpenAIConfig.azure(**kwargs), **options)
 
-    def with_options(self, **changes: Any) -> OpenAIClient:
+    def with_options(self: _C, **changes: Any) -> _C:
         """A new client with some settings changed (same arguments as the constructor)."""
         changes.setdefault("interceptors", self.interceptors)
         changes.setdefault("transport", self._custom_transport)
-        return type(self)._from_config(self.config, changes)
+        client = type(self).__new__(type(self))
+        _BaseClient.__init__(client, config=self.config, **changes)
+        return client
 
     copy = with_options
-
-    @classmethod
-    def _from_config(cls, config: OpenAIConfig, changes: Dict[str, Any]) -> OpenAIClient:
-        client = OpenAIClient.__new__(cls)
-        OpenAIClient.__init__(client, config=config, **changes)
-        return client
 
     @property
     def closed(self) -> bool:
         """Whether ``close()`` was called; a closed client refuses new calls."""
         return self._closed
 
-    def close(self) -> None:
-        """End every call of this client still in flight, from any thread and
-        at any stage (streams included): each raises ``APIUserAbortError``
-        with ``reason="client_closed"``. Later calls raise ``OpenAIError``.
-        Idempotent."""
+    def is_closed(self) -> bool:
+        """The official SDK's spelling of ``closed``."""
+        return self._closed
+
+    def _close(self) -> None:
         with self._lock:
             self._closed = True
             calls = list(self._calls)
@@ -5108,14 +5095,50 @@ class OpenAIClient:
         call.finish()
         raise OpenAIError("This client has been closed; create a new one")
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} base_url={self.config.base_url!r}>"
+
+
+_C = TypeVar("_C", bound=_BaseClient)
+
+
+class OpenAIClient(_BaseClient):
+    """The client: ``client.images`` has every method of the Images API
+    (``generate``, ``edit``, ``edit_json``, ``create_variation`` and their
+    streaming forms, each also under ``with_raw_response`` and
+    ``with_streaming_response``).
+
+    Settings come from keyword arguments (the official SDK's, and more: see
+    ``__init__``), else the environment (``OPENAI_API_KEY``,
+    ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``), or all
+    at once from ``config=OpenAIConfig(...)``.
+
+    Thread-safe: one client can serve many threads. ``close()`` ends every
+    call in flight (streams included) and is idempotent; the client is also a
+    context manager.
+    ``OPENAI_LOG=debug|info`` turns on logging to stderr (keys redacted).
+
+    ``transport`` replaces the innermost handler (``Request -> Response``,
+    by default an ``HTTPTransport``): a recorder, a replay cache, another
+    HTTP stack. It must return every status as a ``Response`` and raise
+    ``APIConnectionError`` for network failures, as ``HTTPTransport`` does.
+    """
+
+    _images_class = ImagesResource
+    images: ImagesResource
+
+    def close(self) -> None:
+        """End every call of this client still in flight, from any thread and
+        at any stage (streams included): each raises ``APIUserAbortError``
+        with ``reason="client_closed"``. Later calls raise ``OpenAIError``.
+        Idempotent."""
+        self._close()
+
     def __enter__(self) -> OpenAIClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} base_url={self.config.base_url!r}>"
 
 
 OpenAI = OpenAIClient
@@ -5147,7 +5170,7 @@ class AzureOpenAI(OpenAIClient):
                 ad_token=azure_ad_token_provider or azure_ad_token,
                 base_url=base_url,
             )
-        super().__init__(config=config, **kwargs)
+        _BaseClient.__init__(self, config=config, **kwargs)  # shared with AsyncAzureOpenAI
 
 
 _logging_configured = False
@@ -5252,6 +5275,408 @@ def _log_to_stderr(pattern: str, level: int) -> None:
     handler.setFormatter(logging.Formatter(pattern))
     _log().addHandler(handler)
     _log().setLevel(level)
+
+
+# =============================================================================
+# AsyncOpenAIClient
+# =============================================================================
+#
+# The async client runs the same calls as the sync one, each blocking step in
+# a thread of its own, so the event loop never waits on a socket. Cancelling
+# the task that awaits a step aborts its call (the abort machinery wakes the
+# thread at any stage), and the task waits for the thread to give up before
+# it re-raises ``CancelledError``: nothing is left running behind it.
+# asyncio is imported when the first async call is made.
+
+
+class _Cancel:
+    """Aborts the blocking part of an async call when its task is cancelled:
+    the call as soon as it exists (``opened``), or at once if it does."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._call: Optional[_Call] = None
+        self._cancelled = False
+
+    def opened(self, call: _Call) -> None:
+        with self._lock:
+            self._call = call
+            cancelled = self._cancelled
+        if cancelled:
+            call.abort()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            call = self._call
+        if call is not None:
+            call.abort()
+
+
+def _discard(result: object) -> None:
+    """Release what a cancelled step produced anyway (a stream, a response)."""
+    if isinstance(result, RawResponse):
+        result = result._stream  # pyright: ignore[reportPrivateUsage, reportUnknownMemberType]
+    if isinstance(result, (ImageStream, StreamedResponse)):
+        result.close()
+
+
+async def _in_thread(work: Callable[[], _T], cancel: Callable[[], None]) -> _T:
+    """Run ``work`` in a thread of its own and return (or raise) its outcome.
+    If the awaiting task is cancelled, ``cancel()`` aborts the work, the task
+    waits for the thread to end, then ``CancelledError`` propagates."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[_T] = loop.create_future()
+
+    def report(value: Any, failed: bool) -> None:
+        if failed:
+            done.set_exception(value)
+        else:
+            done.set_result(value)
+
+    def run() -> None:
+        try:
+            value: Any = work()
+            failed = False
+        except BaseException as exc:  # delivered to the awaiting task
+            value, failed = exc, True
+        try:
+            loop.call_soon_threadsafe(report, value, failed)
+        except RuntimeError:  # the loop is closed: nobody awaits the outcome
+            if not failed:
+                _discard(value)
+
+    threading.Thread(target=run, name="openai-images-async", daemon=True).start()
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        cancel()
+        while not done.done():
+            try:
+                await asyncio.shield(done)
+            except asyncio.CancelledError:
+                continue  # cancelled again: the thread is ending, wait for it all the same
+            except BaseException:
+                break
+        if done.exception() is None:
+            _discard(done.result())
+        raise
+
+
+class AsyncImageStream:
+    """The async form of ``ImageStream``: ``async for event in stream`` and
+    ``async with stream``. Each event is read in a worker thread; cancelling
+    the task that waits for one aborts the stream. ``abort()`` works from any
+    thread; ``close()`` is awaitable, as in the official SDK."""
+
+    def __init__(self, stream: ImageStream) -> None:
+        self._stream = stream
+
+    @property
+    def response(self) -> Response:
+        return self._stream.response
+
+    @property
+    def request_id(self) -> Optional[str]:
+        return self._stream.request_id
+
+    @property
+    def state(self) -> str:
+        return self._stream.state
+
+    @property
+    def completed(self) -> Optional[ImageStreamEvent]:
+        return self._stream.completed
+
+    def __aiter__(self) -> AsyncImageStream:
+        return self
+
+    async def __anext__(self) -> ImageStreamEvent:
+        stream = self._stream
+        event = await _in_thread(lambda: next(stream, None), stream.abort)
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def final_image(self) -> ImageStreamEvent:
+        """Consume the rest of the stream and return the completed event."""
+        return await _in_thread(self._stream.final_image, self._stream.abort)
+
+    def abort(self) -> None:
+        """End the stream now, from any thread (see ``ImageStream.abort``)."""
+        self._stream.abort()
+
+    async def close(self) -> None:
+        """Release the connection (see ``ImageStream.close``). Idempotent."""
+        self._stream.close()
+
+    aclose = close
+
+    async def __aenter__(self) -> AsyncImageStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._stream.close()
+
+    def __repr__(self) -> str:
+        return f"<AsyncImageStream {self._stream!r}>"
+
+
+_P = TypeVar("_P")  # a piece of a body: bytes or str
+
+
+class AsyncStreamedResponse(_ResponseView, Generic[_T]):
+    """The async form of ``StreamedResponse``: ``async with
+    client.images.with_streaming_response.generate(...) as response``, then
+    ``async for chunk in response.iter_bytes()``, ``await response.parse()``, …"""
+
+    def __init__(self, response: StreamedResponse[Any]) -> None:
+        super().__init__(response.http_response, response.http_request)
+        self._sync = response
+
+    async def iter_bytes(self, chunk_size: Optional[int] = None) -> AsyncIterator[bytes]:
+        """The body as it arrives, decompressed."""
+        async for chunk in self._iterate(self._sync.iter_bytes(chunk_size)):
+            yield chunk
+
+    async def iter_text(self, chunk_size: Optional[int] = None) -> AsyncIterator[str]:
+        """The body as UTF-8 text, as it arrives."""
+        async for text in self._iterate(self._sync.iter_text(chunk_size)):
+            yield text
+
+    async def iter_lines(self) -> AsyncIterator[str]:
+        """The body's lines, as they arrive."""
+        async for line in self._iterate(self._sync.iter_lines()):
+            yield line
+
+    async def _iterate(self, pieces: Iterator[_P]) -> AsyncIterator[_P]:
+        abort = self._sync._call.abort  # pyright: ignore[reportPrivateUsage]
+        while True:
+            piece = await _in_thread(lambda: next(pieces, None), abort)
+            if piece is None:
+                return
+            yield piece
+
+    async def read(self) -> bytes:
+        return await _in_thread(self._sync.read, self._sync._call.abort)  # pyright: ignore[reportPrivateUsage]
+
+    async def text(self) -> str:
+        return await _in_thread(self._sync.text, self._sync._call.abort)  # pyright: ignore[reportPrivateUsage]
+
+    async def json(self) -> Any:
+        return await _in_thread(self._sync.json, self._sync._call.abort)  # pyright: ignore[reportPrivateUsage]
+
+    async def parse(self) -> _T:
+        """The ``ImagesResponse``, or for a streaming call the ``AsyncImageStream``."""
+        parsed = await _in_thread(self._sync.parse, self._sync._call.abort)  # pyright: ignore[reportPrivateUsage]
+        result: _T = _async_result(parsed)
+        return result
+
+    async def close(self) -> None:
+        self._sync.close()
+
+    async def __aenter__(self) -> AsyncStreamedResponse[_T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._sync.close()
+
+
+def _async_result(result: object) -> Any:
+    """What the async client returns for what the sync call path returned."""
+    if isinstance(result, ImageStream):
+        return AsyncImageStream(result)
+    if isinstance(result, StreamedResponse):
+        sync: StreamedResponse[Any] = result  # pyright: ignore[reportUnknownVariableType]
+        return AsyncStreamedResponse[Any](sync)
+    if isinstance(result, RawResponse):
+        raw: RawResponse[Any] = result  # pyright: ignore[reportUnknownVariableType]
+        if raw._stream is not None:  # pyright: ignore[reportPrivateUsage]
+            wrapped = AsyncImageStream(raw._stream)  # pyright: ignore[reportPrivateUsage]
+            raw._parse = lambda: wrapped  # pyright: ignore[reportPrivateUsage]
+    return cast(Any, result)
+
+
+class _AsyncResponseContext(Generic[_T]):
+    """``async with client.images.with_streaming_response.generate(...) as
+    response``: the call is made when the block is entered, closed when left."""
+
+    def __init__(self, send: Callable[[], Awaitable[_T]]) -> None:
+        self._send = send
+        self._response: Optional[_T] = None
+
+    async def __aenter__(self) -> _T:
+        self._response = await self._send()
+        return self._response
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._response is not None:
+            await cast("AsyncStreamedResponse[Any]", self._response).close()
+
+
+if TYPE_CHECKING:
+    _AsyncImages = _ImagesSurface["Awaitable[ImagesResponse]", "Awaitable[AsyncImageStream]"]
+    _AsyncRawImages = _ImagesSurface[
+        "Awaitable[RawResponse[ImagesResponse]]", "Awaitable[RawResponse[AsyncImageStream]]"
+    ]
+    _AsyncStreamedImages = _ImagesSurface[
+        "_AsyncResponseContext[AsyncStreamedResponse[ImagesResponse]]",
+        "_AsyncResponseContext[AsyncStreamedResponse[AsyncImageStream]]",
+    ]
+else:
+    _AsyncImages = _AsyncRawImages = _AsyncStreamedImages = object
+
+
+class AsyncImagesResource(_AsyncImages):
+    """``async_client.images``: the methods of ``ImagesResource``, with the
+    same arguments, each awaitable; streams are ``AsyncImageStream``s.
+    ``with_raw_response`` and ``with_streaming_response`` as on the sync client."""
+
+    def __init__(self, client: _BaseClient, mode: str = _PARSED) -> None:
+        self._client = client
+        self._images = ImagesResource(client)
+        self._mode = mode
+
+    @property
+    def with_raw_response(self) -> _AsyncRawImages:
+        """The same methods, each returning a ``RawResponse``."""
+        return cast("_AsyncRawImages", AsyncImagesResource(self._client, _RAW))
+
+    @property
+    def with_streaming_response(self) -> _AsyncStreamedImages:
+        """The same methods, each returning an async context manager of an ``AsyncStreamedResponse``."""
+        return cast("_AsyncStreamedImages", AsyncImagesResource(self._client, _STREAMED))
+
+    if not TYPE_CHECKING:  # type checkers see the overloads of _ImagesSurface
+
+        def __getattr__(self, name: str) -> Callable[..., Any]:
+            if name not in _METHODS:
+                raise AttributeError(f"client.images has no method {name!r}; it has {', '.join(_METHODS)}")
+            import functools
+
+            send = functools.partial(self._send, name)
+            if self._mode == _STREAMED:
+
+                def method(request: Any = None, /, **params: Any) -> Any:
+                    return _AsyncResponseContext(functools.partial(send, request, params))
+
+            else:
+
+                async def method(request: Any = None, /, **params: Any) -> Any:
+                    return await send(request, params)
+
+            method.__name__ = method.__qualname__ = name
+            method.__doc__ = getattr(ImagesResource, name).__doc__
+            setattr(self, name, method)  # made once per resource
+            return method
+
+    async def _send(self, name: str, request: Any, params: Dict[str, Any]) -> Any:
+        cancel = _Cancel()
+        arguments = {"request": request, **params}
+        result = await _in_thread(
+            lambda: self._images._call(name, arguments, self._mode, cancel.opened),  # pyright: ignore[reportPrivateUsage]
+            cancel.cancel,
+        )
+        return _async_result(result)
+
+    def __dir__(self) -> List[str]:
+        return [*object.__dir__(self), *_METHODS]
+
+
+class AsyncOpenAIClient(_BaseClient):
+    """The async client, standard library only: the settings of
+    ``OpenAIClient``, and ``await client.images.generate(...)``;
+    ``async for event in stream``; ``async with AsyncOpenAIClient() as client``.
+
+    Each call runs in a thread of its own, so 100 concurrent generations do
+    not block the event loop. Cancelling the awaiting task (``task.cancel()``,
+    ``asyncio.wait_for``, ``asyncio.timeout``, a ``TaskGroup``) aborts the
+    call at any stage and returns once nothing of it is left running.
+    ``abort_trigger`` works as on the sync client.
+    """
+
+    _images_class = AsyncImagesResource
+    images: AsyncImagesResource
+
+    async def close(self) -> None:
+        """End every call of this client still in flight (see ``OpenAIClient.close``)."""
+        self._close()
+
+    async def __aenter__(self) -> AsyncOpenAIClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._close()
+
+
+AsyncOpenAI = AsyncOpenAIClient
+
+
+class AsyncAzureOpenAI(AsyncOpenAIClient):
+    """Drop-in for the official SDK's ``AsyncAzureOpenAI`` (images only); the
+    keywords of ``AzureOpenAI``."""
+
+    __init__ = AzureOpenAI.__init__
+
+
+# =============================================================================
+# The module client: openai_images.images.generate(...), as openai.images
+# =============================================================================
+
+# Settings of the module client, as the official SDK's module attributes;
+# None means "from the environment" (OPENAI_API_KEY, ...), as for OpenAIClient().
+api_key: Optional[ApiKey] = None
+organization: Optional[str] = None
+project: Optional[str] = None
+base_url: Optional[str] = None
+timeout: Union[float, Timeout, None] = NOT_GIVEN
+max_retries: Optional[int] = None
+default_headers: Optional[Mapping[str, str]] = None
+default_query: Optional[Mapping[str, str]] = None
+
+_MODULE_SETTINGS = (
+    "api_key",
+    "organization",
+    "project",
+    "base_url",
+    "timeout",
+    "max_retries",
+    "default_headers",
+    "default_query",
+)
+_module_client: List[Any] = [None, None]  # the settings it was built with, and the client
+_module_lock = threading.Lock()
+
+
+def _default_client() -> OpenAIClient:
+    """The module client, built on first use and again whenever a module setting changes."""
+    settings: Dict[str, Any] = {}
+    for name in _MODULE_SETTINGS:
+        value: Any = globals()[name]
+        settings[name] = dict(cast("Mapping[str, str]", value)) if isinstance(value, Mapping) else value
+    with _module_lock:
+        if _module_client[1] is None or _module_client[0] != settings:
+            given: Dict[str, Any] = {k: v for k, v in settings.items() if v is not None and v is not NOT_GIVEN}
+            _module_client[:] = [settings, OpenAIClient(**given)]
+        return cast(OpenAIClient, _module_client[1])
+
+
+class _ModuleImages:
+    """``openai_images.images``: the methods of ``client.images``, on the module client."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_default_client().images, name)
+
+    def __dir__(self) -> List[str]:
+        return [*_METHODS, "with_raw_response", "with_streaming_response"]
+
+    def __repr__(self) -> str:
+        return "<openai_images.images: the module client's images>"
+
+
+images = cast(ImagesResource, _ModuleImages())
 
 
 # =============================================================================
