@@ -68,6 +68,7 @@ _T = TypeVar("_T")
 
 __all__ = [
     # constants
+    "DEFAULT_BASE_URL",
     "ImageModels",
     "ImageSize",
     "ImageQuality",
@@ -80,6 +81,11 @@ __all__ = [
     "ImageComplexity",
     "CallStage",
     "AbortReason",
+    "TimeoutLimit",
+    "NotGiven",
+    "NOT_GIVEN",
+    "not_given",
+    "omit",
     # errors
     "OpenAIError",
     "APIError",
@@ -99,23 +105,29 @@ __all__ = [
     "ImageStreamError",
     "IncompleteStreamError",
     # configuration
+    "ApiKey",
     "Timeout",
     "RetryPolicy",
     "OpenAIConfig",
-    # wire primitives
+    # wire primitives (advanced)
     "Headers",
     "Request",
     "Response",
     "RequestBuilder",
-    "MultipartEncoder",
+    "FileContent",
+    "FileInput",
     "FilePart",
+    "form_fields",
+    "MultipartEncoder",
     "SSEParser",
     "ServerSentEvent",
     "EventTooLargeError",
     "BodyDecoder",
     "BodyError",
     "ImageEventDecoder",
-    # interceptors
+    "retry_after_seconds",
+    # transport and interceptors (advanced)
+    "HTTPTransport",
     "Handler",
     "Interceptor",
     "InterceptorChain",
@@ -136,12 +148,22 @@ __all__ = [
     "ImageEditCompletedEvent",
     "ImageStreamEvent",
     "UnknownImageStreamEvent",
-    # resources and client
+    "parse_stream_event",
+    "write_file_atomic",
+    # resources and clients
     "ImagesResource",
     "ImageStream",
+    "RawResponse",
+    "StreamedResponse",
     "OpenAIClient",
     "OpenAI",
     "AzureOpenAI",
+    "AsyncImagesResource",
+    "AsyncImageStream",
+    "AsyncStreamedResponse",
+    "AsyncOpenAIClient",
+    "AsyncOpenAI",
+    "AsyncAzureOpenAI",
     "main",
 ]
 
@@ -582,7 +604,7 @@ def _error_object(response: Response, limit: int = 1024 * 1024) -> object:
     return body
 
 
-def make_status_error(response: Response, limit: int = 1024 * 1024) -> APIStatusError:
+def _make_status_error(response: Response, limit: int = 1024 * 1024) -> APIStatusError:
     """Build the exception for an error (or redirect) response."""
     status = response.status_code
     body = _error_object(response, limit)
@@ -1377,7 +1399,7 @@ class Request:
     ``body`` is ``bytes`` (JSON), a ``MultipartEncoder`` (re-iterable upload)
     or ``None``. ``extensions`` is a read-only mapping of per-call settings,
     as in httpx: ``timeout`` (``Timeout``), ``retry`` (``RetryPolicy``),
-    ``stream`` (bool), ``attempt`` (0 for the first) and ``call`` (the
+    ``stream`` (bool: the caller reads the body, not the transport), ``attempt`` (0 for the first) and ``call`` (the
     object that owns the call's abort and deadline). Change a request with
     ``dataclasses.replace``.
     """
@@ -1771,8 +1793,11 @@ class RequestBuilder:
         extra_headers: Optional[Mapping[str, Optional[str]]] = None,
         extra_query: Optional[Mapping[str, object]] = None,
         call: Optional[_Call] = None,
+        leave_body: bool = False,
     ) -> Request:
         """Build the request; a mapping body is sent as compact UTF-8 JSON.
+        The transport reads the response's body, unless the call streams or
+        ``leave_body`` leaves it to the caller (extension ``stream``).
         Credentials are added per attempt by the client (its credentials interceptor), unless
         ``extra_headers`` names the credential header (a value or ``None``)."""
         payload: Union[bytes, MultipartEncoder, None]
@@ -1786,7 +1811,7 @@ class RequestBuilder:
         extensions: Dict[str, Any] = {
             "timeout": timeout or self.config.timeout,
             "retry": self.config.retry_policy,
-            "stream": stream,
+            "stream": stream or leave_body,
             "attempt": 0,
             "authenticate": not any(name.lower() == self.config.auth_header for name in overrides),
         }
@@ -1847,7 +1872,7 @@ _TYPE_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".w
 _UPLOAD_BLOCK = 1 << 20
 
 
-def sniff_image_type(head: bytes) -> Optional[str]:
+def _sniff_image_type(head: bytes) -> Optional[str]:
     """The image media type announced by the first bytes, or ``None``."""
     for magic, media_type in _MAGIC_TYPES:
         if head.startswith(magic):
@@ -1976,7 +2001,9 @@ class FilePart:
             raise TypeError(f"{label}: open the file in binary mode ('rb'), not text mode")
         # a name that is not valid UTF-8 (surrogate escapes from the file system) is sent with U+FFFD
         base = _basename(filename).encode("utf-8", "surrogateescape").decode("utf-8", "replace") if filename else ""
-        content_type = content_type or sniff_image_type(head) or _EXTENSION_TYPES.get(os.path.splitext(base)[1].lower())
+        content_type = (
+            content_type or _sniff_image_type(head) or _EXTENSION_TYPES.get(os.path.splitext(base)[1].lower())
+        )
         if content_type is None:
             shown = f" ({base})" if base else ""
             raise ValueError(
@@ -3179,7 +3206,7 @@ class _ErrorInterceptor:
     def __call__(self, request: Request, next_handler: Handler) -> Response:
         response = next_handler(request)
         if response.status_code >= 300:
-            raise make_status_error(response, self.config.max_error_body_bytes)
+            raise _make_status_error(response, self.config.max_error_body_bytes)
         return response
 
 
@@ -4665,6 +4692,7 @@ class ImagesResource(_Images):
                 extra_headers=_given(options["extra_headers"]),
                 extra_query=_given(options["extra_query"]),
                 call=call,
+                leave_body=mode == _STREAMED,
             )
             response = client.chain(sent)
             limit = config.max_response_bytes
@@ -5686,7 +5714,7 @@ images = cast(ImagesResource, _ModuleImages())
 _FORMAT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "gif": ".gif", "svg": ".svg"}
 
 
-DEFAULT_CLI_MODEL = "gpt-image-2.5-flare"  # the command line's model when neither -m nor OPENAI_IMAGES_MODEL says
+_DEFAULT_CLI_MODEL = "gpt-image-2.5-flare"  # the command line's model when neither -m nor OPENAI_IMAGES_MODEL says
 
 
 class _Options:
@@ -5770,7 +5798,7 @@ def _build_parser() -> Any:
             api.add_argument(
                 "--model",
                 "-m",
-                help=f"model id (default: $OPENAI_IMAGES_MODEL, else {DEFAULT_CLI_MODEL}); any id is sent as given",
+                help=f"model id (default: $OPENAI_IMAGES_MODEL, else {_DEFAULT_CLI_MODEL}); any id is sent as given",
             )
         api.add_argument("--size", "-s", help=f"{_values(ImageSize)}, or WIDTHxHEIGHT")
         api.add_argument("-n", type=int, help="number of images")
@@ -5931,7 +5959,7 @@ def _call_for(args: _Options) -> Tuple[str, Dict[str, Any]]:
     if args.command == "variation":
         params["image"] = args.image
         return "create_variation", params
-    params.setdefault("model", os.environ.get("OPENAI_IMAGES_MODEL") or DEFAULT_CLI_MODEL)
+    params.setdefault("model", os.environ.get("OPENAI_IMAGES_MODEL") or _DEFAULT_CLI_MODEL)
     params["prompt"] = _read_prompt(args.prompt)
     if args.command == "generate":
         return "generate", params
@@ -6179,7 +6207,7 @@ class _Output:
             import tempfile
 
             reason = f"{exc.strerror or exc}" + (f": {exc.filename}" if getattr(exc, "filename", None) else "")
-            extension = _TYPE_EXTENSIONS.get(sniff_image_type(data[:16]) or "", ".png")
+            extension = _TYPE_EXTENSIONS.get(_sniff_image_type(data[:16]) or "", ".png")
             for folder in (os.getcwd(), tempfile.gettempdir()):
                 stem = os.path.join(folder, f"openai-images-rescued-{time.strftime('%Y%m%d-%H%M%S')}")
                 for attempt in range(1, 1000):
@@ -6219,7 +6247,7 @@ class _Output:
 
     def save(self, data: bytes, fmt: Optional[str], *, number: int = 0, count: int = 1, suffix: str = "") -> str:
         """Write one image; returns its path (``"-"`` for standard output)."""
-        media_type = sniff_image_type(data[:16]) or ""
+        media_type = _sniff_image_type(data[:16]) or ""
         sniffed = _TYPE_EXTENSIONS.get(media_type)
         extension = sniffed or _FORMAT_EXTENSIONS.get((fmt or "").lower(), ".png")
         if self.to_stdout and not suffix:
@@ -6279,7 +6307,7 @@ def _report_saved(
     """The path on stdout (for scripts); on a terminal's stderr the path,
     dimensions, format and size. One line only when both share a terminal."""
     size = _image_dimensions(data)
-    kind = (sniff_image_type(data[:16]) or "").partition("/")[2] or fmt or "?"
+    kind = (_sniff_image_type(data[:16]) or "").partition("/")[2] or fmt or "?"
     shown = f"{size[0]}x{size[1]} " if size else ""
     if args.output != "-" and not args.json and not (progress.enabled and sys.stdout.isatty()):
         progress.print(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import contextlib
+import dataclasses
 import email.parser
 import email.policy
 import functools
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 import unittest
+import warnings
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -540,6 +542,10 @@ def log_event(test: unittest.TestCase, text: str) -> threading.Event:
 FAST_RETRIES = oi.RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
+def field_names(cls: Any) -> List[str]:
+    return [spec.name for spec in dataclasses.fields(cls)]
+
+
 def open_fds() -> Optional[int]:
     try:
         return len(os.listdir("/proc/self/fd"))
@@ -602,7 +608,7 @@ class ServerTestCase(TestCase):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             gc.collect()  # PyPy closes dropped objects only when it collects them
-            names = [t.name for t in threading.enumerate() if t.name == "openai-images-watch"]
+            names = [t.name for t in threading.enumerate() if t.name in ("openai-images-watch", "openai-images-async")]
             fds = open_fds()
             if not names and (fds is None or self.fds_before is None or fds <= self.fds_before):
                 return
@@ -3254,7 +3260,7 @@ def without_known_nulls(value: Any, cls: Any) -> Any:
     """What to_dict() promises to give back: the input minus ``null`` known fields."""
     if not isinstance(value, dict):
         return value
-    names = set(oi._field_names(cls)) - {"extra", "request_id"}
+    names = set(field_names(cls)) - {"extra", "request_id"}
     out = {}
     for key, item in value.items():
         if key in names and item is None:
@@ -3392,10 +3398,10 @@ class FuzzTests(TestCase):
     def test_response_and_event_parsing_of_arbitrary_json(self) -> None:
         keys = sorted(
             {
-                *oi._field_names(oi.ImagesResponse),
-                *oi._field_names(oi.ImageGenCompletedEvent),
-                *oi._field_names(oi.ImageEditPartialImageEvent),
-                *oi._field_names(oi.ImageUsage),
+                *field_names(oi.ImagesResponse),
+                *field_names(oi.ImageGenCompletedEvent),
+                *field_names(oi.ImageEditPartialImageEvent),
+                *field_names(oi.ImageUsage),
                 "type",
                 "extra",
                 "request_id",
@@ -4692,6 +4698,598 @@ class VendoringTests(TempFilesMixin, ServerTestCase):
             "print(oi.OpenAI().images.generate(prompt='lib').data[0].to_bytes()[:4])",
         )
         self.assertEqual(library.stdout.strip(), repr(PNG[:4]))
+
+
+# =============================================================================
+# Drop-in parity with the official SDK: typed surface, raw and streamed
+# responses, errors, the constructor, the module client, the async client
+# =============================================================================
+
+
+def snippet(code: str) -> str:
+    """An official-SDK snippet with only its import changed."""
+    code = code.replace("from openai import", "from openai_images import")
+    return code.replace("import openai\n", "import openai_images as openai\n")
+
+
+# Written the official SDK's way (its README, examples and image-generation
+# guide); each runs with only the import changed, against the fake server.
+SDK_SNIPPETS = {
+    "generate and save": """
+import base64
+from openai import OpenAI
+client = OpenAI()
+result = client.images.generate(model="gpt-image-1", prompt="A cute baby sea otter", size="1024x1024")
+image_bytes = base64.b64decode(result.data[0].b64_json)
+with open("otter.png", "wb") as f:
+    f.write(image_bytes)
+assert result.usage.total_tokens > 0 and result._request_id.startswith("req_")
+""",
+    "edit several images": """
+import base64
+from openai import OpenAI
+client = OpenAI()
+result = client.images.edit(
+    model="gpt-image-1",
+    image=[open("body-lotion.png", "rb"), open("soap.png", "rb")],
+    prompt="Generate a photorealistic image of a gift basket",
+)
+open("basket.png", "wb").write(base64.b64decode(result.data[0].b64_json))
+""",
+    "edit with a mask": """
+from openai import OpenAI
+client = OpenAI()
+result = client.images.edit(
+    model="gpt-image-1", image=open("sunlit_lounge.png", "rb"), mask=open("mask.png", "rb"),
+    prompt="A sunlit indoor lounge area with a pool containing a flamingo",
+)
+print(result.data[0].b64_json[:10])
+""",
+    "stream partial images": """
+import base64
+from openai import OpenAI
+client = OpenAI()
+stream = client.images.generate(prompt="Draw a river", model="gpt-image-1", stream=True, partial_images=2)
+seen = []
+for event in stream:
+    if event.type == "image_generation.partial_image":
+        idx = event.partial_image_index
+        image_bytes = base64.b64decode(event.b64_json)
+        seen.append(idx)
+    elif event.type == "image_generation.completed":
+        seen.append("done")
+assert seen == [0, 1, "done"], seen
+""",
+    "raw response": """
+from openai import OpenAI
+client = OpenAI()
+response = client.images.with_raw_response.generate(prompt="a cat", model="gpt-image-1")
+print(response.headers.get("X-Request-ID"), response.status_code, response.http_request.url)
+image = response.parse()
+assert image.data[0].b64_json and response.request_id == image._request_id
+""",
+    "streaming response": """
+from openai import OpenAI
+client = OpenAI()
+with client.images.with_streaming_response.generate(prompt="a cat", model="gpt-image-1") as response:
+    print(response.headers.get("x-request-id"))
+    lines = list(response.iter_lines())
+assert lines and '"data"' in "".join(lines)
+""",
+    "client-level raw response": """
+from openai import OpenAI
+client = OpenAI()
+response = client.with_raw_response.images.generate(prompt="a cat")
+assert response.parse().created
+""",
+    "module client": """
+import openai
+result = openai.images.generate(prompt="a cat", model="gpt-image-1")
+assert result.data
+""",
+    "error handling": """
+import openai
+from openai import OpenAI
+client = OpenAI(max_retries=0)
+try:
+    client.images.generate(prompt="a cat", model="does-not-exist")
+except openai.APIConnectionError as e:
+    raise AssertionError(e.__cause__)
+except openai.RateLimitError as e:
+    raise AssertionError("429")
+except openai.APIStatusError as e:
+    assert e.status_code == 400 and e.response.status_code == 400
+    assert e.response.json()["error"]["code"] == "bad_model" and "bad_model" in e.response.text
+    assert isinstance(e.response.headers.get("x-request-id"), str)
+""",
+    "options": """
+from openai import OpenAI, NOT_GIVEN
+client = OpenAI(timeout=20.0, max_retries=0)
+result = client.with_options(max_retries=5, timeout=60.0).images.generate(prompt="a cat", size=NOT_GIVEN)
+assert result.model_dump()["data"][0]["b64_json"] and '"created"' in result.model_dump_json(indent=2)
+""",
+    "the SDK's test key and constructor keywords": """
+from openai import OpenAI
+client = OpenAI(api_key="My API Key", _strict_response_validation=True, webhook_secret="whsec", max_retries=2)
+assert client.images.generate(prompt="a cat").data and client.api_key == "My API Key"
+""",
+    "async": """
+import asyncio
+from openai import AsyncOpenAI
+client = AsyncOpenAI()
+async def main() -> None:
+    result = await client.images.generate(model="gpt-image-1", prompt="a cat")
+    assert result.data[0].b64_json
+asyncio.run(main())
+""",
+    "async stream and context manager": """
+import asyncio
+from openai import AsyncOpenAI
+async def main() -> None:
+    async with AsyncOpenAI() as client:
+        stream = await client.images.generate(prompt="a river", stream=True, partial_images=1)
+        types = [event.type async for event in stream]
+        assert types == ["image_generation.partial_image", "image_generation.completed"], types
+asyncio.run(main())
+""",
+    "async raw and streaming responses": """
+import asyncio
+from openai import AsyncOpenAI
+async def main() -> None:
+    client = AsyncOpenAI()
+    response = await client.images.with_raw_response.generate(prompt="a cat")
+    assert response.parse().data and response.headers.get("x-request-id")
+    async with client.images.with_streaming_response.generate(prompt="a cat") as streamed:
+        chunks = [chunk async for chunk in streamed.iter_bytes()]
+    assert b"".join(chunks).startswith(b"{")
+    await client.close()
+asyncio.run(main())
+""",
+    "variation": """
+import warnings
+from openai import OpenAI
+client = OpenAI()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    result = client.images.create_variation(image=open("body-lotion.png", "rb"), n=2, size="1024x1024")
+assert len(result.data) == 2
+""",
+}
+
+
+class SDKCompatibilityTests(TempFilesMixin, ServerTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        for name in ("body-lotion.png", "soap.png", "sunlit_lounge.png", "mask.png"):
+            self.write(name, PNG)
+
+    def run_snippet(self, code: str) -> None:
+        saved = os.getcwd(), {n: os.environ.get(n) for n in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+        os.environ.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL=self.api.url)
+        os.chdir(self.tmp.name)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)  # the SDK's examples leave files to the collector
+                exec(compile(snippet(code), "<snippet>", "exec"), {"__name__": "snippet"})
+                gc.collect()
+        finally:
+            os.chdir(saved[0])
+            for name, value in saved[1].items():
+                os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+
+    def test_sdk_snippets_run_with_only_the_import_changed(self) -> None:
+        bad_model = {"error": {"message": "bad model", "type": "invalid_request_error", "code": "bad_model"}}
+        for name, code in SDK_SNIPPETS.items():
+            with self.subTest(name):
+                self.api.reset()
+                if name == "error handling":
+                    self.api.queue(Action(400, bad_model))
+                self.run_snippet(code)
+                self.assertTrue(self.api.requests, name)
+        self.assert_no_leaks()
+
+
+class TypedSurfaceTests(TestCase):
+    METHODS: ClassVar[Dict[str, Any]] = {
+        "generate": oi.ImageGenerationRequest,
+        "edit": oi.ImageEditRequest,
+        "edit_json": oi.ImageEditJsonRequest,
+        "create_variation": oi.ImageVariationRequest,
+    }
+    PARAMS: ClassVar[Dict[str, str]] = {
+        "generate": "_GenerateParams",
+        "edit": "_EditParams",
+        "edit_json": "_EditJsonParams",
+        "create_variation": "_VariationParams",
+    }
+    OPTIONS: ClassVar[List[str]] = ["timeout", "extra_headers", "extra_query", "extra_body", "abort_trigger"]
+
+    def test_keyword_parameters_are_the_request_models_fields(self) -> None:
+        import ast
+        import inspect
+
+        with open(oi.__file__, encoding="utf-8") as source:
+            tree = ast.parse(source.read())
+        typed = {
+            node.name: [item.target.id for item in node.body if isinstance(item, ast.AnnAssign)]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+        }
+        self.assertEqual(typed["_CallOptions"], self.OPTIONS)
+        for method, model in self.METHODS.items():
+            with self.subTest(method):
+                fields = field_names(model)
+                parameters = list(inspect.signature(getattr(oi.ImagesResource, method)).parameters)
+                self.assertEqual(parameters, ["self", "request", *fields, *self.OPTIONS, "unexpected"])
+                # the TypedDict that type checkers see: the same fields; stream is a parameter of its own
+                self.assertEqual(sorted(typed[self.PARAMS[method]]), sorted(set(fields) - {"stream"}))
+
+    def test_help_shows_the_fields_and_the_images_resource(self) -> None:
+        import pydoc
+
+        text = pydoc.render_doc(oi.OpenAIClient, renderer=pydoc.plaintext)
+        self.assertIn("client.images", text)
+        self.assertIn("size: 'Optional[str]' = None", pydoc.render_doc(oi.ImagesResource.generate))
+        self.assertIn("prompt: 'str' = NOT_GIVEN", pydoc.render_doc(oi.ImagesResource.generate))
+        self.assertEqual(repr(oi.NOT_GIVEN), "NOT_GIVEN")
+        self.assertFalse(oi.NOT_GIVEN)
+
+    def test_every_public_name_is_exported_and_documented(self) -> None:
+        import types
+
+        own = [
+            name
+            for name, value in vars(oi).items()
+            if not name.startswith("_")
+            and getattr(value, "__module__", None) == "openai_images"
+            and isinstance(value, (type, types.FunctionType))
+        ]
+        self.assertEqual(sorted(set(own) - set(oi.__all__)), [])
+        with open(os.path.join(os.path.dirname(oi.__file__), "README.md"), encoding="utf-8") as readme:
+            text = readme.read()
+        undocumented = [name for name in oi.__all__ if name not in text]
+        self.assertEqual(undocumented, [])
+
+
+class RawResponseTests(TempFilesMixin, ServerTestCase):
+    def test_raw_response_of_every_method(self) -> None:
+        image = self.write("in.png", PNG)
+        calls = {
+            "generate": {"prompt": "p"},
+            "edit": {"image": image, "prompt": "p"},
+            "edit_json": {"images": ["https://example.com/a.png"], "prompt": "p"},
+            "create_variation": {"image": image},
+        }
+        raw_images = self.client.images.with_raw_response
+        for method, arguments in calls.items():
+            with self.subTest(method), warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.api.reset()
+                self.api.queue(Action(500, {"error": {"message": "busy"}}))  # one retry first
+                raw = getattr(raw_images, method)(**arguments, extra_headers={"X-Trace": "1"})
+                self.assertIsInstance(raw, oi.RawResponse)
+                self.assertEqual((raw.status_code, raw.request_id, raw.retries_taken), (200, "req_2", 1))
+                self.assertEqual(raw.headers["X-REQUEST-ID"], "req_2")
+                self.assertEqual((raw.http_request.method, raw.http_request.url), ("POST", self.last_url()))
+                self.assertNotIn("Authorization", raw.http_request.headers)  # added per attempt, never kept
+                self.assertEqual(json.loads(raw.text), raw.json())
+                parsed = raw.parse()
+                self.assertIsInstance(parsed, oi.ImagesResponse)
+                self.assertEqual((parsed.request_id, parsed._request_id), ("req_2", "req_2"))
+                self.assertEqual(raw.content, raw.http_response.read())
+
+    def last_url(self) -> str:
+        return self.api.url.rsplit("/v1", 1)[0] + self.last.path
+
+    def test_raw_response_of_a_stream_parses_to_the_stream(self) -> None:
+        raw = self.client.images.with_raw_response.generate(prompt="p", stream=True)
+        stream = raw.parse()
+        self.assertIsInstance(stream, oi.ImageStream)
+        self.assertIs(raw.parse(), stream)
+        self.assertEqual(stream.final_image().type, "image_generation.completed")
+        raw = self.client.images.with_raw_response.edit_json_stream(images=["https://x/a.png"], prompt="p")
+        self.assertEqual([e.type for e in raw.parse()][-1], "image_edit.completed")
+        self.assert_no_leaks()
+
+    def test_streamed_response_reads_the_body_only_when_asked(self) -> None:
+        body = json.dumps({"created": 1, "data": [{"b64_json": PNG_B64}]}).encode()
+        self.api.queue(Action(body=body, headers={"Content-Type": "application/json"}, stall_after=10))
+        with self.client.images.with_streaming_response.generate(prompt="p") as response:
+            self.assertEqual((response.status_code, response.request_id), (200, f"req_{self.api.counter}"))
+            pieces = response.iter_bytes()
+            self.assertEqual(next(pieces), body[:10])  # the stalled body: what arrived, and no more
+        self.assert_no_leaks()
+        with self.client.images.with_streaming_response.generate(prompt="p") as response:
+            self.assertEqual(response.json()["created"], 1700000000)
+            self.assertIsInstance(response.parse(), oi.ImagesResponse)
+            self.assertIs(response.parse(), response.parse())
+            self.assertIn('"created"', response.text())
+        with self.client.images.with_streaming_response.generate(prompt="p", stream=True) as response:
+            events = [event.type for event in response.parse()]
+        self.assertEqual(events[-1], "image_generation.completed")
+        with self.client.images.with_streaming_response.generate(prompt="p", stream=True) as response:
+            self.assertTrue(b"".join(response.iter_bytes()).startswith(b"event: image_generation.partial_image"))
+            with self.assertRaises(oi.OpenAIError):
+                response.parse()  # the body was read another way
+        self.assert_no_leaks()
+
+    def test_a_streamed_response_is_abortable_and_closed_by_the_client(self) -> None:
+        self.api.queue(Action(sse=[image_events()[0], "HANG"]))
+        with self.client.images.with_streaming_response.generate(prompt="p", stream=True) as response:
+            chunks = response.iter_bytes()
+            next(chunks)
+            fire_when(self.api.hanging, self.client.close)
+            with self.assertRaises(oi.APIUserAbortError) as caught:
+                list(chunks)
+        self.assertEqual(caught.exception.reason, "client_closed")
+        self.assert_no_leaks()
+
+
+class ErrorObjectTests(ServerTestCase):
+    def test_status_errors_carry_the_response_and_scrub_the_key(self) -> None:
+        echo = {"error": {"message": f"bad key {TEST_KEY}", "code": "invalid_api_key"}}
+        self.api.queue(Action(401, echo, headers={"Content-Type": "application/json; charset=utf-8"}))
+        with self.assertRaises(oi.AuthenticationError) as caught:
+            self.client.images.generate(prompt="p")
+        response = caught.exception.response
+        self.assertEqual((response.status_code, response.headers["x-request-id"]), (401, "req_1"))
+        self.assertNotIn(TEST_KEY_TAIL, response.text)
+        self.assertIn("bad key", response.text)
+        self.assertEqual(response.json()["error"]["code"], "invalid_api_key")
+        self.assertNotIn(TEST_KEY_TAIL, json.dumps(response.json()))
+
+    def test_connection_errors_keep_their_cause(self) -> None:
+        client = self.make_client(base_url=f"http://127.0.0.1:{free_port()}/v1", retry_policy=oi.RetryPolicy(0))
+        with self.assertRaises(oi.APIConnectionError) as caught:
+            client.images.generate(prompt="p")
+        self.assertIsInstance(caught.exception.__cause__, ConnectionRefusedError)
+        self.api.queue(Action(sse=[b"event: x\ndata: {}\n\n", "HANG"]))
+        client = self.make_client(timeout=oi.Timeout(connect=5, read=0.2), retry_policy=oi.RetryPolicy(0))
+        with self.assertRaises(oi.APITimeoutError) as caught:
+            client.images.generate(prompt="p", stream=True).final_image()
+        self.assertEqual(caught.exception.limit, oi.TimeoutLimit.READ)
+        self.assertIsInstance(caught.exception.__cause__, socket.timeout)
+
+    def test_models_have_the_sdk_spellings(self) -> None:
+        result = self.client.images.generate(prompt="p")
+        self.assertEqual(result._request_id, result.request_id)
+        dumped = result.model_dump()
+        self.assertIsNone(dumped["svg_usage"])  # every field, as pydantic's model_dump
+        self.assertEqual(result.model_dump(exclude_none=True), result.to_dict())
+        self.assertEqual(json.loads(result.model_dump_json()), dumped)
+        self.assertIsInstance(oi.ImageGenerationRequest(prompt="p").to_json(), str)
+        self.assertEqual(oi.ImageReference(file_id="f").to_json(indent=None), '{"file_id": "f"}')
+
+
+class ConstructorParityTests(ServerTestCase):
+    def test_any_key_a_header_can_carry_is_accepted(self) -> None:
+        for key in ("My API Key", "sk-proj-abc_DEF-123", "k\xe9y", "  padded\t"):
+            client = self.make_client(api_key=key)
+            client.images.generate(prompt="p")
+            self.assertEqual(
+                self.last.headers["Authorization"].encode("latin-1"), b"Bearer " + key.strip().encode("latin-1")
+            )
+        for key in (f"{TEST_KEY}\nX", f"{TEST_KEY}\r\nX: y", f"{TEST_KEY}\0x", f"{TEST_KEY}\u2028x", f"{TEST_KEY}€"):
+            with self.assertRaises(oi.OpenAIError) as caught:
+                oi.OpenAI(api_key=key, base_url=self.api.url)
+            self.assertIn("header", str(caught.exception))
+
+    def test_every_sdk_constructor_keyword(self) -> None:
+        client = oi.OpenAI(
+            api_key=TEST_KEY,
+            admin_api_key="sk-admin-ignored",
+            organization="org-1",
+            project="proj-1",
+            webhook_secret="whsec_1",
+            base_url=self.api.url,
+            websocket_base_url="wss://ignored.example",
+            timeout=30.0,
+            max_retries=1,
+            default_headers={"X-App": "1"},
+            default_query={"q": "1"},
+            _strict_response_validation=True,
+        )
+        client.images.generate(prompt="p")
+        self.assertEqual(self.last.headers["OpenAI-Organization"], "org-1")
+        self.assertEqual((self.last.headers["X-App"], self.last.query), ("1", {"q": "1"}))
+        self.assertNotIn("sk-admin-ignored", repr(client) + repr(client.config))
+        self.assertEqual((client.max_retries, client.timeout.read, client.webhook_secret), (1, 30.0, "whsec_1"))
+        self.assertEqual(oi.OpenAI(api_key="k", data_residency="eu").base_url, "https://eu.api.openai.com/v1")
+        with self.assertRaises(ValueError):
+            oi.OpenAI(api_key="k", data_residency="mars")
+        with self.assertRaises(ValueError):
+            oi.OpenAI(api_key="k", data_residency="eu", base_url=self.api.url)
+        for name in ("http_client", "workload_identity", "provider"):
+            with self.assertRaises(TypeError) as caught:
+                oi.OpenAI(api_key="k", **{name: object()})
+            self.assertIn("cannot work here", str(caught.exception))
+
+    def test_no_credentials_when_not_enforced(self) -> None:
+        saved = os.environ.pop("OPENAI_API_KEY", None)
+        self.addCleanup(lambda: saved is None or os.environ.__setitem__("OPENAI_API_KEY", saved))
+        with self.assertRaises(oi.OpenAIError):
+            oi.OpenAI(base_url=self.api.url)
+        oi.OpenAI(base_url=self.api.url, _enforce_credentials=False, max_retries=0).images.generate(prompt="p")
+        self.assertNotIn("Authorization", self.last.headers)
+
+    def test_sdk_attributes_that_are_not_here_say_what_to_use(self) -> None:
+        for name, hint in [("chat", "official openai package"), ("files", "Images API only"), ("post", "client.chain")]:
+            with self.assertRaises(AttributeError) as caught:
+                getattr(self.client, name)
+            self.assertIn(hint, str(caught.exception))
+        self.assertFalse(hasattr(self.client, "embeddings"))
+        with self.assertRaises(AttributeError):
+            self.client.no_such_thing  # noqa: B018
+        self.assertTrue(self.client.images.with_raw_response.generate)
+        with self.assertRaises(AttributeError):
+            self.client.images.with_raw_response.genrate  # noqa: B018
+
+
+class ModuleClientTests(ServerTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        saved = {name: getattr(oi, name) for name in ("api_key", "base_url", "max_retries", "organization")}
+        self.addCleanup(lambda: [setattr(oi, name, value) for name, value in saved.items()])
+
+    def test_the_module_client_follows_the_module_settings(self) -> None:
+        oi.api_key, oi.base_url, oi.max_retries = "sk-module-1", self.api.url, 0
+        self.assertTrue(oi.images.generate(prompt="p").data)
+        self.assertEqual(self.last.headers["Authorization"], "Bearer sk-module-1")
+        oi.api_key, oi.organization = "sk-module-2", "org-m"  # a new setting: a new module client
+        oi.images.edit_json(images=["https://x/a.png"], prompt="p")
+        self.assertEqual(self.last.headers["Authorization"], "Bearer sk-module-2")
+        self.assertEqual(self.last.headers["OpenAI-Organization"], "org-m")
+        self.assertEqual(oi.images.with_raw_response.generate(prompt="p").status_code, 200)
+        self.assertIn("generate", dir(oi.images))
+
+
+class AsyncClientTests(ServerTestCase):
+    def async_client(self, **kwargs: Any) -> oi.AsyncOpenAIClient:
+        config = self.make_client(**kwargs).config
+        return oi.AsyncOpenAIClient(config=config)
+
+    def run_async(self, coroutine: Any) -> Any:
+        import asyncio
+
+        return asyncio.run(coroutine)
+
+    def assert_cancel_aborts(
+        self,
+        start: Callable[[oi.AsyncOpenAIClient], Any],
+        stage_event: threading.Event,
+        how: str = "cancel",
+        client: Optional[oi.AsyncOpenAIClient] = None,
+        server: Optional[SilentServer] = None,
+    ) -> None:
+        """Cancelling the task when ``stage_event`` fires ends it promptly, and
+        no thread or socket of the call is left once the task is done."""
+        import asyncio
+
+        async def scenario() -> float:
+            async_client = client or self.async_client()
+            loop = asyncio.get_running_loop()
+            reached = loop.create_future()
+            fire_when(
+                stage_event, lambda: loop.call_soon_threadsafe(lambda: reached.done() or reached.set_result(None))
+            )
+            task = asyncio.ensure_future(start(async_client))
+            await reached
+            started = time.monotonic()
+            if how == "cancel":
+                task.cancel()
+                with self.assertRaises(asyncio.CancelledError):
+                    await task
+            else:  # wait_for with a limit that has already passed at this stage
+                with self.assertRaises(asyncio.TimeoutError):
+                    await asyncio.wait_for(task, 0)
+            return time.monotonic() - started
+
+        self.assertLess(self.run_async(scenario()), 1.0)  # the latency itself: benchmarks/streaming.py --only async
+        if server is not None:
+            server.close()  # its own sockets are not the client's
+        self.assertEqual([t.name for t in threading.enumerate() if t.name == "openai-images-async"], [])
+        self.assert_no_leaks()
+
+    def test_every_method_awaitable_with_the_same_arguments(self) -> None:
+        async def scenario() -> None:
+            async with self.async_client() as client:
+                self.assertIsInstance(await client.images.generate(prompt="p", size="256x256"), oi.ImagesResponse)
+                self.assertEqual(self.last.json["size"], "256x256")
+                await client.images.edit(image=PNG, prompt="p")
+                self.assertEqual(self.last.files[0][0], "image")
+                await client.images.edit_json(oi.ImageEditJsonRequest(images=["https://x/a.png"], prompt="p"))
+                stream = await client.images.edit_stream(image=PNG, prompt="p", partial_images=1)
+                self.assertIsInstance(stream, oi.AsyncImageStream)
+                async with stream:
+                    self.assertEqual((await stream.final_image()).type, "image_edit.completed")
+                with self.assertRaises(TypeError):
+                    await client.images.generate(prompt="p", sise="1")
+                with self.assertRaises(oi.BadRequestError):
+                    self.api.queue(Action(400, {"error": {"message": "no"}}))
+                    await client.images.generate(prompt="p")
+            with self.assertRaises(oi.OpenAIError):  # closed by the async with
+                await client.images.generate(prompt="p")
+
+        self.run_async(scenario())
+        self.assert_no_leaks()
+
+    def test_cancelling_the_task_aborts_the_call_at_every_stage(self) -> None:
+        self.api.queue(Action(hang=True))
+        self.assert_cancel_aborts(lambda c: c.images.generate(prompt="p"), self.api.arrived)
+        self.api.reset()
+        self.api.queue(Action(sse=[image_events()[0], "HANG"]))
+
+        async def read_stream(client: oi.AsyncOpenAIClient) -> None:
+            async for _ in await client.images.generate(prompt="p", stream=True):
+                pass
+
+        self.assert_cancel_aborts(read_stream, self.api.hanging)
+        self.api.reset()
+        self.api.queue(Action(503, {"error": {"message": "busy"}}, headers={"retry-after": "20"}))
+        retrying = log_event(self, "Retrying")
+        slow_retry = oi.RetryPolicy(max_retries=1, max_delay=30)
+        self.assert_cancel_aborts(
+            lambda c: c.images.generate(prompt="p"), retrying, "wait_for", self.async_client(retry_policy=slow_retry)
+        )
+        silent = SilentServer()
+        self.addCleanup(silent.close)
+        upload = PNG + b"\x00" * 16_000_000
+        self.assert_cancel_aborts(
+            lambda c: c.images.edit(image=upload, prompt="p"),
+            silent.uploading,
+            client=self.async_client(base_url=silent.url),
+            server=silent,
+        )
+
+    def test_timeouts_and_task_groups_cancel_too(self) -> None:
+        import asyncio
+
+        if not hasattr(asyncio, "TaskGroup"):
+            self.skipTest("asyncio.timeout and TaskGroup are Python 3.11+")
+
+        async def scenario() -> None:
+            client = self.async_client()
+            self.api.queue(Action(hang=True), Action(hang=True))
+            with self.assertRaises(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    await client.images.generate(prompt="p")
+            with self.assertRaises(BaseExceptionGroup) as caught:  # noqa: F821 (3.11+)
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(client.images.generate(prompt="p"))
+                    group.create_task(client.images.generate(prompt="p", model=5))  # fails: cancels its sibling
+            self.assertIsInstance(caught.exception.exceptions[0], TypeError)
+
+        self.run_async(scenario())
+        self.assert_no_leaks()
+
+    def test_abort_trigger_and_client_close_work_in_async_calls(self) -> None:
+        async def scenario() -> None:
+            client = self.async_client()
+            trigger = threading.Event()
+            self.api.queue(Action(hang=True))
+            fire_when(self.api.arrived, trigger.set)
+            with self.assertRaises(oi.APIUserAbortError):
+                await client.images.generate(prompt="p", abort_trigger=trigger)
+            self.api.reset()
+            self.api.queue(Action(hang=True))
+            fire_when(self.api.arrived, lambda: self.run_async(client.close()))
+            with self.assertRaises(oi.APIUserAbortError) as caught:
+                await client.images.generate(prompt="p")
+            self.assertEqual(caught.exception.reason, "client_closed")
+
+        self.run_async(scenario())
+        self.assert_no_leaks()
+
+    def test_many_concurrent_calls(self) -> None:
+        import asyncio
+
+        async def scenario() -> List[Any]:
+            client = self.async_client()
+            return await asyncio.gather(*(client.images.generate(prompt=f"p{i}") for i in range(50)))
+
+        self.assertEqual(len(self.run_async(scenario())), 50)
+        self.assertEqual(len(self.api.requests), 50)
+        self.assert_no_leaks()
 
 
 def free_port() -> int:
