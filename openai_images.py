@@ -5376,7 +5376,8 @@ async def _in_thread(work: Callable[[], _T], cancel: Callable[[], None]) -> _T:
             if not failed:
                 _discard(value)
 
-    threading.Thread(target=run, name="openai-images-async", daemon=True).start()
+    worker = threading.Thread(target=run, name="openai-images-async", daemon=True)
+    worker.start()
     try:
         return await asyncio.shield(done)
     except asyncio.CancelledError:
@@ -5390,6 +5391,7 @@ async def _in_thread(work: Callable[[], _T], cancel: Callable[[], None]) -> _T:
                 break
         if done.exception() is None:
             _discard(done.result())
+        worker.join()  # it has reported: only its last instructions are left
         raise
 
 

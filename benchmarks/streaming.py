@@ -8,6 +8,9 @@
    fired by a threading.Event, a Future, client.close(), ImageStream.abort()
    and the total deadline. Each fires when the server reaches the stage.
 4. CPU of 100 idle calls, each with an Event trigger and a total deadline.
+5. The async client: event-loop latency while 100 awaited generations run
+   (each answered after 0.2-0.5 s), against the same loop running 100
+   asyncio.sleep tasks; and task.cancel() -> CancelledError at each stage.
 2. SSE throughput: ~N MB of partial-image events, ImageStream vs. the floor
    (a minimal loop over the same response: read1, split on blank lines,
    json.loads); reported as a ratio measured in the same run.
@@ -101,6 +104,13 @@ class RawServer:
                 conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"da')
                 self.ready.set()
                 self.wait_closed(conn)
+            elif self.mode == "slow":  # a small images reply after 0.2-0.5 s
+                time.sleep(0.2 + 0.3 * (hash(threading.get_ident()) % 1000) / 1000)
+                body = b'{"created": 1, "data": [{"b64_json": "iVBORw0KGgo="}]}'
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(body), body)
+                )
             elif self.mode == "retry":
                 conn.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\nretry-after: 60\r\n\r\n{}")
                 self.ready.set()
@@ -420,6 +430,76 @@ def bench_parser_scaling() -> None:
         )
 
 
+def bench_async(count: int, calls: int = 100) -> None:
+    """The async client: loop latency under load, and cancellation latency."""
+    import asyncio
+
+    async def ticker(lags: List[float], stop: asyncio.Event, tick: float = 0.005) -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            await asyncio.sleep(tick)
+            lags.append(time.perf_counter() - started - tick)
+
+    async def under_load(work: Callable[[], Any]) -> List[float]:
+        lags: List[float] = []
+        stop = asyncio.Event()
+        tick = asyncio.ensure_future(ticker(lags, stop))
+        await asyncio.gather(*(work() for _ in range(calls)))
+        stop.set()
+        await tick
+        return lags
+
+    server = RawServer("slow")
+    client = oi.AsyncOpenAIClient(api_key=KEY, base_url=server.url, proxies={}, max_retries=0)
+    baseline = asyncio.run(under_load(lambda: asyncio.sleep(0.35)))
+    loaded = asyncio.run(under_load(lambda: client.images.generate(prompt="p")))
+    print(f"Async client: event-loop lag of a 5 ms ticker while {calls} calls run; target p99 < 10 ms")
+    for name, lags in (("100 x asyncio.sleep (baseline)", baseline), (f"{calls} x await images.generate", loaded)):
+        ms = [v * 1000 for v in lags]
+        print(f"  {name:34s} n={len(ms):4d}  p50 {statistics.median(ms):6.2f} ms  p99 {percentile(ms, 0.99):6.2f} ms")
+
+    print(f"Async cancellation (task.cancel() -> CancelledError, thread ended), {count} per row; target p99 < 50 ms")
+    servers = {mode: RawServer(mode) for mode in ("hang", "upload", "retry")}
+    servers["stream"] = RawServer("stream-hang", [event_bytes("image_generation.partial_image", "A" * 1000, 0)])
+    blob = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8_000_000
+
+    async def stream_to_end(c: oi.AsyncOpenAIClient) -> None:
+        async for _ in await c.images.generate(prompt="p", stream=True):
+            pass
+
+    stages: List[Tuple[str, str, Callable[[oi.AsyncOpenAIClient], Any]]] = [
+        ("waiting for headers", "hang", lambda c: c.images.generate(prompt="p")),
+        ("uploading (edit, 8 MB)", "upload", lambda c: c.images.edit(image=blob, prompt="p")),
+        ("between stream events", "stream", stream_to_end),
+        ("retry back-off (60 s hint)", "retry", lambda c: c.images.generate(prompt="p")),
+    ]
+
+    async def cancel_at(call: Callable[[], Any], ready: threading.Event) -> float:
+        loop = asyncio.get_running_loop()
+        reached = loop.create_future()
+        ready.clear()
+        threading.Thread(
+            target=lambda: ready.wait(30) and loop.call_soon_threadsafe(reached.set_result, None), daemon=True
+        ).start()
+        task = asyncio.ensure_future(call())
+        await reached
+        started = time.perf_counter()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        return time.perf_counter() - started
+
+    for name, mode, call in stages:
+        server = servers[mode]
+        retrying = oi.AsyncOpenAIClient(api_key=KEY, base_url=server.url, proxies={}, max_retries=2)
+        latencies = [asyncio.run(cancel_at(partial(call, retrying), server.ready)) for _ in range(count)]
+        print(row(name, "task.cancel()", latencies))
+        left = [t.name for t in threading.enumerate() if t.name == "openai-images-async"]
+        assert not left, f"threads left behind: {left}"
+
+
 def main() -> None:
     if sys.argv[1:2] == [DNS_CHILD]:
         dns_child(int(sys.argv[2]))
@@ -427,7 +507,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--aborts", type=int, default=200)
     parser.add_argument("--megabytes", type=int, default=200)
-    parser.add_argument("--only", default="", help="comma-separated: parser,first,throughput,aborts,idle")
+    parser.add_argument("--only", default="", help="comma-separated: parser,first,throughput,aborts,idle,async")
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs")
@@ -442,6 +522,8 @@ def main() -> None:
         bench_dns(args.aborts)
     if not only or "idle" in only:
         bench_idle_cpu()
+    if not only or "async" in only:
+        bench_async(args.aborts)
 
 
 if __name__ == "__main__":
