@@ -4924,6 +4924,11 @@ class TypedSurfaceTests(TestCase):
                 # the TypedDict that type checkers see: the same fields; stream is a parameter of its own
                 self.assertEqual(sorted(typed[self.PARAMS[method]]), sorted(set(fields) - {"stream"}))
 
+    def test_the_package_version_is_the_module_version(self) -> None:
+        with open(os.path.join(HERE, "pyproject.toml"), encoding="utf-8") as project:
+            version = re.search(r'^version = "([^"]+)"', project.read(), re.M)
+        self.assertEqual(version and version.group(1), oi.__version__)
+
     def test_help_shows_the_fields_and_the_images_resource(self) -> None:
         import pydoc
 
