@@ -1392,7 +1392,7 @@ class Headers(MutableMapping[str, str]):
         return f"Headers({self.redacted()!r})"
 
 
-@dataclass
+@dataclass(repr=False)
 class Request:
     """One HTTP request as the interceptors see it: a plain value.
 
@@ -3275,6 +3275,18 @@ def _describe_file_input(value: object) -> str:
     return f"<{type(value).__name__}>"
 
 
+class _FieldsEqual:
+    """Equal when of the same class with equal fields: one ``__eq__`` for every
+    model, instead of one generated per dataclass (that keeps the import fast)."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _field_names(type(self)))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
+
+
 class _JsonBody:
     """``to_json()`` for the models whose ``to_dict()`` is a JSON object."""
 
@@ -3288,8 +3300,8 @@ class _JsonBody:
         return json.dumps(self.to_dict(), indent=indent)
 
 
-@dataclass(repr=False)
-class ImageGenerationRequest(_JsonBody):
+@dataclass(repr=False, eq=False)
+class ImageGenerationRequest(_JsonBody, _FieldsEqual):
     """Body of ``POST /images/generations``. ``None`` fields stay off the wire;
     every value is sent as given (new models, sizes and options work)."""
 
@@ -3331,8 +3343,8 @@ class ImageGenerationRequest(_JsonBody):
     __repr__ = _redacted_repr
 
 
-@dataclass(repr=False)
-class ImageEditRequest:
+@dataclass(repr=False, eq=False)
+class ImageEditRequest(_FieldsEqual):
     """Body of the multipart ``POST /images/edits``.
 
     ``image`` is one file (sent as part ``image``) or a list of files (sent as
@@ -3398,7 +3410,7 @@ def _text_parts(values: Mapping[str, Any]) -> List[Tuple[str, str]]:
     return [pair for name, value in values.items() for pair in form_fields(name, value)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ImageReference(_JsonBody):
     """An input image by reference: exactly one of ``image_url`` (a URL or a
     ``data:`` URL) and ``file_id`` (from the Files API)."""
@@ -3439,8 +3451,8 @@ class ImageReference(_JsonBody):
         return f"ImageReference(file_id={self.file_id!r})"
 
 
-@dataclass(repr=False)
-class ImageEditJsonRequest(_JsonBody):
+@dataclass(repr=False, eq=False)
+class ImageEditJsonRequest(_JsonBody, _FieldsEqual):
     """Body of the JSON ``POST /images/edits``: images by URL or file id."""
 
     images: Sequence[Union[ImageReference, str, Mapping[str, str]]]
@@ -3488,8 +3500,8 @@ class ImageEditJsonRequest(_JsonBody):
     __repr__ = _redacted_repr
 
 
-@dataclass(repr=False)
-class ImageVariationRequest:
+@dataclass(repr=False, eq=False)
+class ImageVariationRequest(_FieldsEqual):
     """Body of ``POST /images/variations`` (a retired endpoint, kept for compatibility)."""
 
     image: FileInput
@@ -3520,7 +3532,7 @@ class ImageVariationRequest:
 _LOCAL_FIELDS = frozenset({"extra", "request_id"})  # attributes of ours, never JSON keys
 
 
-class _Model(_JsonBody):
+class _Model(_JsonBody, _FieldsEqual):
     """Lenient parsing of a JSON object into a dataclass: known keys become
     fields (nested models parsed), unknown keys are kept in ``extra`` and come
     back from ``to_dict()``; missing keys are ``None``."""
@@ -3561,15 +3573,6 @@ class _Model(_JsonBody):
         obj = cls(**known)
         obj.extra = extra
         return obj
-
-    def __eq__(self, other: object) -> bool:
-        """Same class and same fields (one method for every model, instead of one
-        generated per dataclass: that keeps the import fast)."""
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in _field_names(type(self)))
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON object, unknown keys included, ``None`` fields left out."""
@@ -3709,7 +3712,7 @@ def _short(value: object) -> str:
     return f"<{len(value)} chars>" if isinstance(value, str) else repr(value)
 
 
-@dataclass(eq=False)  # _Model.__eq__
+@dataclass(eq=False)  # _FieldsEqual.__eq__
 class ImageUsageDetails(_Model):
     """Token counts by kind (image, text) within ``ImageUsage``."""
 
@@ -3718,7 +3721,7 @@ class ImageUsageDetails(_Model):
     extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
 
 
-@dataclass(eq=False)  # _Model.__eq__
+@dataclass(eq=False)  # _FieldsEqual.__eq__
 class ImageUsage(_Model):
     """Token usage of a GPT image model call."""
 
@@ -3734,7 +3737,7 @@ class ImageUsage(_Model):
     }
 
 
-@dataclass(eq=False)  # _Model.__eq__
+@dataclass(eq=False)  # _FieldsEqual.__eq__
 class SvgUsage(_Model):
     """Token usage of an SVG-producing model call (``svg_usage`` in a response)."""
 
@@ -3746,7 +3749,7 @@ class SvgUsage(_Model):
     extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
 
 
-@dataclass(eq=False)  # _Model.__eq__
+@dataclass(eq=False)  # _FieldsEqual.__eq__
 class Image(_ImageData, _Model):
     """One generated image: ``b64_json`` (GPT image models) or ``url``."""
 
@@ -3759,7 +3762,7 @@ class Image(_ImageData, _Model):
         return f"Image(b64_json={_short(self.b64_json)}, url={self.url!r}, revised_prompt={self.revised_prompt!r})"
 
 
-@dataclass(eq=False)  # _Model.__eq__
+@dataclass(eq=False)  # _FieldsEqual.__eq__
 class ImagesResponse(_Model):
     """The answer of generate / edit / edit_json / create_variation."""
 
@@ -3823,7 +3826,7 @@ def _error_message(error: object) -> str:
 # -- stream events ---------------------------------------------------------------
 
 
-@dataclass(eq=False)  # _Model.__eq__
+@dataclass(eq=False)  # _FieldsEqual.__eq__
 class _ImageEvent(_ImageData, _Model):
     type: Optional[str] = None
     b64_json: Optional[str] = None
@@ -3871,8 +3874,8 @@ class ImageEditCompletedEvent(_CompletedEvent):
     """``image_edit.completed``"""
 
 
-@dataclass
-class UnknownImageStreamEvent(_JsonBody):
+@dataclass(eq=False)
+class UnknownImageStreamEvent(_JsonBody, _FieldsEqual):
     """An event of a type this version does not know; ``raw`` is its JSON."""
 
     type: Optional[str]
