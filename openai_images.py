@@ -164,6 +164,12 @@ __all__ = [
     "AsyncOpenAIClient",
     "AsyncOpenAI",
     "AsyncAzureOpenAI",
+    # many images
+    "run_batch",
+    "load_jobs",
+    "BatchJob",
+    "BatchProgress",
+    "BatchResult",
     "main",
 ]
 
@@ -5713,6 +5719,848 @@ images = cast(ImagesResource, _ModuleImages())
 
 
 # =============================================================================
+# Batch runner: many images, live or through the Batch API, resumable
+# =============================================================================
+#
+# run_batch(jobs, directory) makes the images of every job, once. Live,
+# workers share one pacer fed by the rate-limit headers of every response and
+# by 429s; with batch_api=True the jobs go through /v1/files and /v1/batches
+# at half the price. Either way directory/manifest.jsonl gets a row when a job
+# finishes, after its images are saved, so a run that is interrupted (Ctrl-C,
+# a crash, kill -9) resumes where it stopped and never pays twice for a job
+# that finished.
+
+_JOB_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".webp", ".gif", ".svg")
+
+
+class BatchJob:
+    """One job of a batch: ``id`` (unique), ``method`` (``generate``, or
+    ``edit_json`` when the fields have ``images``), the request ``fields``,
+    ``extra_body`` (fields this version does not know) and ``output``: its
+    images are saved as ``output.png`` (``output-1.png``, … when ``n`` > 1)."""
+
+    __slots__ = ("_fingerprint", "extra_body", "fields", "id", "method", "output", "where")
+
+    def __init__(
+        self,
+        id: str,
+        method: str,
+        fields: Dict[str, Any],
+        output: str,
+        extra_body: Any = None,
+        where: str = "",
+        fingerprint: Optional[str] = None,
+    ) -> None:
+        self.id = id
+        self.method = method
+        self.fields = fields
+        self.output = output
+        self.extra_body: Dict[str, Any] = dict(extra_body or {})
+        self.where = where or f"job {id}"  # "jobs.jsonl line 7", for messages
+        self._fingerprint = fingerprint
+
+    @property
+    def count(self) -> int:
+        """How many images the job makes (its ``n``)."""
+        n = self.fields.get("n")
+        return n if isinstance(n, int) and n > 0 else 1
+
+    def body(self) -> Dict[str, Any]:
+        """The JSON body of the job's request."""
+        request = (ImageGenerationRequest if self.method == "generate" else ImageEditJsonRequest)(**self.fields)
+        return {**request.to_dict(), **self.extra_body}
+
+    def fingerprint(self) -> str:
+        """A digest of the request: a job whose request changed is another job."""
+        if self._fingerprint is None:
+            import hashlib
+            import json
+
+            self._fingerprint = hashlib.sha256(json.dumps(self.body(), sort_keys=True).encode()).hexdigest()[:16]
+        return self._fingerprint
+
+    def __repr__(self) -> str:
+        return f"<BatchJob {self.id} {self.method} -> {self.output}>"
+
+
+def load_jobs(
+    source: Union[str, os.PathLike[str], Iterable[Any]], defaults: Optional[Mapping[str, Any]] = None
+) -> List[BatchJob]:
+    """The jobs of ``source``, every one checked before anything is sent.
+
+    ``source`` is a path or an iterable. A ``.jsonl`` (or ``.ndjson``) file
+    holds one JSON object per line: the fields of a generation, or of a JSON
+    edit (``images``, ``prompt``, …), plus optional ``id``, ``output`` and
+    ``extra_body``. Any other file holds one prompt per line (blank lines are
+    skipped). An iterable gives such objects, or prompts. ``defaults`` are
+    fields every job shares (its own win). Ids default to ``line-N`` (``job-N``
+    for an iterable). A bad job is a ``ValueError`` naming its line."""
+    entries: List[Tuple[str, str, object]] = []  # where, default id, the job
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        structured = path.lower().endswith((".jsonl", ".ndjson"))
+        with open(path, encoding="utf-8") as handle:
+            for number, text in enumerate(handle, 1):
+                where = f"{os.path.basename(path)} line {number}"
+                if not text.strip():
+                    continue
+                if not structured:
+                    entries.append((where, f"line-{number}", text.rstrip("\r\n")))
+                    continue
+                try:
+                    entries.append((where, f"line-{number}", _parse_json(text)))
+                except ValueError as exc:
+                    raise ValueError(f"{where}: not valid JSON ({exc})") from None
+    else:
+        entries = [(f"job {number}", f"job-{number}", item) for number, item in enumerate(source, 1)]
+    jobs: List[BatchJob] = []
+    seen: Dict[Tuple[str, str], str] = {}
+    for where, default_id, item in entries:
+        job = _job_from(where, default_id, item, defaults or {})
+        for key in (("id", job.id), ("output", job.output.lower())):
+            if key in seen:
+                raise ValueError(f"{where}: {key[0]} {key[1]!r} is taken by {seen[key]}")
+            seen[key] = where
+        jobs.append(job)
+    if not jobs:
+        raise ValueError("there are no jobs")
+    return jobs
+
+
+def _job_from(where: str, default_id: str, item: object, defaults: Mapping[str, Any]) -> BatchJob:
+    """One job, checked: a usage error names ``where``."""
+    if isinstance(item, BatchJob):
+        return item
+    if isinstance(item, str):
+        item = {"prompt": item}
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where}: a job is a JSON object or a prompt, not {type(item).__name__}")
+    given = dict(cast("Mapping[str, Any]", item))
+    names = {"id": given.pop("id", default_id)}
+    names["output"] = given.pop("output", names["id"])
+    for what, value in names.items():
+        if not (isinstance(value, str) and 0 < len(value) <= 100 and set(value) <= _JOB_NAME_CHARS) or value[0] == ".":
+            raise ValueError(f"{where}: {what} must be 1-100 letters, digits, '.', '_' or '-', not {value!r}")
+    extra = given.pop("extra_body", None)
+    if extra is not None and not isinstance(extra, dict):
+        raise ValueError(f"{where}: extra_body must be a JSON object")
+    method = "edit_json" if "images" in given else "generate"
+    known = _field_names(ImageGenerationRequest if method == "generate" else ImageEditJsonRequest)
+    fields = {name: value for name, value in defaults.items() if name in known}
+    fields.update(given)
+    fields = {name: value for name, value in fields.items() if value is not None}
+    for name in ("stream", "partial_images"):
+        if name in fields:
+            raise ValueError(f"{where}: batch jobs do not stream; remove {name!r}")
+    try:
+        _request_from(_METHODS[method][0], None, dict(fields), None)  # the checks of a call
+    except (TypeError, ValueError) as exc:
+        text = str(exc).replace(f"{method}() got an unexpected keyword argument", "unknown field")
+        raise ValueError(f"{where}: {text}") from None
+    return BatchJob(names["id"], method, fields, names["output"], extra, where)
+
+
+class BatchProgress:
+    """A snapshot of a batch run, given to ``on_progress``: ``total`` jobs,
+    ``done`` and ``failed`` (this run and before), ``skipped`` (done before
+    this run), ``in_flight``, ``tokens`` used, the ``rate`` (jobs per
+    minute) and ``eta`` (seconds), and with the Batch API its ``status`` and
+    ``batch_id``."""
+
+    def __init__(self, total: int, skipped: int) -> None:
+        self.total = total
+        self.skipped = skipped
+        self.done = skipped
+        self.failed = 0
+        self.in_flight = 0
+        self.tokens = 0
+        self.status = "running"
+        self.batch_id: Optional[str] = None
+        self.started = time.monotonic()
+
+    @property
+    def rate(self) -> float:
+        """Jobs finished per minute in this run."""
+        elapsed = time.monotonic() - self.started
+        finished = self.done - self.skipped + self.failed
+        return 60.0 * finished / elapsed if elapsed > 0 and finished else 0.0
+
+    @property
+    def eta(self) -> Optional[float]:
+        """Seconds until every job has finished at the current rate."""
+        left = self.total - self.done - self.failed
+        return 60.0 * left / self.rate if self.rate else None
+
+    def __repr__(self) -> str:
+        return f"<BatchProgress {self.done}/{self.total} done, {self.failed} failed, {self.status}>"
+
+
+class BatchResult(BatchProgress):
+    """What ``run_batch`` returns: the final ``BatchProgress``, plus
+    ``failed_ids``, the ``manifest`` path and ``interrupted``. ``ok`` is
+    true when every job is done."""
+
+    def __init__(self, progress: BatchProgress, manifest: str, failed_ids: List[str], interrupted: bool) -> None:
+        super().__init__(progress.total, progress.skipped)
+        vars(self).update({k: v for k, v in vars(progress).items() if k != "started"})
+        self.started = progress.started
+        self.manifest = manifest
+        self.failed_ids = failed_ids
+        self.interrupted = interrupted
+        self.failed = len(failed_ids)
+
+    @property
+    def ok(self) -> bool:
+        return self.done == self.total
+
+
+class _Manifest:
+    """``directory/manifest.jsonl``, appended to, never rewritten: a row per
+    finished job (the last row of an id wins) and rows for the steps of a
+    Batch API run (``event``). Each row is one ``write`` of one line; a line
+    torn by a crash is skipped when the manifest is read back."""
+
+    NAME = "manifest.jsonl"
+
+    def __init__(self, directory: str) -> None:
+        import json
+
+        self.path = os.path.join(directory, self.NAME)
+        self.jobs: Dict[str, Dict[str, Any]] = {}
+        self.events: List[Dict[str, Any]] = []
+        self._lock = threading.Lock()
+        torn = False
+        if os.path.exists(self.path):
+            with open(self.path, "rb") as handle:
+                data = handle.read()
+            torn = bool(data) and not data.endswith(b"\n")
+            for line in data.splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # a row torn by a crash: its job is not finished
+                if isinstance(row, dict):
+                    self._remember(cast("Dict[str, Any]", row))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        if torn:
+            os.write(self._fd, b"\n")
+
+    def _remember(self, row: Dict[str, Any]) -> None:
+        if "event" in row:
+            self.events.append(row)
+        elif isinstance(row.get("id"), str):
+            self.jobs[row["id"]] = row
+
+    def append(self, row: Dict[str, Any]) -> None:
+        import json
+
+        line = (json.dumps(row, separators=(",", ":")) + "\n").encode()
+        with self._lock:
+            written = 0
+            while written < len(line):
+                written += os.write(self._fd, line[written:])
+            self._remember(row)
+
+    def done(self, job: BatchJob) -> bool:
+        """Whether ``job`` finished with its images saved (its request unchanged)."""
+        row = self.jobs.get(job.id)
+        if row is None or row.get("status") != "done":
+            return False
+        if row.get("fingerprint") not in (None, job.fingerprint()):
+            raise ValueError(
+                f"{job.where}: job {job.id!r} changed since it was done (see {self.path}); "
+                "give it a new id, or use another output directory"
+            )
+        return True
+
+    def last_event(self, *names: str) -> Optional[Dict[str, Any]]:
+        return next((row for row in reversed(self.events) if row["event"] in names), None)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _now_text() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _save_job(job: BatchJob, images: Sequence[_ImageData], directory: str, client: Optional[OpenAIClient]) -> List[str]:
+    """Save a job's images atomically (``output.png``, or ``output-N.ext``),
+    downloading URL images; returns the file names. If the directory cannot
+    take one, it goes to the temporary directory and its full path is returned."""
+    names: List[str] = []
+    for number, image in enumerate(images, 1):
+        url = getattr(image, "url", None)  # stream events have none
+        if image.b64_json is None and isinstance(url, str) and client is not None:
+            data = _download(client, url)
+        else:
+            data = image.to_bytes()
+        suffix = ".svg" if data.lstrip()[:5] in (b"<svg ", b"<?xml") else None
+        suffix = suffix or _TYPE_EXTENSIONS.get(_sniff_image_type(data[:16]) or "", ".png")
+        name = f"{job.output}{'' if len(images) == 1 else f'-{number}'}{suffix}"
+        try:
+            write_file_atomic(os.path.join(directory, name), data)
+        except OSError:  # paid for: it goes somewhere, and the row says where
+            import tempfile
+
+            name = write_file_atomic(os.path.join(tempfile.gettempdir(), f"openai-images-rescued-{name}"), data)
+        names.append(name)
+    return names
+
+
+def _done_row(job: BatchJob, files: List[str], response: ImagesResponse, engine: str) -> Dict[str, Any]:
+    usage = response.usage.to_dict() if response.usage is not None else None
+    return {
+        "id": job.id,
+        "status": "done",
+        "files": files,
+        "request_id": response.request_id,
+        "revised_prompt": next((image.revised_prompt for image in response.data if image.revised_prompt), None),
+        "usage": usage,
+        "error": None,
+        "fingerprint": job.fingerprint(),
+        "engine": engine,
+        "at": _now_text(),
+    }
+
+
+def _failed_row(job: BatchJob, error: Dict[str, Any], engine: str, request_id: Optional[str] = None) -> Dict[str, Any]:
+    return {"id": job.id, "status": "failed", "files": [], "request_id": request_id, "error": error, "engine": engine}
+
+
+def _error_info(exc: BaseException) -> Dict[str, Any]:
+    """A failed job's error, for its manifest row."""
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "status": getattr(exc, "status_code", None),
+        "code": getattr(exc, "code", None),
+    }
+
+
+def _adopt_saved(job: BatchJob, row: Optional[Mapping[str, Any]], present: Set[str]) -> Optional[List[str]]:
+    """The files of a job whose images were saved but whose row was not
+    written (the run was killed in between), or ``None``: the job must have
+    been started (its last row), with the same request."""
+    if row is None or row.get("status") != "started" or row.get("fingerprint") != job.fingerprint():
+        return None
+    stems = [job.output] if job.count == 1 else [f"{job.output}-{n}" for n in range(1, job.count + 1)]
+    found = [next((stem + s for s in _IMAGE_SUFFIXES if stem + s in present), None) for stem in stems]
+    return None if None in found else cast("List[str]", found)
+
+
+def _tokens_of(row: Mapping[str, Any]) -> int:
+    total = _json_object(row.get("usage")).get("total_tokens")
+    return total if isinstance(total, int) else 0
+
+
+def _duration(text: Optional[str]) -> Optional[float]:
+    """Seconds of a rate-limit reset (``1s``, ``850ms``, ``6m0s``, ``1h2m3.5s``, ``0.5``)."""
+    if not text:
+        return None
+    text = text.strip().lower()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    total, number = 0.0, ""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char.isdigit() or char == ".":
+            number += char
+            index += 1
+            continue
+        unit = "ms" if text.startswith("ms", index) else char
+        if unit not in units or not number:
+            return None
+        try:
+            total += float(number) * units[unit]
+        except ValueError:
+            return None
+        number, index = "", index + len(unit)
+    return None if number else total
+
+
+class _Pacer:
+    """Paces every worker of a live batch together. Requests start at most
+    at the account's rate, learnt from ``x-ratelimit-limit-requests`` (a
+    little under it, and slower after each 429, recovering as calls
+    succeed); nobody starts while ``remaining`` is 0 until its reset, or
+    after a 429 until its ``retry-after(-ms)``: one 429 slows every worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next_start = 0.0
+        self._paused_until = 0.0
+        self._interval = 0.0  # seconds between request starts (0: unknown yet)
+        self._factor = 0.95  # of the limit: headroom for clocks and jitter
+        self.limited = 0  # 429s seen
+
+    def wait(self, request: Request) -> None:
+        """Block (abortably, through the request's call) until this request may start."""
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_start, self._paused_until)
+            self._next_start = start + self._interval / self._factor
+        if start > now:
+            _call_of(request).sleep(start - now, request)
+
+    def observe(self, response: Response) -> None:
+        """Learn from a response's rate-limit headers (and its status)."""
+        headers = response.headers
+        now = time.monotonic()
+        with self._lock:
+            limit = headers.get("x-ratelimit-limit-requests", "")
+            if limit.isdigit() and int(limit) > 0:
+                self._interval = 60.0 / int(limit)
+            for kind in ("requests", "tokens"):
+                remaining = headers.get(f"x-ratelimit-remaining-{kind}", "")
+                reset = _duration(headers.get(f"x-ratelimit-reset-{kind}"))
+                if remaining == "0" and reset is not None:
+                    self._paused_until = max(self._paused_until, now + min(reset, 600.0))
+            if response.status_code == 429:
+                self.limited += 1
+                hint = retry_after_seconds(headers)
+                if hint is None:
+                    hint = _duration(headers.get("x-ratelimit-reset-requests")) or 1.0
+                self._paused_until = max(self._paused_until, now + min(hint, 600.0))
+                self._factor = max(0.3, self._factor * 0.85)
+            elif response.status_code < 300:
+                self._factor = min(0.95, self._factor + 0.005)
+
+
+class _PacedTransport:
+    """The innermost handler of a live batch's client: every attempt (retries
+    too) waits for the pacer, and every response teaches it."""
+
+    def __init__(self, pacer: _Pacer, inner: Handler) -> None:
+        self.pacer = pacer
+        self.inner = inner
+
+    def __call__(self, request: Request) -> Response:
+        self.pacer.wait(request)
+        response = self.inner(request)
+        self.pacer.observe(response)
+        return response
+
+
+class _BatchRun:
+    """One run of ``run_batch``: the jobs, the manifest, progress and stop."""
+
+    def __init__(
+        self,
+        client: OpenAIClient,
+        jobs: List[BatchJob],
+        directory: str,
+        stop: threading.Event,
+        on_progress: Optional[Callable[[BatchProgress], None]],
+        on_saved: Optional[Callable[[BatchJob, List[str]], None]],
+    ) -> None:
+        self.client = client
+        self.jobs = jobs
+        self.directory = directory
+        self.stop = stop
+        self.manifest = _Manifest(directory)
+        self._on_progress = on_progress
+        self._on_saved = on_saved
+        self._lock = threading.Lock()
+        present = set(os.listdir(directory))
+        self.pending: List[BatchJob] = []
+        for job in jobs:
+            if self.manifest.done(job):
+                continue
+            adopted = _adopt_saved(job, self.manifest.jobs.get(job.id), present)
+            if adopted is not None:  # saved, then killed before its row: done, not paid again
+                row = {"id": job.id, "status": "done", "files": adopted, "recovered": True, "error": None}
+                self.manifest.append({**row, "fingerprint": job.fingerprint(), "at": _now_text()})
+                continue
+            self.pending.append(job)
+        self.progress = BatchProgress(len(jobs), len(jobs) - len(self.pending))
+        self.progress.tokens = sum(_tokens_of(self.manifest.jobs.get(job.id, {})) for job in jobs)
+
+    def record(self, row: Dict[str, Any], job: BatchJob) -> None:
+        """Write a finished job's row (its images are saved) and report it."""
+        self.manifest.append(row)
+        with self._lock:
+            if row["status"] == "done":
+                self.progress.done += 1
+                self.progress.tokens += _tokens_of(row)
+            else:
+                self.progress.failed += 1
+        if row["status"] == "done" and self._on_saved is not None:
+            self._on_saved(job, row["files"])
+        self.report()
+
+    def report(self) -> None:
+        if self._on_progress is not None:
+            self._on_progress(self.progress)
+
+    def finish_job(self, job: BatchJob, response: ImagesResponse, engine: str) -> None:
+        if not response.data:
+            error = {"type": "NoImages", "message": "the server returned no images", "status": None, "code": None}
+            self.record(_failed_row(job, error, engine, response.request_id), job)
+            return
+        files = _save_job(job, response.data, self.directory, self.client)
+        self.record(_done_row(job, files, response, engine), job)
+
+    def failed_ids(self) -> List[str]:
+        rows = self.manifest.jobs
+        return [job.id for job in self.jobs if rows.get(job.id, {}).get("status") == "failed"]
+
+    def result(self, interrupted: bool) -> BatchResult:
+        return BatchResult(self.progress, self.manifest.path, self.failed_ids(), interrupted)
+
+
+def _run_live(run: _BatchRun, jobs: List[BatchJob], concurrency: int) -> bool:
+    """Run ``jobs`` live with ``concurrency`` workers; returns False if stopped."""
+    import collections
+
+    pacer = _Pacer()
+    client = run.client.with_options(transport=_PacedTransport(pacer, run.client.transport))
+    queue = collections.deque(jobs)
+    lock = threading.Lock()
+
+    def work() -> None:
+        while not run.stop.is_set():
+            with lock:
+                if not queue:
+                    return
+                job = queue.popleft()
+                run.progress.in_flight += 1
+            try:
+                run.manifest.append({"id": job.id, "status": "started", "fingerprint": job.fingerprint()})
+                method = getattr(client.images, job.method)
+                response = method(**job.fields, extra_body=job.extra_body or None, abort_trigger=run.stop)
+                run.finish_job(job, response, "live")
+            except APIUserAbortError:
+                return  # stopped: the job stays pending, for the next run
+            except Exception as exc:  # this job failed; the others go on
+                run.record(_failed_row(job, _error_info(exc), "live", getattr(exc, "request_id", None)), job)
+            finally:
+                with lock:
+                    run.progress.in_flight -= 1
+
+    workers = [threading.Thread(target=work, name="openai-images-batch", daemon=True) for _ in range(concurrency)]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            while worker.is_alive():
+                worker.join(0.25)  # short waits: Ctrl-C reaches this thread
+    except BaseException:
+        run.stop.set()  # every call in flight aborts at once
+        for worker in workers:
+            worker.join()
+        raise
+    finally:
+        client.close()
+    return not run.stop.is_set()
+
+
+_BATCH_FINAL = ("completed", "failed", "expired", "cancelled")
+
+
+def _api_call(
+    client: OpenAIClient,
+    method: str,
+    path: str,
+    body: Union[Dict[str, Any], MultipartEncoder, None] = None,
+    stop: Optional[threading.Event] = None,
+) -> Dict[str, Any]:
+    """A JSON call to another endpoint of the API (files, batches), with the
+    client's retries, timeouts and errors; the reply must be a JSON object."""
+    limits = client.config.timeout
+    with client._open_call(stop, limits.total) as call:  # pyright: ignore[reportPrivateUsage]
+        request = client.request_builder.build(method, path, body=body, timeout=limits, call=call)
+        response = client.chain(request)
+        payload = response.json(client.config.max_response_bytes)
+        if not isinstance(payload, dict):
+            raise APIResponseValidationError(f"{method} {path}: the reply is not a JSON object", response=response)
+        return cast("Dict[str, Any]", payload)
+
+
+def _download_file(client: OpenAIClient, file_id: str, target: str, stop: threading.Event) -> None:
+    """``GET /files/{id}/content`` streamed to ``target`` (atomically): flat memory for any size."""
+    limits = client.config.timeout
+    temp = f"{target}.part"
+    with client._open_call(stop, None) as call:  # pyright: ignore[reportPrivateUsage]
+        request = client.request_builder.build(
+            "GET", f"/files/{_quote_segment(file_id)}/content", body=None, timeout=limits, call=call, leave_body=True
+        )
+        response = client.chain(request)
+        with open(temp, "wb") as handle:
+            for chunk in response.iter_bytes(1 << 20):
+                handle.write(chunk)
+    os.replace(temp, target)
+
+
+def _batch_line_outcome(line: Mapping[str, Any]) -> Tuple[Optional[Dict[str, Any]], Dict[str, Any], Optional[str]]:
+    """(the images body, or None; the error; the request id) of an output or error line."""
+    response = _json_object(line.get("response"))
+    request_id = _str_or_none(response.get("request_id"))
+    status = response.get("status_code")
+    body = _json_object(response.get("body"))
+    if line.get("error") is None and isinstance(status, int) and 200 <= status < 300 and "data" in body:
+        return body, {}, request_id
+    info = _json_object(line.get("error") or body.get("error"))
+    message = _str_or_none(info.get("message")) or "the request failed in the batch"
+    return (
+        None,
+        {"type": "BatchRequestError", "message": message, "status": status, "code": info.get("code")},
+        request_id,
+    )
+
+
+def _run_batch_api(
+    run: _BatchRun, jobs: List[BatchJob], poll_interval: float, max_poll_interval: float, cancel: bool
+) -> bool:
+    """Run ``jobs`` through the Batch API, or continue the batch the manifest
+    has in progress; returns False if stopped (the batch goes on upstream)."""
+    client, manifest, stop = run.client, run.manifest, run.stop
+    active = manifest.last_event("batch_created", "batch_finished", "batch_input")
+    if active is None or active["event"] == "batch_finished":
+        if cancel:
+            raise ValueError(f"no batch is in progress in {run.directory}")
+        if not jobs:
+            return True
+        active = _start_batch(run, jobs)
+    if active["event"] == "batch_input":  # written (and maybe uploaded, or created) before a crash
+        active = _create_batch(run, active)
+    batch_id: str = active["batch_id"]
+    members: Dict[str, List[Any]] = active["jobs"]  # id -> [output, count, fingerprint]
+    run.progress.batch_id = batch_id
+    if cancel:
+        _api_call(client, "POST", f"/batches/{_quote_segment(batch_id)}/cancel", {}, stop)
+    delay = poll_interval
+    while True:
+        batch = _api_call(client, "GET", f"/batches/{_quote_segment(batch_id)}", None, stop)
+        status = str(batch.get("status"))
+        counts = _json_object(batch.get("request_counts"))
+        run.progress.status = (
+            f"{status} ({counts.get('completed', 0)}/{counts.get('total', len(members))} done upstream)"
+        )
+        run.report()
+        if status in _BATCH_FINAL:
+            break
+        if stop.wait(delay):
+            return False
+        delay = min(max_poll_interval, delay * 1.5)
+    by_id = {job.id: job for job in run.jobs}
+    if status == "failed":
+        errors = _json_object(batch.get("errors")).get("data")
+        found = [_json_object(e) for e in cast("List[object]", errors if isinstance(errors, list) else [])]
+        details = "; ".join(f"line {e.get('line')}: {e.get('message')}" for e in found if e)
+        error = {"type": "BatchFailed", "message": f"the batch {batch_id} failed: {details or 'no details'}"}
+        for job_id in members:
+            job = by_id.get(job_id) or _member_job(job_id, members[job_id])
+            if not manifest.done(job):
+                run.record(_failed_row(job, {**error, "status": None, "code": "batch_failed"}, "batch_api"), job)
+        manifest.append({"event": "batch_finished", "batch_id": batch_id, "status": status, "at": _now_text()})
+        return True
+    seen: Set[str] = set()
+    for key in ("output_file_id", "error_file_id"):
+        file_id = batch.get(key)
+        if not isinstance(file_id, str):
+            continue
+        target = os.path.join(run.directory, f".{batch_id}-{key[:-8]}.jsonl")
+        _download_file(client, file_id, target, stop)
+        _take_batch_lines(run, target, members, by_id, seen)
+    for job_id in members:
+        job = by_id.get(job_id) or _member_job(job_id, members[job_id])
+        if job_id not in seen and not manifest.done(job):
+            error = {"type": "BatchRequestError", "message": f"not in the output of the batch ({status})"}
+            run.record(_failed_row(job, {**error, "status": None, "code": f"batch_{status}"}, "batch_api"), job)
+    manifest.append({"event": "batch_finished", "batch_id": batch_id, "status": status, "at": _now_text()})
+    for name in os.listdir(run.directory):  # the downloads and the input file: every row is written
+        if name.startswith((f".{batch_id}-", f".batch-input-{active['token']}")):
+            os.unlink(os.path.join(run.directory, name))
+    return True
+
+
+def _member_job(job_id: str, member: List[Any]) -> BatchJob:
+    """A job of a batch known only from the manifest (a run resumed without its jobs file)."""
+    output, count, fingerprint = member
+    return BatchJob(job_id, "generate", {"prompt": "", "n": count}, output, fingerprint=fingerprint)
+
+
+def _take_batch_lines(
+    run: _BatchRun, path: str, members: Dict[str, List[Any]], by_id: Dict[str, BatchJob], seen: Set[str]
+) -> None:
+    """Save the images of each line of a downloaded output (or error) file,
+    one line at a time: memory holds one line, however large the file."""
+    with open(path, "rb") as handle:
+        for text in handle:
+            if not text.strip():
+                continue
+            try:
+                line = _json_object(_parse_json(text))
+            except ValueError:
+                continue
+            job_id = line.get("custom_id")
+            if not isinstance(job_id, str) or job_id not in members or job_id in seen:
+                continue
+            seen.add(job_id)
+            job = by_id.get(job_id) or _member_job(job_id, members[job_id])
+            if run.manifest.done(job):
+                continue
+            body, error, request_id = _batch_line_outcome(line)
+            if body is None:
+                run.record(_failed_row(job, error, "batch_api", request_id), job)
+                continue
+            try:
+                response: ImagesResponse = ImagesResponse.from_dict(body)
+            except ValueError as exc:
+                run.record(_failed_row(job, _error_info(exc), "batch_api", request_id), job)
+                continue
+            response.request_id = request_id
+            run.finish_job(job, response, "batch_api")
+
+
+def _start_batch(run: _BatchRun, jobs: List[BatchJob]) -> Dict[str, Any]:
+    """Write the Batch API input file for ``jobs`` (streamed to disk) and record it."""
+    import json
+
+    methods = {job.method for job in jobs}
+    if len(methods) > 1:
+        raise ValueError("a batch holds one endpoint: these jobs mix generations and edits; run them apart")
+    token = os.urandom(8).hex()
+    path = os.path.join(run.directory, f".batch-input-{token}.jsonl")
+    url = "/v1" + _METHODS[jobs[0].method][0].path
+    with open(path, "w", encoding="utf-8") as handle:
+        for job in jobs:
+            handle.write(json.dumps({"custom_id": job.id, "method": "POST", "url": url, "body": job.body()}) + "\n")
+    row = {
+        "event": "batch_input",
+        "token": token,
+        "path": path,
+        "endpoint": url,
+        "jobs": {job.id: [job.output, job.count, job.fingerprint()] for job in jobs},
+        "at": _now_text(),
+    }
+    run.manifest.append(row)
+    return row
+
+
+def _create_batch(run: _BatchRun, prepared: Dict[str, Any]) -> Dict[str, Any]:
+    """Upload the input file and create the batch, each step recorded, so
+    that a run killed at any point continues without creating a second batch:
+    the batch carries the run's token in its metadata, and is looked up by
+    it before another is created."""
+    client, manifest, stop, token = run.client, run.manifest, run.stop, prepared["token"]
+    uploaded = manifest.last_event("file_uploaded")
+    if uploaded is None or uploaded.get("token") != token:
+        part = FilePart.from_input("file", ("batch-input.jsonl", prepared["path"], "application/jsonl"))
+        file = _api_call(client, "POST", "/files", MultipartEncoder([("purpose", "batch")], [part]), stop)
+        uploaded = {"event": "file_uploaded", "token": token, "file_id": file.get("id"), "at": _now_text()}
+        manifest.append(uploaded)
+    creating = manifest.last_event("batch_creating")
+    existing = _batch_with_token(client, token, stop) if creating and creating.get("token") == token else None
+    if existing is None:
+        manifest.append({"event": "batch_creating", "token": token, "at": _now_text()})
+        body = {
+            "input_file_id": uploaded["file_id"],
+            "endpoint": prepared["endpoint"],
+            "completion_window": "24h",
+            "metadata": {"openai_images_run": token},
+        }
+        try:
+            existing = _api_call(client.with_options(max_retries=0), "POST", "/batches", body, stop)
+        except (APIConnectionError, InternalServerError):  # it may exist anyway: look before trying again
+            existing = _batch_with_token(client, token, stop) or _api_call(client, "POST", "/batches", body, stop)
+    row = {**prepared, "event": "batch_created", "batch_id": existing.get("id"), "at": _now_text()}
+    row.pop("path", None)
+    manifest.append(row)
+    return row
+
+
+def _batch_with_token(client: OpenAIClient, token: str, stop: threading.Event) -> Optional[Dict[str, Any]]:
+    """The batch created with this run's ``token`` (among the latest 100), if any."""
+    listing = _api_call(client, "GET", "/batches?limit=100", None, stop)
+    data = listing.get("data")
+    for item in cast("List[object]", data if isinstance(data, list) else []):
+        batch = _json_object(item)
+        if _json_object(batch.get("metadata")).get("openai_images_run") == token:
+            return batch
+    return None
+
+
+def run_batch(
+    jobs: Union[str, os.PathLike[str], Iterable[Any]],
+    directory: Union[str, os.PathLike[str]],
+    *,
+    client: Optional[OpenAIClient] = None,
+    defaults: Optional[Mapping[str, Any]] = None,
+    concurrency: int = 8,
+    batch_api: bool = False,
+    rerun_failed_live: bool = False,
+    cancel: bool = False,
+    poll_interval: float = 5.0,
+    max_poll_interval: float = 60.0,
+    abort_trigger: Optional[threading.Event] = None,
+    on_progress: Optional[Callable[[BatchProgress], None]] = None,
+    on_saved: Optional[Callable[[BatchJob, List[str]], None]] = None,
+) -> BatchResult:
+    """Make the images of every job, saved in ``directory``, resumably.
+
+    ``jobs`` is a jobs file or an iterable (see ``load_jobs``, which checks
+    every job before anything is sent). Live (the default), ``concurrency``
+    workers call the API, paced together by its rate-limit headers and 429s,
+    each call with the client's retries. With ``batch_api``, the jobs go to
+    the Batch API (half the price, within 24 hours): the input file is
+    uploaded, the batch created and polled (every ``poll_interval`` seconds,
+    growing to ``max_poll_interval``), and its output downloaded to disk and
+    saved job by job; ``rerun_failed_live`` then runs the jobs that failed
+    live; ``cancel`` cancels the batch in progress and saves what it finished.
+
+    ``directory/manifest.jsonl`` gets a row per finished job (id, status,
+    files, request id, revised prompt, usage, error) once its images are
+    saved. Run it again to finish: jobs done are skipped, failed ones retried,
+    a batch in progress is continued. Setting ``abort_trigger`` (or Ctrl-C)
+    aborts every call in flight and returns with ``interrupted`` set.
+    """
+    directory = os.fspath(directory)
+    job_list = load_jobs(jobs, defaults)
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    os.makedirs(directory, exist_ok=True)
+    owned = client is None
+    client = client or OpenAIClient()
+    stop = abort_trigger or threading.Event()
+    run = _BatchRun(client, job_list, directory, stop, on_progress, on_saved)
+    interrupted = False
+    try:
+        if isinstance(jobs, (str, os.PathLike)):  # what `batch --resume DIR` needs to run it again
+            source = os.path.abspath(os.fspath(jobs))  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            run.manifest.append(
+                {"event": "run", "jobs": source, "defaults": dict(defaults or {}), "batch_api": batch_api}
+            )
+        run.report()
+        step = run.manifest.last_event("batch_input", "batch_created", "batch_finished")
+        if batch_api or cancel or (step is not None and step["event"] != "batch_finished"):
+            finished = _run_batch_api(run, run.pending, poll_interval, max_poll_interval, cancel)
+            retry = [job for job in job_list if job.id in run.failed_ids()] if rerun_failed_live else []
+            if finished and retry:
+                run.progress.failed -= len(retry)
+                run.progress.status = "running the failed jobs live"
+                finished = _run_live(run, retry, concurrency)
+        else:
+            finished = _run_live(run, run.pending, concurrency)
+        interrupted = not finished
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    finally:
+        run.manifest.close()
+        if owned:
+            client.close()
+    run.progress.status = "interrupted" if interrupted else "finished"
+    return run.result(interrupted)
+
+
+# =============================================================================
 # Command line: python -m openai_images generate "a white cat"
 # =============================================================================
 
@@ -5749,9 +6597,19 @@ class _Options:
     verbose: bool
     dry_run: bool
 
+    jobs: Optional[str]
+    resume: Optional[str]
+    concurrency: Optional[int]
+    batch_api: bool
+    cancel: bool
+    rerun_failed_live: bool
+    poll_interval: Optional[float]
+
     def __init__(self, namespace: object) -> None:
         absent: Dict[str, object] = {"prompt": "", "images": [], "image": "", "image_url": [], "file_id": []}
         absent.update(mask=None, markup=None, stream=False, save_partials=False, partial_images=None)
+        absent.update(json=False, include_b64=False, no_save=False, dry_run=False, jobs=None, resume=None)
+        absent.update(concurrency=None, batch_api=False, cancel=False, rerun_failed_live=False, poll_interval=None)
         given: Dict[str, object] = vars(namespace)
         for name, value in {**absent, **given}.items():
             setattr(self, name, value)
@@ -5849,6 +6707,9 @@ def _build_parser() -> Any:
         out.add_argument("--include-b64", action="store_true", help="with --json: keep the base64 data")
         out.add_argument("--no-save", action="store_true", help="with --json: do not write image files")
         out.add_argument("--quiet", action="store_true", help="no progress or notes on stderr")
+        connection(sub)
+
+    def connection(sub: Any, dry_run: bool = True) -> None:
         conn = sub.add_argument_group("connection")
         conn.add_argument("--base-url", help="API base URL (default: OPENAI_BASE_URL or https://api.openai.com/v1)")
         conn.add_argument(
@@ -5859,11 +6720,12 @@ def _build_parser() -> Any:
         )
         conn.add_argument("--max-retries", type=int, metavar="N", help="retries of transient failures (default 2)")
         conn.add_argument("--verbose", "-v", action="store_true", help="log HTTP requests to stderr (keys redacted)")
-        conn.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="print the request that would be sent (key redacted) and exit; no network",
-        )
+        if dry_run:
+            conn.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="print the request that would be sent (key redacted) and exit; no network",
+            )
 
     generate = commands.add_parser(
         "generate", help="create images from a prompt", description="Create images from a prompt."
@@ -5893,7 +6755,46 @@ def _build_parser() -> Any:
     )
     variation.add_argument("image", help="the image file")
     common(variation, kind="variation")
-    parser.set_defaults(oi_subparsers={"generate": generate, "edit": edit, "variation": variation})
+    batch = commands.add_parser(
+        "batch",
+        help="many images from a jobs file, resumably (live, or through the Batch API)",
+        description="Make the images of every job in JOBS, saved in DIR with DIR/manifest.jsonl, a row per "
+        "finished job. Run the same command again (or --resume DIR) to finish an interrupted run: jobs done "
+        "are skipped, failed ones retried. Exit status: 0 every job done, 1 some failed (listed), 2 usage error "
+        "(a bad job line is named), 130 interrupted.",
+    )
+    batch.add_argument(
+        "jobs",
+        nargs="?",
+        metavar="JOBS",
+        help="a .jsonl file (one request per line: its fields, and optional id, output, extra_body) "
+        "or a text file (one prompt per line)",
+    )
+    run = batch.add_argument_group("run")
+    run.add_argument("-o", "--output", metavar="DIR", help="the directory for the images and manifest.jsonl")
+    run.add_argument("--resume", metavar="DIR", help="continue the run in DIR, with its jobs file and options")
+    run.add_argument("-j", "--concurrency", type=int, metavar="N", help="calls at once (live; default 8)")
+    run.add_argument(
+        "--batch-api", action="store_true", help="send the jobs through the Batch API: half the price, within 24 h"
+    )
+    run.add_argument("--cancel", action="store_true", help="cancel the batch in progress and save what it finished")
+    run.add_argument("--rerun-failed-live", action="store_true", help="after the batch, run its failed jobs live")
+    run.add_argument(
+        "--poll-interval", type=_seconds, metavar="SECONDS", help="first wait between batch polls (default 5)"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    api = batch.add_argument_group("API parameters for every job (a job's own fields win)")
+    api.add_argument("--model", "-m", help=f"model id (default: $OPENAI_IMAGES_MODEL, else {_DEFAULT_CLI_MODEL})")
+    api.add_argument("--size", "-s", help=f"{_values(ImageSize)}, or WIDTHxHEIGHT")
+    api.add_argument("-n", type=int, help="images per job")
+    api.add_argument("--quality", "-q", help=_values(ImageQuality))
+    api.add_argument("--background", help=_values(ImageBackground))
+    api.add_argument("--output-format", "-f", help=_values(ImageOutputFormat))
+    api.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
+    api.add_argument("--moderation", help=_values(ImageModeration))
+    api.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any other API field")
+    connection(batch, dry_run=False)
+    parser.set_defaults(oi_subparsers={"generate": generate, "edit": edit, "variation": variation, "batch": batch})
     return parser
 
 
@@ -6374,6 +7275,8 @@ def _elide_b64(value: Any, keep: bool) -> Any:
 
 def _run(args: _Options, progress: _Progress) -> int:
     """The command: collect the call, check the outputs, call, save, report."""
+    if args.command == "batch":
+        return _run_batch(args, progress)
     if getattr(args, "prompt", None) == "-":
         progress.status = "reading the prompt from standard input"
     method, params = _call_for(args)
@@ -6400,6 +7303,91 @@ def _run(args: _Options, progress: _Progress) -> int:
     for line in output.rescued:
         print(f"openai-images: error: {line}", file=sys.stderr)
     return 1 if output.rescued else 0
+
+
+def _run_batch(args: _Options, progress: _Progress) -> int:
+    """``batch``: run the jobs (or resume a run), print each saved file, and
+    say what failed, or how to resume."""
+    batch_api = args.batch_api
+    if args.resume:
+        if args.jobs or args.output:
+            raise _UsageError("--resume DIR takes neither JOBS nor -o: the run in DIR says what to do")
+        directory = args.resume
+        row = _last_run(directory)
+        jobs, defaults = row["jobs"], _json_object(row.get("defaults"))
+        batch_api = batch_api or bool(row.get("batch_api"))
+    else:
+        if not args.jobs or not args.output:
+            raise _UsageError("batch needs JOBS and -o DIR (or --resume DIR)")
+        directory, jobs = args.output, args.jobs
+        defaults = _api_params(args)
+        defaults.setdefault("model", os.environ.get("OPENAI_IMAGES_MODEL") or _DEFAULT_CLI_MODEL)
+    load_jobs(jobs, defaults)  # every job checked before anything is sent or created
+    os.makedirs(directory, exist_ok=True)
+    _Output(os.path.join(directory, ""), lambda text: _note(args, text)).check()
+    resume = f"python -m openai_images batch --resume {directory}"
+
+    def show(state: BatchProgress) -> None:
+        eta = f", ETA {state.eta:.0f} s" if state.eta is not None else ""
+        progress.status = (
+            f"{state.done}/{state.total} done, {state.failed} failed, {state.rate:.0f}/min{eta}, "
+            f"{state.tokens} tokens; {state.status}"
+        )
+
+    def saved(job: BatchJob, files: List[str]) -> None:
+        for name in files:
+            progress.print(os.path.join(directory, name))
+
+    with OpenAIClient(**_client_options(args, progress)) as client:
+        try:
+            result = run_batch(
+                jobs,
+                directory,
+                client=client,
+                defaults=defaults,
+                concurrency=args.concurrency or 8,
+                batch_api=batch_api,
+                rerun_failed_live=args.rerun_failed_live,
+                cancel=args.cancel,
+                poll_interval=args.poll_interval or 5.0,
+                on_progress=show,
+                on_saved=saved,
+            )
+        except (KeyboardInterrupt, _Terminated):
+            upstream = " (the batch goes on upstream; add --cancel to cancel it)" if batch_api else ""
+            _note(args, f"stopped: nothing in flight was saved; resume with: {resume}{upstream}")
+            raise
+    summary = f"{result.done} of {result.total} jobs done ({result.skipped} before this run), {result.tokens} tokens"
+    _note(args, f"{summary}; manifest: {result.manifest}")
+    if result.failed_ids:
+        shown = ", ".join(result.failed_ids[:20]) + (", ..." if len(result.failed_ids) > 20 else "")
+        print(
+            f"openai-images: error: {len(result.failed_ids)} jobs failed: {shown}; the errors are in {result.manifest}; "
+            f"run again to retry them: {resume}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _last_run(directory: str) -> Dict[str, Any]:
+    """The latest ``run`` row of the manifest in ``directory``."""
+    path = os.path.join(directory, _Manifest.NAME)
+    try:
+        with open(path, "rb") as handle:
+            rows = [row for row in map(_json_object, map(_try_json, handle)) if row.get("event") == "run"]
+    except FileNotFoundError:
+        raise _UsageError(f"{directory} holds no batch run to resume (no {_Manifest.NAME})") from None
+    if not rows:
+        raise _UsageError(f"{path} does not say which jobs file it ran")
+    return rows[-1]
+
+
+def _try_json(line: bytes) -> object:
+    try:
+        return _parse_json(line)
+    except ValueError:
+        return None
 
 
 def _client_options(args: _Options, progress: _Progress) -> Dict[str, Any]:

@@ -146,6 +146,7 @@ class Recorded:
         self.query = query
         self.headers = headers
         self.body = body
+        self.rate_headers: Dict[str, str] = {}  # the rate-limited mode's headers for the answer
         self.json: Any = None
         self.fields: List[Tuple[str, str]] = []
         self.files: List[Tuple[str, Optional[str], str, bytes]] = []  # name, filename, type, payload
@@ -252,6 +253,16 @@ class FakeImagesAPI:
         self.counter = 0
         self.connections = 0
         self.echo = False  # answer with images that carry the request's prompt (load tests)
+        # The Files and Batches APIs: uploaded files, and batches that move one status per GET.
+        self.files: Dict[str, bytes] = {}
+        self.batches: Dict[str, Dict[str, Any]] = {}
+        self.batch_plan = "completed"  # or "failed", "expired"; a cancel makes "cancelled"
+        self.batch_image_bytes = 0  # the size of each image in batch outputs (0: a tiny PNG)
+        # A rate-limited mode: R requests per minute, as a bucket of one second's worth.
+        self.rate_limit: Optional[int] = None
+        self.latency: Optional[Tuple[float, float]] = None  # each images call takes a random time in this range
+        self.limited = 0  # 429s sent
+        self.bucket = (0.0, 0.0)  # tokens, at time
         api = self
 
         class HandlerClass(BaseHTTPRequestHandler):
@@ -294,6 +305,10 @@ class FakeImagesAPI:
             self.script.clear()
             self.counter = 0
             self.echo = False
+            self.files.clear()
+            self.batches.clear()
+            self.batch_plan, self.batch_image_bytes = "completed", 0
+            self.rate_limit, self.latency, self.limited = None, None, 0
         for event in (self.release, self.arrived, self.replied, self.hanging):
             event.clear()
 
@@ -314,6 +329,10 @@ class FakeImagesAPI:
             self.requests.append(record)
             self.counter += 1
             request_id = f"req_{self.counter}"
+        if action is None and "/images/" in record.path and self.rate_limit:
+            action = self.rate_limited(record)
+        if action is None and "/images/" in record.path and self.latency:
+            time.sleep(random.uniform(*self.latency))
         if action is None:
             action = self.default_action(record)
         if action.before_reply is not None:
@@ -407,8 +426,40 @@ class FakeImagesAPI:
             h.wfile.flush()
         return True
 
+    def rate_limited(self, record: Recorded) -> Optional[Action]:
+        """Take a token from the bucket (R per minute, one second's worth at
+        most), or answer 429 with the real headers; None: go on."""
+        assert self.rate_limit
+        rate = self.rate_limit / 60.0
+        burst = max(1.0, rate)
+        with self.lock:
+            tokens, since = self.bucket
+            now = time.monotonic()
+            tokens = burst if since == 0 else min(burst, tokens + (now - since) * rate)
+            allowed = tokens >= 1
+            tokens -= 1 if allowed else 0
+            self.bucket = (tokens, now)
+            self.limited += not allowed
+        record.rate_headers = {
+            "x-ratelimit-limit-requests": str(self.rate_limit),
+            "x-ratelimit-remaining-requests": str(int(tokens)),
+            "x-ratelimit-reset-requests": f"{int((burst - tokens) / rate * 1000)}ms",
+        }
+        if allowed:
+            return None
+        wait = (1 - tokens) / rate
+        headers = {
+            **record.rate_headers,
+            "retry-after-ms": str(int(wait * 1000) + 1),
+            "retry-after": str(int(wait) + 1),
+        }
+        error = {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
+        return Action(429, error, headers=headers)
+
     def default_action(self, record: Recorded) -> Action:
         """Answer like the real API: images as base64, usage, metadata."""
+        if record.path.startswith(("/v1/files", "/v1/batches")):
+            return self.batch_action(record)
         params: Dict[str, Any] = record.json if record.json is not None else record.form
         image = base64.b64encode(make_png(2, 2, text=str(params.get("prompt")))).decode() if self.echo else PNG_B64
         if str(params.get("stream")).lower() == "true":
@@ -424,7 +475,125 @@ class FakeImagesAPI:
                 size=params.get("size") or "1024x1024",
                 usage=USAGE,
             )
-        return Action(body=body)
+        return Action(body=body, headers=record.rate_headers)
+
+    def batch_action(self, record: Recorded) -> Action:
+        """The Files and Batches endpoints, as the reference describes them."""
+        parts = record.path.split("/")[2:]  # files, {id}, content | batches, {id}, cancel
+        with self.lock:
+            number = len(self.files) + len(self.batches) + 1
+        if parts == ["files"] and record.method == "POST":
+            _field, filename, _type, content = record.files[0]
+            file_id = f"file-{number}"
+            self.files[file_id] = content
+            return Action(
+                body={
+                    "id": file_id,
+                    "object": "file",
+                    "bytes": len(content),
+                    "created_at": 1,
+                    "filename": filename,
+                    "purpose": record.form.get("purpose"),
+                    "expires_at": None,
+                }
+            )
+        if parts[0] == "files" and parts[2:] == ["content"]:
+            if parts[1] not in self.files and not parts[1].startswith("file-out-"):
+                return Action(404, {"error": {"message": "No such file", "code": None}})
+            return Action(sse=self.batch_output(parts[1]), headers={"Content-Type": "application/octet-stream"})
+        if parts == ["batches"] and record.method == "POST":
+            batch_id = f"batch_{number}"
+            lines = [json.loads(line) for line in self.files[record.json["input_file_id"]].splitlines() if line]
+            self.batches[batch_id] = batch = {
+                "id": batch_id,
+                "object": "batch",
+                "endpoint": record.json["endpoint"],
+                "errors": None,
+                "input_file_id": record.json["input_file_id"],
+                "completion_window": "24h",
+                "status": "validating",
+                "output_file_id": None,
+                "error_file_id": None,
+                "created_at": 1,
+                "metadata": record.json.get("metadata"),
+                "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                "oi_lines": lines,
+                "oi_plan": self.batch_plan,
+            }
+            return Action(body=self.public(batch))
+        if parts == ["batches"]:  # the list, newest first
+            return Action(body={"object": "list", "data": [self.public(b) for b in reversed(self.batches.values())]})
+        batch = self.batches.get(parts[1])
+        if batch is None:
+            return Action(404, {"error": {"message": "No such batch", "code": None}})
+        if parts[2:] == ["cancel"]:
+            batch["status"] = "cancelling"
+        elif batch["status"] not in ("completed", "failed", "expired", "cancelled"):
+            self.advance(batch)
+        return Action(body=self.public(batch))
+
+    @staticmethod
+    def public(batch: Dict[str, Any]) -> Dict[str, Any]:
+        return {key: value for key, value in batch.items() if not key.startswith("oi_")}
+
+    def advance(self, batch: Dict[str, Any]) -> None:
+        """One step of a batch's life per poll, as its plan says."""
+        plan = {
+            "completed": ["validating", "in_progress", "finalizing", "completed"],
+            "expired": ["validating", "in_progress", "expired"],
+            "failed": ["validating", "failed"],
+        }
+        steps = ["cancelling", "cancelled"] if batch["status"] == "cancelling" else plan[batch["oi_plan"]]
+        batch["status"] = status = steps[steps.index(batch["status"]) + 1]
+        if status == "failed":
+            batch["errors"] = {
+                "object": "list",
+                "data": [
+                    {"code": "invalid_url", "line": 1, "param": "url", "message": "the url does not match the endpoint"}
+                ],
+            }
+        if status in ("completed", "expired", "cancelled"):
+            outcomes = [self.batch_line(batch, index, line) for index, line in enumerate(batch["oi_lines"])]
+            batch["oi_outcomes"] = outcomes
+            batch["output_file_id"] = f"file-out-{batch['id']}"
+            if any(kind == "error" for kind, _ in outcomes):
+                batch["error_file_id"] = f"file-out-{batch['id']}-errors"
+            ok = sum(1 for kind, line in outcomes if kind == "output" and line["response"]["status_code"] == 200)
+            batch["request_counts"].update(completed=ok, failed=len(outcomes) - ok)
+
+    def batch_line(self, batch: Dict[str, Any], index: int, line: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
+        """Where a request of a batch ends ("output" or "error"), and its line."""
+        body, custom_id = line["body"], line["custom_id"]
+        late = index >= len(batch["oi_lines"]) // 2
+        if batch["status"] in ("expired", "cancelled") and late:
+            code = f"batch_{batch['status']}"
+            error = {"code": code, "message": "This request could not be executed before the window closed."}
+            return "error", {"id": f"batch_req_{index}", "custom_id": custom_id, "response": None, "error": error}
+        response: Dict[str, Any] = {"status_code": 200, "request_id": f"req_b{index}"}
+        if "REJECT" in str(body.get("prompt")):
+            error = {
+                "message": "Your request was rejected",
+                "type": "invalid_request_error",
+                "code": "moderation_blocked",
+            }
+            response.update(status_code=400, body={"error": error})
+        else:
+            data = [{"b64_json": "IMAGE", "revised_prompt": f"revised {body.get('prompt')}"}] * int(body.get("n") or 1)
+            response["body"] = {"created": 1, "data": data, "usage": USAGE}
+        return "output", {"id": f"batch_req_{index}", "custom_id": custom_id, "response": response, "error": None}
+
+    def batch_output(self, file_id: str) -> Iterator[bytes]:
+        """An output or error file, line by line (most recent first: not in
+        input order), its images generated as it is sent: it may be gigabytes."""
+        if not file_id.startswith("file-out-"):
+            yield self.files[file_id]
+            return
+        batch_id, _, errors = file_id[len("file-out-") :].partition("-")
+        image = make_png(2, 2) if not self.batch_image_bytes else PNG[:8] + b"\0" * self.batch_image_bytes
+        b64 = json.dumps(base64.b64encode(image).decode())
+        for kind, line in reversed(self.batches[batch_id]["oi_outcomes"]):
+            if kind == ("error" if errors else "output"):
+                yield json.dumps(line).replace('"IMAGE"', b64).encode() + b"\n"
 
 
 SERVER: Optional[FakeImagesAPI] = None
