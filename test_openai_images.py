@@ -20,6 +20,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import socketserver
 import ssl
@@ -33,7 +34,7 @@ import unittest
 import warnings
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 import openai_images as oi
@@ -5474,6 +5475,334 @@ class AsyncClientTests(ServerTestCase):
         self.assertEqual(len(self.run_async(scenario())), 50)
         self.assertEqual(len(self.api.requests), 50)
         self.assert_no_leaks()
+
+
+# =============================================================================
+# Many images: the batch runner, live and through the Batch API
+# =============================================================================
+
+
+def manifest_rows(directory: str) -> List[Dict[str, Any]]:
+    path = os.path.join(directory, "manifest.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip().endswith("}")]
+
+
+def done_ids(directory: str) -> List[str]:
+    return [row["id"] for row in manifest_rows(directory) if row.get("status") == "done"]
+
+
+def prompts_sent(api: FakeImagesAPI, since: int = 0) -> List[str]:
+    return [r.json["prompt"] for r in api.requests[since:] if r.json and "/images/" in r.path]
+
+
+class BatchTests(TempFilesMixin, ServerTestCase):
+    def jobs_file(self, name: str, lines: Iterable[Any]) -> str:
+        text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+        return self.write(name, text.encode())
+
+    def out(self, name: str = "out") -> str:
+        return os.path.join(self.tmp.name, name)
+
+    def test_every_job_is_checked_before_anything_is_sent(self) -> None:
+        bad_lines = [
+            ('{"prompt": "b", "sise": "1"}', "line 2: unknown field 'sise' (did you mean 'size'?)"),
+            ('{"prompt": "b"', "line 2: not valid JSON"),
+            ('{"id": "a", "prompt": "b"}', "line 2: id 'a' is taken by jobs.jsonl line 1"),
+            ('{"prompt": "b", "stream": true}', "line 2: batch jobs do not stream"),
+            ('{"prompt": "b", "n": "2"}', "line 2: ImageGenerationRequest.n must be int"),
+            ('{"id": "../x", "prompt": "b"}', "line 2: id must be 1-100 letters"),
+            ('{"output": "A", "prompt": "b"}', "line 2: output 'a' is taken"),
+            ('{"images": [], "prompt": "b"}', "line 2: images: at least one image reference"),
+            ('["a list"]', "line 2: a job is a JSON object or a prompt"),
+            ('{"size": "1024x1024"}', "line 2: generate(): missing required argument(s): 'prompt'"),
+        ]
+        for line, message in bad_lines:
+            with self.subTest(line):
+                path = self.jobs_file("jobs.jsonl", ['{"id": "a", "output": "a", "prompt": "ok"}', line])
+                with self.assertRaises(ValueError) as caught:
+                    oi.run_batch(path, self.out(), client=self.client)
+                self.assertIn(message, str(caught.exception))
+        self.assertEqual(self.api.requests, [])
+        self.assertFalse(os.path.exists(self.out()))
+        result = run_cli("batch", path, "-o", self.out(), base_url=self.api.url, text=True)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("jobs.jsonl line 2: generate(): missing required argument(s): 'prompt'", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(self.api.requests, [])
+
+    def test_a_live_run_saves_every_job_once_and_a_second_run_sends_nothing(self) -> None:
+        jobs = self.jobs_file(
+            "jobs.jsonl",
+            [
+                {"id": "fox", "prompt": "a fox", "size": "1024x1024"},
+                {"prompt": "two cats", "n": 2, "output": "cats"},
+                {"images": ["https://example.com/a.png"], "prompt": "add a hat", "extra_body": {"new_field": 1}},
+            ],
+        )
+        seen: List[oi.BatchProgress] = []
+        result = oi.run_batch(jobs, self.out(), client=self.client, defaults={"model": "m1"}, on_progress=seen.append)
+        self.assertTrue(result.ok and not result.interrupted)
+        self.assertEqual((result.done, result.total, result.failed_ids, result.tokens), (3, 3, [], 450))
+        self.assertEqual(
+            sorted(os.listdir(self.out())), ["cats-1.png", "cats-2.png", "fox.png", "line-3.png", "manifest.jsonl"]
+        )
+        with open(os.path.join(self.out(), "fox.png"), "rb") as image:
+            self.assertEqual(image.read(), PNG)
+        edits = [r for r in self.api.requests if r.path.endswith("/edits")]
+        self.assertEqual(edits[0].json["images"], [{"image_url": "https://example.com/a.png"}])
+        self.assertEqual((edits[0].json["new_field"], edits[0].json["model"]), (1, "m1"))
+        rows = {row["id"]: row for row in manifest_rows(self.out()) if row.get("status") == "done"}
+        self.assertEqual(rows["line-2"]["files"], ["cats-1.png", "cats-2.png"])
+        self.assertEqual(set(rows["fox"]) >= {"request_id", "revised_prompt", "usage", "error", "files"}, True)
+        self.assertEqual(rows["fox"]["usage"]["total_tokens"], 150)
+        self.assertEqual(seen[-1].done, 3)
+        sent = len(self.api.requests)
+        again = oi.run_batch(jobs, self.out(), client=self.client, defaults={"model": "m1"})
+        self.assertEqual((again.done, again.skipped, len(self.api.requests)), (3, 3, sent))
+        with self.assertRaises(ValueError) as caught:  # the same id, another request: not silently "done"
+            oi.run_batch(jobs, self.out(), client=self.client, defaults={"model": "m2"})
+        self.assertIn("changed since it was done", str(caught.exception))
+        self.assert_no_leaks()
+
+    def test_failed_jobs_are_listed_and_the_next_run_retries_only_them(self) -> None:
+        prompts = self.write("prompts.txt", b"one\n\ntwo\nthree\n")
+        self.api.queue(Action(400, {"error": {"message": "rejected", "code": "moderation_blocked"}}))
+        result = oi.run_batch(prompts, self.out(), client=self.client, concurrency=1, defaults={"model": CLI_MODEL})
+        self.assertEqual((result.done, result.failed_ids, result.ok), (2, ["line-1"], False))
+        failed = next(row for row in manifest_rows(self.out()) if row.get("status") == "failed")
+        self.assertEqual((failed["error"]["status"], failed["error"]["code"]), (400, "moderation_blocked"))
+        sent = len(self.api.requests)
+        cli = run_cli("batch", prompts, "-o", self.out(), base_url=self.api.url, text=True)
+        self.assertEqual((cli.returncode, cli.stdout.strip()), (0, os.path.join(self.out(), "line-1.png")))
+        self.assertEqual(prompts_sent(self.api, sent), ["one"])
+
+    def test_one_429_slows_every_worker(self) -> None:
+        jobs = [f"prompt {i}" for i in range(12)]
+        hint = {"retry-after-ms": "400", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "400ms"}
+        self.api.queue(Action(429, {"error": {"message": "slow down", "code": "rate_limit_exceeded"}}, headers=hint))
+        limited_at: List[float] = []
+        self.api.script[0].before_reply = lambda: limited_at.append(time.monotonic())
+        arrivals: List[float] = []
+        original = self.api.handle
+
+        def timed(handler: Any) -> None:
+            arrivals.append(time.monotonic())
+            original(handler)
+
+        self.api.handle = timed  # type: ignore[method-assign]
+        self.addCleanup(lambda: setattr(self.api, "handle", original))
+        result = oi.run_batch(jobs, self.out(), client=self.client, concurrency=4)
+        self.assertTrue(result.ok)
+        # after the 429 (and its answer), no worker started a request within its retry-after
+        answered = limited_at[0]
+        self.assertEqual([t for t in arrivals if answered + 0.05 < t < answered + 0.35], [])
+
+    def test_pacing_under_a_rate_limit(self) -> None:
+        self.api.rate_limit = 1200  # 20 a second, one second's worth at once
+        result = oi.run_batch([f"p{i}" for i in range(40)], self.out(), client=self.client, concurrency=8)
+        self.assertTrue(result.ok)
+        self.assertLessEqual(self.api.limited, 2)  # 5 %; how close to the floor it runs: benchmarks/batch.py
+
+    def test_stopping_aborts_the_calls_in_flight_and_the_next_run_finishes(self) -> None:
+        stop = threading.Event()
+        self.api.queue(*[Action(hang=True)] * 3)
+        fire_when(self.api.hanging, stop.set)
+        started = time.monotonic()
+        result = oi.run_batch(
+            [f"p{i}" for i in range(6)], self.out(), client=self.client, concurrency=3, abort_trigger=stop
+        )
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertTrue(result.interrupted)
+        self.assertLess(result.done, 6)
+        done_before = set(done_ids(self.out()))
+        self.assert_no_leaks()
+        self.api.reset()
+        result = oi.run_batch([f"p{i}" for i in range(6)], self.out(), client=self.client)
+        self.assertTrue(result.ok)
+        self.assertFalse({f"p{int(i.split('-')[1]) - 1}" for i in done_before} & set(prompts_sent(self.api)))
+
+    def test_kill_9_at_any_moment_loses_nothing_and_pays_once_for_finished_jobs(self) -> None:
+        count = 30
+        prompts = self.write("prompts.txt", "".join(f"prompt {i}\n" for i in range(count)).encode())
+        self.api.latency = (0.02, 0.08)
+        rng = random.Random(7)
+        kills: List[Tuple[Set[str], int]] = []
+        for _ in range(3):
+            target = len(done_ids(self.out())) + rng.randint(1, 6)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "openai_images", "batch", prompts, "-o", self.out(), "-j", "4", "--quiet"],
+                env=cli_environment(self.api.url),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wait_for(lambda p=process, n=target: len(done_ids(self.out())) >= n or p.poll() is not None, 30)
+            process.kill()
+            process.wait()
+            kills.append((set(done_ids(self.out())), len(self.api.requests)))
+        final = run_cli("batch", prompts, "-o", self.out(), "-j", "4", base_url=self.api.url, text=True)
+        self.assertEqual(final.returncode, 0, final.stderr)
+        for done_at_kill, sent in kills:  # a job finished at a kill is never requested again
+            again = {f"line-{int(prompt.split()[1]) + 1}" for prompt in prompts_sent(self.api, sent)}
+            self.assertEqual(again & done_at_kill, set())
+        images = sorted(name for name in os.listdir(self.out()) if name.endswith(".png"))
+        self.assertEqual(images, sorted(f"line-{i + 1}.png" for i in range(count)))
+        self.assertEqual([name for name in os.listdir(self.out()) if name.endswith(".part")], [])
+
+    def test_ctrl_c_stops_at_once_and_says_how_to_resume(self) -> None:
+        prompts = self.write("prompts.txt", b"".join(b"prompt %d\n" % i for i in range(8)))
+        self.api.queue(Action(body={"created": 1, "data": [{"b64_json": PNG_B64}]}), *[Action(hang=True)] * 8)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "openai_images", "batch", prompts, "-o", self.out(), "-j", "2"],
+            env=cli_environment(self.api.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: self.api.hanging.is_set() and bool(done_ids(self.out())), 30)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 130, stderr)
+        self.assertIn(f"resume with: python -m openai_images batch --resume {self.out()}", stderr)
+        self.assertNotIn("Traceback", stderr)
+        self.assertEqual(stdout.strip(), os.path.join(self.out(), "line-1.png"))
+        self.api.reset()
+        resumed = run_cli("batch", "--resume", self.out(), base_url=self.api.url, text=True)
+        self.assertEqual(resumed.returncode, 0, resumed.stderr)
+        self.assertNotIn("prompt 0", prompts_sent(self.api))
+        self.assertEqual(len([n for n in os.listdir(self.out()) if n.endswith(".png")]), 8)
+
+    # -- the Batch API --------------------------------------------------------
+
+    def test_the_batch_api_end_to_end(self) -> None:
+        lines = [{"id": f"j{i}", "prompt": f"p{i}"} for i in range(5)]
+        lines += [{"id": "no", "prompt": "REJECT this"}, {"id": "two", "prompt": "pair", "n": 2}]
+        jobs = self.jobs_file("jobs.jsonl", lines)
+        states: List[str] = []
+        result = oi.run_batch(
+            jobs,
+            self.out(),
+            client=self.client,
+            batch_api=True,
+            poll_interval=0.001,
+            defaults={"model": "gpt-image-2"},
+            on_progress=lambda p: states.append(p.status.split()[0]),
+        )
+        self.assertEqual((result.done, result.failed_ids, result.batch_id), (6, ["no"], "batch_2"))
+        self.assertLess(states.index("in_progress"), states.index("finalizing"))
+        paths = [(r.method, r.path) for r in self.api.requests]
+        self.assertEqual(paths[:2], [("POST", "/v1/files"), ("POST", "/v1/batches")])
+        self.assertEqual(paths[-1], ("GET", "/v1/files/file-out-batch_2/content"))
+        upload, created = self.api.requests[0], self.api.requests[1]
+        self.assertEqual(upload.form, {"purpose": "batch"})
+        name, filename, kind, content = upload.files[0]
+        self.assertEqual((name, filename, kind), ("file", "batch-input.jsonl", "application/jsonl"))
+        first = json.loads(content.splitlines()[0])
+        self.assertEqual(
+            first,
+            {
+                "custom_id": "j0",
+                "method": "POST",
+                "url": "/v1/images/generations",
+                "body": {"model": "gpt-image-2", "prompt": "p0"},
+            },
+        )
+        self.assertEqual(
+            (created.json["endpoint"], created.json["completion_window"]), ("/v1/images/generations", "24h")
+        )
+        self.assertIn("openai_images_run", created.json["metadata"])
+        rows = {row["id"]: row for row in manifest_rows(self.out()) if "id" in row}
+        self.assertEqual((rows["j0"]["request_id"], rows["j0"]["revised_prompt"]), ("req_b0", "revised p0"))
+        self.assertEqual(rows["two"]["files"], ["two-1.png", "two-2.png"])
+        self.assertEqual((rows["no"]["error"]["status"], rows["no"]["error"]["code"]), (400, "moderation_blocked"))
+        self.assertEqual([n for n in os.listdir(self.out()) if n.startswith(".")], [])  # downloads removed
+        self.api.reset()
+        again = oi.run_batch(
+            jobs, self.out(), client=self.client, batch_api=True, poll_interval=0.001, defaults={"model": "gpt-image-2"}
+        )
+        retried = json.loads(self.api.requests[0].files[0][3])
+        self.assertEqual((retried["custom_id"], again.failed_ids), ("no", ["no"]))  # only the failed job again
+
+    def test_expired_batches_keep_what_finished_and_rerun_the_rest_live(self) -> None:
+        self.api.batch_plan = "expired"
+        result = oi.run_batch(
+            [f"p{i}" for i in range(6)], self.out(), client=self.client, batch_api=True, poll_interval=0.001
+        )
+        self.assertEqual((result.done, result.failed_ids), (3, ["job-4", "job-5", "job-6"]))
+        codes = {row["error"]["code"] for row in manifest_rows(self.out()) if row.get("status") == "failed"}
+        self.assertEqual(codes, {"batch_expired"})
+        self.api.reset()
+        result = oi.run_batch(
+            [f"p{i}" for i in range(6)],
+            self.out(),
+            client=self.client,
+            rerun_failed_live=True,
+            batch_api=True,
+            poll_interval=0.001,
+        )
+        self.assertTrue(result.ok)
+
+    def test_a_failed_batch_says_why_and_a_new_run_starts_again(self) -> None:
+        self.api.batch_plan = "failed"
+        jobs = self.jobs_file("jobs.jsonl", [{"prompt": "a"}, {"prompt": "b"}])
+        cli = run_cli(
+            "batch", jobs, "-o", self.out(), "--batch-api", "--poll-interval", "0.001", base_url=self.api.url, text=True
+        )
+        self.assertEqual(cli.returncode, 1)
+        self.assertIn("2 jobs failed: line-1, line-2", cli.stderr)
+        failure = next(row for row in manifest_rows(self.out()) if row.get("status") == "failed")["error"]["message"]
+        self.assertIn("failed: line 1: the url does not match the endpoint", failure)
+        self.api.reset()
+        cli = run_cli("batch", "--resume", self.out(), "--poll-interval", "0.001", base_url=self.api.url, text=True)
+        self.assertEqual(cli.returncode, 0, cli.stderr)
+
+    def test_cancel_saves_what_the_batch_finished(self) -> None:
+        stop = threading.Event()
+        jobs = [f"p{i}" for i in range(4)]
+        first = oi.run_batch(
+            jobs,
+            self.out(),
+            client=self.client,
+            batch_api=True,
+            poll_interval=0.001,
+            abort_trigger=stop,
+            on_progress=lambda p: p.status.startswith("in_progress") and stop.set(),
+        )
+        self.assertTrue(first.interrupted)
+        self.assertEqual(first.done, 0)
+        result = oi.run_batch(jobs, self.out(), client=self.client, cancel=True, poll_interval=0.001)
+        self.assertEqual((result.done, result.failed_ids), (2, ["job-3", "job-4"]))
+        posts = [r.path for r in self.api.requests if r.method == "POST"]
+        self.assertEqual(posts, ["/v1/files", "/v1/batches", "/v1/batches/batch_2/cancel"])
+
+    def test_a_batch_is_never_created_twice(self) -> None:
+        class Crash(BaseException):
+            pass
+
+        def crash_after_creating(request: oi.Request, next_handler: oi.Handler) -> oi.Response:
+            response = next_handler(request)
+            if request.method == "POST" and request.url.endswith("/batches"):
+                raise Crash  # killed after the batch exists, before the manifest says so
+            return response
+
+        crashing = oi.OpenAIClient(config=self.client.config, interceptors=[crash_after_creating])
+        with self.assertRaises(Crash):
+            oi.run_batch(["a", "b"], self.out(), client=crashing, batch_api=True, poll_interval=0.001)
+        result = oi.run_batch(["a", "b"], self.out(), client=self.client, batch_api=True, poll_interval=0.001)
+        self.assertTrue(result.ok)
+        self.assertEqual([r.path for r in self.api.requests if r.method == "POST"], ["/v1/files", "/v1/batches"])
+
+    def test_huge_batch_outputs_are_processed_in_flat_memory(self) -> None:
+        self.api.batch_image_bytes = 1_000_000  # 40 lines of 1.33 MB: 53 MB of output
+        with peak_memory_growth() as peak:
+            result = oi.run_batch(
+                [f"p{i}" for i in range(40)], self.out(), client=self.client, batch_api=True, poll_interval=0.001
+            )
+        self.assertTrue(result.ok)
+        self.assertLess(peak.value, 24_000_000)
+        self.assertEqual(os.path.getsize(os.path.join(self.out(), "job-1.png")), 1_000_008)
 
 
 def free_port() -> int:
