@@ -6167,9 +6167,19 @@ class _BatchRun:
         self._on_progress = on_progress
         self._on_saved = on_saved
         self._lock = threading.Lock()
-        present = set(os.listdir(directory))
-        self.pending: List[BatchJob] = []
-        for job in jobs:
+        try:
+            self.pending = self._pending()
+        except BaseException:
+            self.manifest.close()
+            raise
+        self.progress = BatchProgress(len(jobs), len(jobs) - len(self.pending))
+        self.progress.tokens = sum(_tokens_of(self.manifest.jobs.get(job.id, {})) for job in jobs)
+
+    def _pending(self) -> List[BatchJob]:
+        """The jobs not done yet (a job whose request changed since is an error)."""
+        present = set(os.listdir(self.directory))
+        pending: List[BatchJob] = []
+        for job in self.jobs:
             if self.manifest.done(job):
                 continue
             adopted = _adopt_saved(job, self.manifest.jobs.get(job.id), present)
@@ -6177,9 +6187,8 @@ class _BatchRun:
                 row = {"id": job.id, "status": "done", "files": adopted, "recovered": True, "error": None}
                 self.manifest.append({**row, "fingerprint": job.fingerprint(), "at": _now_text()})
                 continue
-            self.pending.append(job)
-        self.progress = BatchProgress(len(jobs), len(jobs) - len(self.pending))
-        self.progress.tokens = sum(_tokens_of(self.manifest.jobs.get(job.id, {})) for job in jobs)
+            pending.append(job)
+        return pending
 
     def record(self, row: Dict[str, Any], job: BatchJob) -> None:
         """Write a finished job's row (its images are saved) and report it."""
@@ -6529,7 +6538,12 @@ def run_batch(
     owned = client is None
     client = client or OpenAIClient()
     stop = abort_trigger or threading.Event()
-    run = _BatchRun(client, job_list, directory, stop, on_progress, on_saved)
+    try:
+        run = _BatchRun(client, job_list, directory, stop, on_progress, on_saved)
+    except BaseException:
+        if owned:
+            client.close()
+        raise
     interrupted = False
     try:
         if isinstance(jobs, (str, os.PathLike)):  # what `batch --resume DIR` needs to run it again
