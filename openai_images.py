@@ -455,6 +455,11 @@ def _secrets_sent(request: Optional[Request]) -> Tuple[str, ...]:
         if _is_secret_header(name):
             found.add(value)
             found.add(value.split(" ", 1)[-1])
+    if "?" in request.url:  # a key in the query (default_query={"api-key": ...})
+        from urllib.parse import parse_qsl
+
+        query = request.url.partition("?")[2]
+        found.update(value for name, value in parse_qsl(query) if _is_secret_header(name) or "sig" in name.lower())
     return tuple(sorted((secret for secret in found if len(secret) >= 8), key=len, reverse=True))
 
 
@@ -484,6 +489,9 @@ def _scrubber(secrets: Tuple[str, ...]) -> Any:
         for secret in secrets:
             forms.update((secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]))
             forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))
+            raw = secret.encode("utf-8", "replace")
+            forms.update((raw.hex(), raw.hex().upper(), "".join(f"\\u{ord(c):04x}" for c in secret)))
+            forms.add("".join(f"&#{ord(c)};" for c in secret))
             for shift in range(3):  # base64 of the secret inside a longer base64 text
                 encoded = base64.b64encode(bytes(shift) + secret.encode("utf-8", "replace")).decode()
                 forms.add(encoded[4 if shift else 0 : -4])
@@ -505,7 +513,8 @@ def _scrub(value: Any, secrets: Tuple[str, ...]) -> Any:
     if isinstance(value, str):
         return _scrub_text(value, secrets)
     if isinstance(value, dict):
-        return {key: _scrub(item, secrets) for key, item in cast("Dict[object, object]", value).items()}
+        items = cast("Dict[object, object]", value).items()
+        return {_scrub(key, secrets): _scrub(item, secrets) for key, item in items}
     if isinstance(value, list):
         return [_scrub(item, secrets) for item in cast("List[object]", value)]
     return value
@@ -674,6 +683,10 @@ class APIResponseValidationError(APIError):
         super().__init__(message, response.request, body=body, request_id=response.request_id)
         self.response = response
         self.status_code = response.status_code
+
+
+class _NotJSONError(APIResponseValidationError, ValueError):
+    """A body that is not JSON: also a ``ValueError``, as ``json.loads`` raises."""
 
 
 class APIUserAbortError(APIError):
@@ -1420,7 +1433,7 @@ class Request:
         self.extensions = MappingProxyType(dict(self.extensions))
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self.url}>"
+        return f"<Request {self.method} {_redact_query(self.url)}>"
 
 
 def _timeout_of(request: Request) -> Timeout:
@@ -1566,22 +1579,25 @@ class Response:
         return APIResponseValidationError(str(exc), response=self)
 
     def json(self, limit: Optional[int] = None) -> Any:
-        """The body parsed as strict JSON (see ``_parse_json``); a malformed body
-        is ``APIResponseValidationError``."""
+        """The body parsed as strict JSON (see ``_parse_json``), with the
+        request's credentials scrubbed from it (keys and values). A malformed
+        body is an ``APIResponseValidationError`` that is also a ``ValueError``."""
+        return _scrub(self._json(limit, _NotJSONError), _secrets_sent(self.request))
+
+    def _json(self, limit: Optional[int] = None, error: Any = None) -> Any:
+        """``json()`` unscrubbed, for parsing the API's own replies; a
+        malformed body raises ``error`` (``APIResponseValidationError``)."""
         content = self.read(limit)
         try:
-            value = _parse_json(content)
+            return _parse_json(content)
         except ValueError as exc:  # invalid, non-standard, too deep or too large
             snippet = _server_text(self, content[:2000].decode("utf-8", "replace"))
-            raise APIResponseValidationError(
+            raise (error or APIResponseValidationError)(
                 f"The server sent a {self.status_code} response that is not valid JSON "
                 f"({exc}); it starts with: {snippet}",
                 response=self,
                 body=snippet,
             ) from None
-        if self.status_code >= 400:  # an error body may echo the request's credentials
-            value = _scrub(value, _secrets_sent(self.request))
-        return value
 
     def close(self) -> None:
         """Release the connection; reading afterwards is an error. Idempotent."""
@@ -2910,8 +2926,32 @@ def _network_error(exc: BaseException, request: Request, call: _Call, request_id
         return call.error(request, request_id)
     error = _connection_error(exc, request, call, request_id)
     reason = exc.reason if isinstance(exc, _Network.get().URLError) else exc
-    error.__cause__ = reason if isinstance(reason, BaseException) else exc
+    error.__cause__ = _scrubbed_chain(reason if isinstance(reason, BaseException) else exc, _secrets_sent(request))
     return error
+
+
+def _scrubbed_chain(exc: BaseException, secrets: Tuple[str, ...]) -> BaseException:
+    """``exc`` and the exceptions behind it with the request's credentials
+    scrubbed from their arguments (a server can put the key in a status
+    line), since a traceback prints them."""
+    seen: Set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        scrubbed: List[object] = []
+        for arg in current.args:
+            if isinstance(arg, bytes):
+                arg = _scrub_text(arg.decode("latin-1"), secrets).encode("latin-1", "replace")
+            elif isinstance(arg, str):
+                arg = _scrub_text(arg, secrets)
+            scrubbed.append(arg)
+        if scrubbed != list(current.args):
+            try:
+                current.args = tuple(scrubbed)
+            except (AttributeError, TypeError):  # an exception that forbids it: drop it instead
+                return OSError(_scrub_text(str(exc), secrets))
+        current = current.__cause__ or current.__context__
+    return exc
 
 
 def _connection_error(exc: BaseException, request: Request, call: _Call, request_id: Optional[str]) -> APIError:
@@ -2944,7 +2984,7 @@ def _connection_error(exc: BaseException, request: Request, call: _Call, request
     if isinstance(reason, ConnectionRefusedError):
         return APIConnectionError(f"Connection refused by {host}.", request)
     kind = type(reason).__name__
-    text = str(reason) or kind
+    text = _printable(str(reason)) or kind  # an invalid status line can hold terminal escapes
     return APIConnectionError(f"Connection error ({kind}): {text}", request, request_id=request_id)
 
 
@@ -3018,11 +3058,15 @@ def _log() -> logging.Logger:
     return _logger
 
 
-def __getattr__(name: str) -> Any:
-    """``openai_images.logger`` without importing ``logging`` at import time."""
-    if name == "logger":
-        return _log()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if TYPE_CHECKING:
+    logger: logging.Logger  # type checkers see the attribute; no module __getattr__ (it would accept any name)
+else:
+
+    def __getattr__(name: str) -> Any:
+        """``openai_images.logger`` without importing ``logging`` at import time."""
+        if name == "logger":
+            return _log()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _LoggingInterceptor:
@@ -3584,10 +3628,27 @@ class _Model(_JsonBody, _FieldsEqual):
         """The JSON object, unknown keys included, ``None`` fields left out."""
         return self._dump(keep_none=False)
 
-    def model_dump(self, *, exclude_none: bool = False, exclude_unset: bool = False, **_ignored: Any) -> Dict[str, Any]:
-        """The official SDK's spelling: every known field, ``None`` included,
-        and the unknown keys; with ``exclude_none`` or ``exclude_unset``, ``to_dict()``."""
-        return self._dump(keep_none=not (exclude_none or exclude_unset))
+    def model_dump(
+        self,
+        *,
+        include: Optional[Iterable[str]] = None,
+        exclude: Optional[Iterable[str]] = None,
+        exclude_none: bool = False,
+        exclude_unset: bool = False,
+        exclude_defaults: bool = False,
+        **_ignored: Any,
+    ) -> Dict[str, Any]:
+        """pydantic's spelling, as the official SDK's models have it: every
+        known field, ``None`` included, and the unknown keys; ``exclude_none``,
+        ``exclude_unset`` or ``exclude_defaults`` leave ``None`` out (as
+        ``to_dict()``); ``include`` / ``exclude`` pick top-level keys."""
+        dumped = self._dump(keep_none=not (exclude_none or exclude_unset or exclude_defaults))
+        if include is not None:
+            wanted = set(include)
+            dumped = {key: value for key, value in dumped.items() if key in wanted}
+        for key in exclude or ():
+            dumped.pop(key, None)
+        return dumped
 
     def model_dump_json(self, *, indent: Optional[int] = None, **options: Any) -> str:
         """``model_dump()`` as JSON text (compact unless ``indent``), as in the official SDK."""
@@ -3790,7 +3851,7 @@ class ImagesResponse(_Model):
     def parse(cls, response: Response, limit: Optional[int] = None) -> ImagesResponse:
         """Parse a 2xx response; a body that is not an images response is
         ``APIResponseValidationError``."""
-        payload = response.json(limit)
+        payload = response._json(limit)  # pyright: ignore[reportPrivateUsage]
         body = _json_object(payload)
         if body is not payload or not isinstance(body.get("data", []), list):
             shape = type(payload).__name__ if body is not payload else "'data' that is not a list"
@@ -4277,7 +4338,7 @@ if TYPE_CHECKING:  # the typed surface of every images resource, for type checke
     _S = TypeVar("_S")  # what a streaming call returns
 
     class _CallOptions(TypedDict, total=False):
-        timeout: Union[float, Timeout, None]
+        timeout: Union[float, Timeout, NotGiven, None]
         extra_headers: Optional[Mapping[str, Optional[str]]]
         extra_query: Optional[Mapping[str, object]]
         extra_body: Optional[Mapping[str, Any]]
@@ -4675,7 +4736,7 @@ class ImagesResource(_Images):
         params = {name: value for name, value in arguments.items() if name not in ("self", "unexpected")}
         params.update(arguments.get("unexpected") or {})
         request = params.pop("request", None)
-        options = {name: params.pop(name, NOT_GIVEN) for name in _OPTION_NAMES}
+        options = {name: _without_not_given(params.pop(name, NOT_GIVEN)) for name in _OPTION_NAMES}
         stream = True if always_streams else params.pop("stream", None)
         given = {name: value for name, value in params.items() if value is not None and value is not NOT_GIVEN}
         req = _request_from(endpoint, request, given, None if stream is NOT_GIVEN else stream)
@@ -4720,6 +4781,13 @@ class ImagesResource(_Images):
 def _given(value: Any) -> Any:
     """``None`` for an option left at ``NOT_GIVEN``."""
     return None if value is NOT_GIVEN else value
+
+
+def _without_not_given(value: Any) -> Any:
+    """A mapping option (``extra_body``, …) without its ``NOT_GIVEN`` entries, as the official SDK sends it."""
+    if isinstance(value, Mapping):
+        return {k: v for k, v in cast("Mapping[str, Any]", value).items() if v is not NOT_GIVEN}
+    return value
 
 
 def _stream_of(response: Response, call: _Call, kind: str, config: OpenAIConfig) -> ImageStream:
@@ -4855,6 +4923,7 @@ class StreamedResponse(_ResponseView, Generic[_T]):
         self._config = config
         self._parsed: Any = NOT_GIVEN
         self._consumed = False
+        self._release = weakref.finalize(self, call.finish)  # dropped unclosed: the connection goes
 
     def iter_bytes(self, chunk_size: Optional[int] = None) -> Iterator[bytes]:
         """The body as it arrives, decompressed (from memory once ``read()``)."""
@@ -4923,10 +4992,12 @@ class StreamedResponse(_ResponseView, Generic[_T]):
         self._consumed = True
 
     def close(self) -> None:
-        """Release the connection (a parsed stream is closed). Idempotent."""
+        """Release the connection (a parsed stream is closed), from any thread:
+        a thread reading the body gets ``APIUserAbortError``. Idempotent."""
         if isinstance(self._parsed, ImageStream):
             self._parsed.close()
-        self._call.finish()
+        self._call.abort()  # wakes a reader; a no-op once the call has finished
+        self._release()
 
     def __enter__(self) -> StreamedResponse[_T]:
         return self
@@ -5075,16 +5146,6 @@ class _BaseClient:
     def max_retries(self) -> int:
         return self.config.retry_policy.max_retries
 
-    @property
-    def with_raw_response(self) -> _ClientView:
-        """``client.with_raw_response.images``, as in the official SDK."""
-        return _ClientView(self.images.with_raw_response)
-
-    @property
-    def with_streaming_response(self) -> _ClientView:
-        """``client.with_streaming_response.images``, as in the official SDK."""
-        return _ClientView(self.images.with_streaming_response)
-
     def __getattr__(self, name: str) -> Any:
         """An attribute of the official SDK's client that this module lacks on
         purpose: an ``AttributeError`` that says what to use instead."""
@@ -5163,6 +5224,16 @@ class OpenAIClient(_BaseClient):
 
     _images_class = ImagesResource
     images: ImagesResource
+
+    @property
+    def with_raw_response(self) -> _ClientView[_RawImages]:
+        """``client.with_raw_response.images``, as in the official SDK."""
+        return _ClientView(self.images.with_raw_response)
+
+    @property
+    def with_streaming_response(self) -> _ClientView[_StreamedImages]:
+        """``client.with_streaming_response.images``, as in the official SDK."""
+        return _ClientView(self.images.with_streaming_response)
 
     def close(self) -> None:
         """End every call of this client still in flight, from any thread and
@@ -5285,10 +5356,10 @@ def _residency_url(region: str) -> str:
     )
 
 
-class _ClientView:
+class _ClientView(Generic[_T]):
     """``client.with_raw_response`` / ``client.with_streaming_response``: their ``images``."""
 
-    def __init__(self, images: Any) -> None:
+    def __init__(self, images: _T) -> None:
         self.images = images
 
     def __getattr__(self, name: str) -> Any:
@@ -5389,6 +5460,9 @@ async def _in_thread(work: Callable[[], _T], cancel: Callable[[], None]) -> _T:
     worker.start()
     try:
         return await asyncio.shield(done)
+    except GeneratorExit:  # the task was dropped with its loop (loop.close()): abort, nobody waits
+        cancel()
+        raise
     except asyncio.CancelledError:
         cancel()
         while not done.done():
@@ -5639,6 +5713,16 @@ class AsyncOpenAIClient(_BaseClient):
     _images_class = AsyncImagesResource
     images: AsyncImagesResource
 
+    @property
+    def with_raw_response(self) -> _ClientView[_AsyncRawImages]:
+        """``client.with_raw_response.images``, as in the official SDK."""
+        return _ClientView(self.images.with_raw_response)
+
+    @property
+    def with_streaming_response(self) -> _ClientView[_AsyncStreamedImages]:
+        """``client.with_streaming_response.images``, as in the official SDK."""
+        return _ClientView(self.images.with_streaming_response)
+
     async def close(self) -> None:
         """End every call of this client still in flight (see ``OpenAIClient.close``)."""
         self._close()
@@ -5665,7 +5749,8 @@ class AsyncAzureOpenAI(AsyncOpenAIClient):
 # =============================================================================
 
 # Settings of the module client, as the official SDK's module attributes;
-# None means "from the environment" (OPENAI_API_KEY, ...), as for OpenAIClient().
+# None means "from the environment" (OPENAI_API_KEY, ...), as for OpenAIClient(),
+# except timeout: NOT_GIVEN is the default limits, None no limit.
 api_key: Optional[ApiKey] = None
 organization: Optional[str] = None
 project: Optional[str] = None
@@ -5697,7 +5782,9 @@ def _default_client() -> OpenAIClient:
         settings[name] = dict(cast("Mapping[str, str]", value)) if isinstance(value, Mapping) else value
     with _module_lock:
         if _module_client[1] is None or _module_client[0] != settings:
-            given: Dict[str, Any] = {k: v for k, v in settings.items() if v is not None and v is not NOT_GIVEN}
+            given: Dict[str, Any] = {
+                k: v for k, v in settings.items() if v is not NOT_GIVEN and (v is not None or k == "timeout")
+            }
             _module_client[:] = [settings, OpenAIClient(**given)]
         return cast(OpenAIClient, _module_client[1])
 
@@ -6177,7 +6264,12 @@ class _BatchRun:
 
     def _pending(self) -> List[BatchJob]:
         """The jobs not done yet (a job whose request changed since is an error)."""
+        import re
+
         present = set(os.listdir(self.directory))
+        for name in present:  # temporary files of a run killed while writing: never a finished image
+            if re.fullmatch(r"\..+\.[0-9a-f]{8}\.part|\..+\.jsonl\.part", name):
+                os.unlink(os.path.join(self.directory, name))
         pending: List[BatchJob] = []
         for job in self.jobs:
             if self.manifest.done(job):

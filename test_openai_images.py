@@ -461,6 +461,8 @@ class FakeImagesAPI:
         """Answer like the real API: images as base64, usage, metadata."""
         if record.path.startswith(("/v1/files", "/v1/batches")):
             return self.batch_action(record)
+        if record.path == "/v1/oi-stats":  # for benchmarks that run this server in another process
+            return Action(body={"requests": len(self.requests), "limited": self.limited})
         params: Dict[str, Any] = record.json if record.json is not None else record.form
         image = base64.b64encode(make_png(2, 2, text=str(params.get("prompt")))).decode() if self.echo else PNG_B64
         if str(params.get("stream")).lower() == "true":

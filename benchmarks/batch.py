@@ -1,0 +1,219 @@
+"""Batch runner benchmarks (standard library only), on loopback, against the
+test suite's fake server running in a process of its own.
+
+    python benchmarks/batch.py [--only live,batch,resume] [--jobs 300] [--rate 600]
+                               [--batch-jobs 1000] [--image-bytes 1000000]
+
+1. Live engine: --jobs jobs against the rate-limited fake (--rate requests a
+   minute, each call 0.2-0.5 s): time to finish vs the rate-limit floor
+   (jobs / rate), the share of requests answered 429, peak RSS growth.
+2. Batch API engine: --batch-jobs jobs whose output file holds images of
+   --image-bytes each: time vs copying the same file plus base64-decoding its
+   images (measured in the same run), and peak RSS growth.
+3. Resume: the live command killed with SIGKILL at five random points, then
+   resumed: every job ends with one image set, and no job that had finished
+   is requested again (the fake server's request log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any, Dict, List, Set, Tuple
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+
+def serve(knobs: Dict[str, Any]) -> None:
+    """The fake server in this process: print its URL, serve until stdin closes."""
+    import test_openai_images as t
+
+    api = t.server()
+    api.rate_limit = knobs.get("rate")
+    api.latency = tuple(knobs["latency"]) if knobs.get("latency") else None
+    api.batch_image_bytes = knobs.get("image_bytes", 0)
+    print(api.url, flush=True)
+    sys.stdin.read()
+
+
+class Server:
+    def __init__(self, **knobs: Any) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", json.dumps(knobs)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+
+    def stats(self) -> Dict[str, int]:
+        with urllib.request.urlopen(self.url + "/oi-stats", data=b"{}") as reply:
+            return json.loads(reply.read())
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def peak_rss_growth(work: Any) -> float:
+    """Run ``work`` and return the growth of this process's peak RSS, in MB."""
+
+    def status(key: str) -> int:
+        with open("/proc/self/status") as handle:
+            return int(next(line for line in handle if line.startswith(key)).split()[1])
+
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # VmHWM := VmRSS
+    before = status("VmRSS")
+    work()
+    return (status("VmHWM") - before) / 1024
+
+
+def child(kind: str, url: str, directory: str, count: int) -> None:
+    """One measured run in a fresh process: prints its seconds and peak RSS growth."""
+    import openai_images as oi
+
+    client = oi.OpenAIClient(api_key="sk-bench", base_url=url, proxies={}, max_retries=4)
+    outcome: Dict[str, Any] = {}
+
+    def work() -> None:
+        started = time.perf_counter()
+        jobs = [f"image {i}" for i in range(count)]
+        result = oi.run_batch(jobs, directory, client=client, batch_api=kind == "batch", poll_interval=0.05)
+        outcome.update(seconds=time.perf_counter() - started, done=result.done, failed=len(result.failed_ids))
+
+    outcome["rss_mb"] = peak_rss_growth(work)
+    print(json.dumps(outcome))
+
+
+def measured(kind: str, url: str, directory: str, count: int) -> Dict[str, Any]:
+    line = subprocess.run(
+        [sys.executable, __file__, "--child", kind, url, directory, str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return json.loads(line.splitlines()[-1])
+
+
+def bench_live(jobs: int, rate: int) -> None:
+    server = Server(rate=rate, latency=[0.2, 0.5])
+    with tempfile.TemporaryDirectory() as directory:
+        outcome = measured("live", server.url, directory, jobs)
+    stats = server.stats()
+    server.close()
+    floor = jobs / rate * 60
+    ratio = outcome["seconds"] / floor
+    share = stats["limited"] / max(1, stats["requests"] - 1)
+    print(f"Live engine: {jobs} jobs at {rate}/min, calls of 0.2-0.5 s ({outcome['done']} done)")
+    print(f"  time {outcome['seconds']:.1f} s vs the rate-limit floor {floor:.1f} s: {ratio:.2f}x (target <= 1.15x)")
+    print(f"  429s: {stats['limited']} of {stats['requests'] - 1} requests, {share:.1%} (target <= 5%)")
+    print(f"  peak RSS growth: {outcome['rss_mb']:.1f} MB (target < 64 MB)")
+
+
+def bench_batch(jobs: int, image_bytes: int) -> None:
+    server = Server(image_bytes=image_bytes)
+    with tempfile.TemporaryDirectory() as directory:
+        outcome = measured("batch", server.url, os.path.join(directory, "out"), jobs)
+        # The baseline: the same output file on disk, copied, and its images base64-decoded.
+        import openai_images as oi
+
+        client = oi.OpenAIClient(api_key="sk-bench", base_url=server.url, proxies={})
+        batches = oi._api_call(client, "GET", "/batches?limit=1")  # the batch just run
+        file_id = batches["data"][0]["output_file_id"]
+        source = os.path.join(directory, "output.jsonl")
+        with urllib.request.urlopen(f"{server.url}/files/{file_id}/content") as reply, open(source, "wb") as out:
+            shutil.copyfileobj(reply, out, 1 << 20)
+        size = os.path.getsize(source)
+        os.system("sync")
+        started = time.perf_counter()
+        shutil.copyfile(source, source + ".copy")
+        copied = time.perf_counter() - started
+        started = time.perf_counter()
+        with open(source, "rb") as handle:
+            for line in handle:
+                for image in json.loads(line)["response"]["body"]["data"]:
+                    base64.b64decode(image["b64_json"])
+        decoded = time.perf_counter() - started
+    server.close()
+    floor = copied + decoded
+    print(f"Batch API engine: {jobs} jobs, an output file of {size / 1e9:.2f} GB ({outcome['done']} done)")
+    print(
+        f"  time {outcome['seconds']:.1f} s vs cp {copied:.1f} s + base64 decoding {decoded:.1f} s = {floor:.1f} s: "
+        f"{outcome['seconds'] / floor:.2f}x (target <= 1.5x)"
+    )
+    print(f"  peak RSS growth: {outcome['rss_mb']:.1f} MB (target < 64 MB)")
+
+
+def bench_resume(jobs: int = 60, kills: int = 5) -> None:
+    import test_openai_images as t
+
+    api = t.server()
+    api.latency = (0.02, 0.1)
+    rng = random.Random()
+    env = t.cli_environment(api.url)
+    with tempfile.TemporaryDirectory() as directory:
+        prompts = os.path.join(directory, "prompts.txt")
+        with open(prompts, "w") as handle:
+            handle.writelines(f"prompt {i}\n" for i in range(jobs))
+        out = os.path.join(directory, "out")
+        command = [sys.executable, "-m", "openai_images", "batch", prompts, "-o", out, "-j", "6", "--quiet"]
+        marks: List[Tuple[Set[str], int]] = []  # the jobs finished at each kill, and the requests so far
+        for _ in range(kills):
+            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.2, 1.5))  # a random moment
+            process.kill()
+            process.wait()
+            marks.append((set(t.done_ids(out)), len(api.requests)))
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+        repeated = sum(
+            len({f"line-{int(p.split()[1]) + 1}" for p in t.prompts_sent(api, sent)} & finished)
+            for finished, sent in marks
+        )
+        images = sorted(name for name in os.listdir(out) if name.endswith(".png"))
+        complete = images == sorted(f"line-{i + 1}.png" for i in range(jobs))
+        print(f"Resume: {kills} SIGKILLs at random moments, then a resumed run, {jobs} jobs")
+        print(
+            f"  every job has exactly one image set: {complete}; finished jobs requested again: {repeated} (target 0)"
+        )
+        print(f"  requests: {len(t.prompts_sent(api))} for {jobs} jobs (a job in flight at a kill is requested again)")
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--serve"]:
+        serve(json.loads(sys.argv[2]))
+        return
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help="comma-separated: live,batch,resume")
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--rate", type=int, default=600)
+    parser.add_argument("--batch-jobs", type=int, default=1000)
+    parser.add_argument("--image-bytes", type=int, default=1_000_000)
+    args = parser.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs")
+    if not only or "live" in only:
+        bench_live(args.jobs, args.rate)
+    if not only or "batch" in only:
+        bench_batch(args.batch_jobs, args.image_bytes)
+    if not only or "resume" in only:
+        bench_resume()
+
+
+if __name__ == "__main__":
+    main()
