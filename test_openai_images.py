@@ -152,7 +152,7 @@ class Recorded:
         self.fields: List[Tuple[str, str]] = []
         self.files: List[Tuple[str, Optional[str], str, bytes]] = []  # name, filename, type, payload
         ctype = headers.get("Content-Type", "") if parse else ""
-        if ctype.startswith("application/json"):
+        if ctype.startswith("application/json") and body:
             self.json = json.loads(body)
         elif ctype.startswith("multipart/form-data"):
             for name, filename, part_type, payload in parse_multipart(ctype, body):
@@ -259,6 +259,7 @@ class FakeImagesAPI:
         self.batches: Dict[str, Dict[str, Any]] = {}
         self.batch_plan = "completed"  # or "failed", "expired"; a cancel makes "cancelled"
         self.batch_image_bytes = 0  # the size of each image in batch outputs (0: a tiny PNG)
+        self.batch_files_dir: Optional[str] = None  # write finished batches' files here, then serve them from disk
         # A rate-limited mode: R requests per minute, as a bucket of one second's worth.
         self.rate_limit: Optional[int] = None
         self.latency: Optional[Tuple[float, float]] = None  # each images call takes a random time in this range
@@ -525,7 +526,10 @@ class FakeImagesAPI:
             }
             return Action(body=self.public(batch))
         if parts == ["batches"]:  # the list, newest first
-            return Action(body={"object": "list", "data": [self.public(b) for b in reversed(self.batches.values())]})
+            data = [self.public(b) for b in reversed(self.batches.values())]
+            ids = [b["id"] for b in data]
+            listing = {"object": "list", "data": data, "has_more": False}
+            return Action(body={**listing, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None})
         batch = self.batches.get(parts[1])
         if batch is None:
             return Action(404, {"error": {"message": "No such batch", "code": None}})
@@ -563,6 +567,8 @@ class FakeImagesAPI:
                 batch["error_file_id"] = f"file-out-{batch['id']}-errors"
             ok = sum(1 for kind, line in outcomes if kind == "output" and line["response"]["status_code"] == 200)
             batch["request_counts"].update(completed=ok, failed=len(outcomes) - ok)
+            if self.batch_files_dir:
+                self.save_outputs(batch, self.batch_files_dir)
 
     def batch_line(self, batch: Dict[str, Any], index: int, line: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
         """Where a request of a batch ends ("output" or "error"), and its line."""
@@ -592,11 +598,26 @@ class FakeImagesAPI:
             yield self.files[file_id]
             return
         batch_id, _, errors = file_id[len("file-out-") :].partition("-")
+        saved = self.batches[batch_id].get("oi_saved", {}).get(file_id)
+        if saved is not None:  # written when the batch finished: served at disk speed
+            with open(saved, "rb") as handle:
+                yield from iter(lambda: handle.read(1 << 20), b"")
+            return
         image = make_png(2, 2) if not self.batch_image_bytes else PNG[:8] + b"\0" * self.batch_image_bytes
         b64 = json.dumps(base64.b64encode(image).decode())
         for kind, line in reversed(self.batches[batch_id]["oi_outcomes"]):
             if kind == ("error" if errors else "output"):
                 yield json.dumps(line).replace('"IMAGE"', b64).encode() + b"\n"
+
+    def save_outputs(self, batch: Dict[str, Any], directory: str) -> None:
+        """Write a finished batch's files to ``directory`` (benchmarks: the files are gigabytes)."""
+        saved = {}
+        for key in ("output_file_id", "error_file_id"):
+            if batch[key]:
+                path = saved[batch[key]] = os.path.join(directory, batch[key])
+                with open(path, "wb") as handle:
+                    handle.writelines(self.batch_output(batch[key]))
+        batch["oi_saved"] = saved
 
 
 SERVER: Optional[FakeImagesAPI] = None
@@ -5044,6 +5065,28 @@ class SDKCompatibilityTests(TempFilesMixin, ServerTestCase):
             self.skipTest("the official SDK (openai) is not installed")
         self.fds_before = None  # the SDK keeps its connections open in a pool: not ours to check
         self.test_sdk_snippets_run_with_only_the_import_changed(change=lambda code: code)
+
+    def test_the_fake_files_and_batches_speak_to_the_official_sdk(self) -> None:
+        """The official SDK's own types parse what the fake Batch API sends."""
+        try:
+            import openai
+        except ImportError:
+            self.skipTest("the official SDK (openai) is not installed")
+        self.fds_before = None  # the SDK keeps its connections open in a pool
+        sdk = openai.OpenAI(api_key=TEST_KEY, base_url=self.api.url, max_retries=0)
+        line = {"custom_id": "a", "method": "POST", "url": "/v1/images/generations", "body": {"prompt": "x"}}
+        path = self.write("in.jsonl", (json.dumps(line) + "\n").encode())
+        with open(path, "rb") as handle:
+            uploaded = sdk.files.create(file=handle, purpose="batch")
+        batch = sdk.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/images/generations", completion_window="24h"
+        )
+        while batch.status != "completed":
+            batch = sdk.batches.retrieve(batch.id)
+        self.assertEqual((batch.request_counts.completed, [b.id for b in sdk.batches.list()]), (1, [batch.id]))
+        output = json.loads(sdk.files.content(batch.output_file_id).text)
+        self.assertEqual((output["custom_id"], output["response"]["status_code"]), ("a", 200))
+        sdk.close()
 
     def run_snippet(self, code: str) -> None:
         saved = os.getcwd(), {n: os.environ.get(n) for n in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
