@@ -392,6 +392,30 @@ def _count_upto(text: Any, char: Any, limit: int) -> int:
     return found
 
 
+class _FieldsEqual:
+    """Equal when of the same class with equal fields: one ``__eq__`` for every
+    model, instead of one generated per dataclass (that keeps the import fast)."""
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _field_names(type(self)))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
+
+
+class _FrozenValue(_FieldsEqual):
+    """``repr``, ``==`` and ``hash`` for the frozen settings (``Timeout``, …),
+    shared instead of generated per dataclass: that keeps the import fast."""
+
+    def __hash__(self) -> int:  # type: ignore[override]  # frozen: hashable, unlike _FieldsEqual
+        return hash(tuple(getattr(self, name) for name in _field_names(type(self))))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{spec.name}={getattr(self, spec.name)!r}" for spec in fields(self) if spec.repr)  # type: ignore[arg-type]
+        return f"{type(self).__qualname__}({shown})"
+
+
 def _empty_dict() -> Dict[str, Any]:
     return {}
 
@@ -763,8 +787,8 @@ class IncompleteStreamError(ImageStreamError):
 # =============================================================================
 
 
-@dataclass(frozen=True)
-class Timeout:
+@dataclass(frozen=True, eq=False, repr=False)
+class Timeout(_FrozenValue):
     """Time limits of one call, in seconds (``None`` = no limit).
 
     ``connect`` bounds establishing the connection (TCP, proxy, TLS);
@@ -807,8 +831,8 @@ def _positive(value: object, name: str) -> float:
     return float(value)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+@dataclass(frozen=True, eq=False, repr=False)
+class RetryPolicy(_FrozenValue):
     """When and how long to wait before trying a failed call again.
 
     Retried: connection errors, timeouts (not the ``total`` deadline), 408,
@@ -850,8 +874,8 @@ _PERMANENT_QUOTA_CODES = frozenset(
 ApiKey = Union[str, Callable[[], str]]
 
 
-@dataclass(frozen=True)
-class OpenAIConfig:
+@dataclass(frozen=True, eq=False, repr=False)
+class OpenAIConfig(_FrozenValue):
     """Everything a client needs to talk to the API. Immutable; ``repr`` hides the key.
 
     ``api_key`` may be a callable, called again for every attempt (rotating
@@ -3335,18 +3359,6 @@ def _describe_file_input(value: object) -> str:
     if isinstance(value, (str, os.PathLike)):
         return repr(os.fsdecode(cast("Union[str, os.PathLike[str], os.PathLike[bytes]]", value)))
     return f"<{type(value).__name__}>"
-
-
-class _FieldsEqual:
-    """Equal when of the same class with equal fields: one ``__eq__`` for every
-    model, instead of one generated per dataclass (that keeps the import fast)."""
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in _field_names(type(self)))
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
 
 
 class _JsonBody:
