@@ -5847,7 +5847,8 @@ class BatchTests(TempFilesMixin, ServerTestCase):
                 [f"p{i}" for i in range(40)], self.out(), client=self.client, batch_api=True, poll_interval=0.001
             )
         self.assertTrue(result.ok)
-        self.assertLess(peak.value, 24_000_000)
+        # a copy of the output would be 53 MB; PyPy's peak RSS also counts garbage not yet collected
+        self.assertLess(peak.value, 24_000_000 if peak.traced else 40_000_000)
         self.assertEqual(os.path.getsize(os.path.join(self.out(), "job-1.png")), 1_000_008)
 
 
