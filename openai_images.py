@@ -5877,8 +5877,13 @@ class BatchJob:
     @property
     def count(self) -> int:
         """How many images the job makes (its ``n``)."""
-        n = self.fields.get("n")
+        n = self.extra_body.get("n", self.fields.get("n"))
         return n if isinstance(n, int) and n > 0 else 1
+
+    def stems(self) -> List[str]:
+        """The names of its image files, without the extension: ``output``,
+        or ``output-1``, … (an image beyond ``n`` gets ``output+N``)."""
+        return [self.output] if self.count == 1 else [f"{self.output}-{n}" for n in range(1, self.count + 1)]
 
     def body(self) -> Dict[str, Any]:
         """The JSON body of the job's request."""
@@ -5914,25 +5919,33 @@ def load_jobs(
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         structured = path.lower().endswith((".jsonl", ".ndjson"))
-        with open(path, encoding="utf-8") as handle:
-            for number, text in enumerate(handle, 1):
-                where = f"{os.path.basename(path)} line {number}"
-                if not text.strip():
-                    continue
-                if not structured:
-                    entries.append((where, f"line-{number}", text.rstrip("\r\n")))
-                    continue
-                try:
-                    entries.append((where, f"line-{number}", _parse_json(text)))
-                except ValueError as exc:
-                    raise ValueError(f"{where}: not valid JSON ({exc})") from None
+        with open(path, "rb") as handle:
+            data = handle.read()
+        for number, raw in enumerate(data.split(b"\n"), 1):  # lines as editors count them
+            where = f"{os.path.basename(path)} line {number}"
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte order mark
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{where}: not UTF-8 (byte {exc.start + 1})") from None
+            if not text.strip():
+                continue
+            if not structured:
+                entries.append((where, f"line-{number}", text.rstrip("\r")))
+                continue
+            try:
+                entries.append((where, f"line-{number}", _parse_json(text)))
+            except ValueError as exc:
+                raise ValueError(f"{where}: not valid JSON ({exc})") from None
     else:
         entries = [(f"job {number}", f"job-{number}", item) for number, item in enumerate(source, 1)]
     jobs: List[BatchJob] = []
     seen: Dict[Tuple[str, str], str] = {}
     for where, default_id, item in entries:
         job = _job_from(where, default_id, item, defaults or {})
-        for key in (("id", job.id), ("output", job.output.lower())):
+        names = [("id", job.id)] + [("file name", stem.lower()) for stem in job.stems()]
+        for key in names:  # an id, and every file name a job's images get, belongs to one job
             if key in seen:
                 raise ValueError(f"{where}: {key[0]} {key[1]!r} is taken by {seen[key]}")
             seen[key] = where
@@ -5965,14 +5978,19 @@ def _job_from(where: str, default_id: str, item: object, defaults: Mapping[str, 
     fields.update(given)
     fields = {name: value for name, value in fields.items() if value is not None}
     for name in ("stream", "partial_images"):
-        if name in fields:
+        if name in fields or name in cast("Dict[str, Any]", extra or {}):
             raise ValueError(f"{where}: batch jobs do not stream; remove {name!r}")
     try:
         _request_from(_METHODS[method][0], None, dict(fields), None)  # the checks of a call
     except (TypeError, ValueError) as exc:
         text = str(exc).replace(f"{method}() got an unexpected keyword argument", "unknown field")
         raise ValueError(f"{where}: {text}") from None
-    return BatchJob(names["id"], method, fields, names["output"], extra, where)
+    job = BatchJob(names["id"], method, fields, names["output"], extra, where)
+    try:
+        _json_bytes(job.body())  # what will go on the wire: a lone surrogate cannot
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return job
 
 
 class BatchProgress:
@@ -6057,6 +6075,15 @@ class _Manifest:
                 if isinstance(row, dict):
                     self._remember(cast("Dict[str, Any]", row))
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            import fcntl  # POSIX: one run per directory (the lock goes with the process, kill -9 included)
+
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:
+            pass
+        except OSError:
+            os.close(self._fd)
+            raise ValueError(f"another run is using {directory} (its manifest is locked); wait for it to end") from None
         if torn:
             os.write(self._fd, b"\n")
 
@@ -6112,7 +6139,8 @@ def _save_job(job: BatchJob, images: Sequence[_ImageData], directory: str, clien
             data = image.to_bytes()
         suffix = ".svg" if data.lstrip()[:5] in (b"<svg ", b"<?xml") else None
         suffix = suffix or _TYPE_EXTENSIONS.get(_sniff_image_type(data[:16]) or "", ".png")
-        name = f"{job.output}{'' if len(images) == 1 else f'-{number}'}{suffix}"
+        stems = job.stems()
+        name = (stems[number - 1] if number <= len(stems) else f"{job.output}+{number}") + suffix
         try:
             write_file_atomic(os.path.join(directory, name), data)
         except OSError:  # paid for: it goes somewhere, and the row says where
@@ -6153,15 +6181,22 @@ def _error_info(exc: BaseException) -> Dict[str, Any]:
     }
 
 
-def _adopt_saved(job: BatchJob, row: Optional[Mapping[str, Any]], present: Set[str]) -> Optional[List[str]]:
+def _adopt_saved(
+    job: BatchJob, row: Optional[Mapping[str, Any]], directory: str, present: Set[str]
+) -> Optional[List[str]]:
     """The files of a job whose images were saved but whose row was not
     written (the run was killed in between), or ``None``: the job must have
-    been started (its last row), with the same request."""
+    been started (its last row), with the same request, and the files
+    written after it started (not left by another job)."""
     if row is None or row.get("status") != "started" or row.get("fingerprint") != job.fingerprint():
         return None
-    stems = [job.output] if job.count == 1 else [f"{job.output}-{n}" for n in range(1, job.count + 1)]
-    found = [next((stem + s for s in _IMAGE_SUFFIXES if stem + s in present), None) for stem in stems]
-    return None if None in found else cast("List[str]", found)
+    found = [next((stem + s for s in _IMAGE_SUFFIXES if stem + s in present), None) for stem in job.stems()]
+    if None in found:
+        return None
+    files = cast("List[str]", found)
+    started = row.get("at")
+    written = [os.stat(os.path.join(directory, name)).st_mtime for name in files]
+    return files if isinstance(started, (int, float)) and min(written) >= started - 1 else None
 
 
 def _tokens_of(row: Mapping[str, Any]) -> int:
@@ -6175,7 +6210,8 @@ def _duration(text: Optional[str]) -> Optional[float]:
         return None
     text = text.strip().lower()
     try:
-        return max(0.0, float(text))
+        value = float(text)
+        return max(0.0, value) if value < 1e6 else None  # inf, nan, absurd: not a reset time
     except ValueError:
         pass
     total, number = 0.0, ""
@@ -6199,28 +6235,49 @@ def _duration(text: Optional[str]) -> Optional[float]:
 
 
 class _Pacer:
-    """Paces every worker of a live batch together. Requests start at most
-    at the account's rate, learnt from ``x-ratelimit-limit-requests`` (a
-    little under it, and slower after each 429, recovering as calls
-    succeed); nobody starts while ``remaining`` is 0 until its reset, or
-    after a 429 until its ``retry-after(-ms)``: one 429 slows every worker."""
+    """Paces every worker of a live batch together. Until the first answer
+    tells the account's limits, one request at a time; then requests start
+    at most at the rate of ``x-ratelimit-limit-requests`` (a little under it,
+    slower after a burst of 429s, recovering as calls succeed). Nobody starts
+    while ``remaining`` is 0 until its reset, or after a 429 until its
+    ``retry-after(-ms)``: one 429 holds every worker, those already waiting too."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._learnt = threading.Event()  # an answer has told the limits
+        self._probing = False
         self._next_start = 0.0
         self._paused_until = 0.0
-        self._interval = 0.0  # seconds between request starts (0: unknown yet)
+        self._interval = 0.0  # seconds between request starts (0: no limit known)
         self._factor = 0.95  # of the limit: headroom for clocks and jitter
+        self._slowed_at = 0.0
         self.limited = 0  # 429s seen
 
     def wait(self, request: Request) -> None:
         """Block (abortably, through the request's call) until this request may start."""
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next_start, self._paused_until)
-            self._next_start = start + self._interval / self._factor
-        if start > now:
-            _call_of(request).sleep(start - now, request)
+        call = _call_of(request)
+        while not self._learnt.is_set():
+            with self._lock:
+                first = not self._probing
+                self._probing = True
+            if first:
+                break  # this request learns the limits; the others wait for its answer
+            call.on_abort(self._learnt.set)  # an abort must not leave this wait hanging
+            self._learnt.wait()
+            call.check(request)
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if self._paused_until > now:
+                    delay, slot = self._paused_until - now, False
+                else:
+                    start = max(now, self._next_start)
+                    self._next_start = start + self._interval / self._factor
+                    delay, slot = start - now, True
+            if delay > 0:
+                call.sleep(delay, request)
+            if slot and self._paused_until <= time.monotonic():
+                return  # (a 429 that came while this one waited for its slot holds it too)
 
     def observe(self, response: Response) -> None:
         """Learn from a response's rate-limit headers (and its status)."""
@@ -6241,9 +6298,12 @@ class _Pacer:
                 if hint is None:
                     hint = _duration(headers.get("x-ratelimit-reset-requests")) or 1.0
                 self._paused_until = max(self._paused_until, now + min(hint, 600.0))
-                self._factor = max(0.3, self._factor * 0.85)
+                if now - self._slowed_at > 1.0:  # one slow-down per burst of 429s
+                    self._factor = max(0.3, self._factor * 0.85)
+                    self._slowed_at = now
             elif response.status_code < 300:
-                self._factor = min(0.95, self._factor + 0.005)
+                self._factor = min(0.95, self._factor + 0.02)
+        self._learnt.set()
 
 
 class _PacedTransport:
@@ -6256,7 +6316,11 @@ class _PacedTransport:
 
     def __call__(self, request: Request) -> Response:
         self.pacer.wait(request)
-        response = self.inner(request)
+        try:
+            response = self.inner(request)
+        except BaseException:
+            self.pacer._learnt.set()  # pyright: ignore[reportPrivateUsage]  # no answer to learn from
+            raise
         self.pacer.observe(response)
         return response
 
@@ -6280,6 +6344,9 @@ class _BatchRun:
         self.manifest = _Manifest(directory)
         self._on_progress = on_progress
         self._on_saved = on_saved
+        self.callback_error: Optional[BaseException] = None
+        key = client.config.api_key
+        self.secrets = tuple(key for key in (key if isinstance(key, str) else "",) if len(key) >= 8)
         self._lock = threading.Lock()
         try:
             self.pending = self._pending()
@@ -6301,7 +6368,7 @@ class _BatchRun:
         for job in self.jobs:
             if self.manifest.done(job):
                 continue
-            adopted = _adopt_saved(job, self.manifest.jobs.get(job.id), present)
+            adopted = _adopt_saved(job, self.manifest.jobs.get(job.id), self.directory, present)
             if adopted is not None:  # saved, then killed before its row: done, not paid again
                 row = {"id": job.id, "status": "done", "files": adopted, "recovered": True, "error": None}
                 self.manifest.append({**row, "fingerprint": job.fingerprint(), "at": _now_text()})
@@ -6310,7 +6377,10 @@ class _BatchRun:
         return pending
 
     def record(self, row: Dict[str, Any], job: BatchJob) -> None:
-        """Write a finished job's row (its images are saved) and report it."""
+        """Write a finished job's row (its images are saved) and report it;
+        the client's key is scrubbed from an error a server echoed it in."""
+        if row.get("error"):
+            row["error"] = _scrub(row["error"], self.secrets)
         self.manifest.append(row)
         with self._lock:
             if row["status"] == "done":
@@ -6319,19 +6389,33 @@ class _BatchRun:
             else:
                 self.progress.failed += 1
         if row["status"] == "done" and self._on_saved is not None:
-            self._on_saved(job, row["files"])
+            self._callback(self._on_saved, job, row["files"])
         self.report()
 
     def report(self) -> None:
         if self._on_progress is not None:
-            self._on_progress(self.progress)
+            self._callback(self._on_progress, self.progress)
+
+    def _callback(self, function: Callable[..., None], *args: Any) -> None:
+        """Call the caller's callback: if it fails, the run stops (the row is
+        written already), and ``run_batch`` raises its error at the end."""
+        try:
+            function(*args)
+        except BaseException as exc:
+            if self.callback_error is None:
+                self.callback_error = exc
+            self.stop.set()
 
     def finish_job(self, job: BatchJob, response: ImagesResponse, engine: str) -> None:
-        if not response.data:
-            error = {"type": "NoImages", "message": "the server returned no images", "status": None, "code": None}
-            self.record(_failed_row(job, error, engine, response.request_id), job)
+        """Save a job's images and write its row; a reply that gives no usable
+        image (none, bad base64, a URL that cannot be downloaded) fails the job."""
+        try:
+            if not response.data:
+                raise _ServerProblem("the server returned no images")
+            files = _save_job(job, response.data, self.directory, self.client)
+        except Exception as exc:
+            self.record(_failed_row(job, _error_info(exc), engine, response.request_id), job)
             return
-        files = _save_job(job, response.data, self.directory, self.client)
         self.record(_done_row(job, files, response, engine), job)
 
     def failed_ids(self) -> List[str]:
@@ -6359,17 +6443,19 @@ def _run_live(run: _BatchRun, jobs: List[BatchJob], concurrency: int) -> bool:
                 job = queue.popleft()
                 run.progress.in_flight += 1
             try:
-                run.manifest.append({"id": job.id, "status": "started", "fingerprint": job.fingerprint()})
+                started = {"id": job.id, "status": "started", "fingerprint": job.fingerprint(), "at": time.time()}
+                run.manifest.append(started)
                 method = getattr(client.images, job.method)
                 response = method(**job.fields, extra_body=job.extra_body or None, abort_trigger=run.stop)
-                run.finish_job(job, response, "live")
             except APIUserAbortError:
                 return  # stopped: the job stays pending, for the next run
             except Exception as exc:  # this job failed; the others go on
                 run.record(_failed_row(job, _error_info(exc), "live", getattr(exc, "request_id", None)), job)
+                continue
             finally:
                 with lock:
                     run.progress.in_flight -= 1
+            run.finish_job(job, response, "live")
 
     workers = [threading.Thread(target=work, name="openai-images-batch", daemon=True) for _ in range(concurrency)]
     for worker in workers:
@@ -6429,6 +6515,7 @@ def _download_lines(
             "GET", f"/files/{_quote_segment(file_id)}/content", body=None, timeout=limits, call=call, leave_body=True
         )
         response = client.chain(request)
+        call.on_finish(response.close)
         parts: List[bytes] = []  # the line being received
         size = 0
         for chunk in response.iter_bytes(1 << 20):
@@ -6511,27 +6598,58 @@ def _batch_line_outcome(line: Mapping[str, Any]) -> Tuple[Optional[Dict[str, Any
 def _run_batch_api(
     run: _BatchRun, jobs: List[BatchJob], poll_interval: float, max_poll_interval: float, cancel: bool
 ) -> bool:
-    """Run ``jobs`` through the Batch API, or continue the batch the manifest
-    has in progress; returns False if stopped (the batch goes on upstream)."""
+    """Run ``jobs`` through the Batch API: first the batch the manifest has
+    in progress, if any (``cancel`` cancels it), then a new batch for the jobs
+    it did not hold. Returns False if stopped (a batch goes on upstream)."""
+    manifest = run.manifest
+    active = _active_batch(manifest)
+    if active is None and cancel:
+        raise ValueError(f"no batch is in progress in {run.directory}")
+    if active is not None:
+        members = set(_row_field(manifest, active, "jobs", dict))
+        if not _finish_batch(run, active, poll_interval, max_poll_interval, cancel):
+            return False
+        jobs = [job for job in jobs if job.id not in members and not manifest.done(job)]
+    if not jobs or cancel:
+        return True
+    return _finish_batch(run, _start_batch(run, jobs), poll_interval, max_poll_interval, False)
+
+
+def _active_batch(manifest: _Manifest) -> Optional[Dict[str, Any]]:
+    """The manifest's batch that has not finished (its ``batch_input`` or ``batch_created`` row)."""
+    row = manifest.last_event("batch_input", "batch_created", "batch_finished")
+    return None if row is None or row["event"] == "batch_finished" else row
+
+
+def _row_field(manifest: _Manifest, row: Mapping[str, Any], name: str, kind: type) -> Any:
+    """A field of a manifest row this version wrote, or a clear error."""
+    value = row.get(name)
+    if not isinstance(value, kind) or not value:
+        raise ValueError(
+            f"{manifest.path}: its {row.get('event')} row has no {name}; it was not written by this version, "
+            "or was edited: use another output directory"
+        )
+    return value
+
+
+def _finish_batch(
+    run: _BatchRun, active: Dict[str, Any], poll_interval: float, max_poll_interval: float, cancel: bool
+) -> bool:
+    """Create the batch if needed, poll it to its end, save what it made."""
     client, manifest, stop = run.client, run.manifest, run.stop
-    active = manifest.last_event("batch_created", "batch_finished", "batch_input")
-    if active is None or active["event"] == "batch_finished":
-        if cancel:
-            raise ValueError(f"no batch is in progress in {run.directory}")
-        if not jobs:
-            return True
-        active = _start_batch(run, jobs)
     if active["event"] == "batch_input":  # written (and maybe uploaded, or created) before a crash
         active = _create_batch(run, active)
-    batch_id: str = active["batch_id"]
-    members: Dict[str, List[Any]] = active["jobs"]  # id -> [output, count, fingerprint]
+    batch_id: str = _row_field(manifest, active, "batch_id", str)
+    members: Dict[str, List[Any]] = _row_field(manifest, active, "jobs", dict)  # id -> [output, count, fingerprint]
     run.progress.batch_id = batch_id
     if cancel:
         _api_call(client, "POST", f"/batches/{_quote_segment(batch_id)}/cancel", {}, stop)
     delay = poll_interval
     while True:
         batch = _api_call(client, "GET", f"/batches/{_quote_segment(batch_id)}", None, stop)
-        status = str(batch.get("status"))
+        status = batch.get("status")
+        if not isinstance(status, str):
+            raise OpenAIError(f"the batch {batch_id} has no status in the server's reply")
         counts = _json_object(batch.get("request_counts"))
         run.progress.status = (
             f"{status} ({counts.get('completed', 0)}/{counts.get('total', len(members))} done upstream)"
@@ -6539,36 +6657,41 @@ def _run_batch_api(
         run.report()
         if status in _BATCH_FINAL:
             break
-        if stop.wait(delay):
+        if stop.wait(delay):  # an unknown status is polled like a known one: it may move on
             return False
         delay = min(max_poll_interval, delay * 1.5)
     by_id = {job.id: job for job in run.jobs}
+
+    def job_of(job_id: str) -> BatchJob:
+        """The job as it was sent: if the jobs file changed since, the batch's version."""
+        job = by_id.get(job_id)
+        member = members[job_id]
+        return job if job is not None and job.fingerprint() == member[2] else _member_job(job_id, member)
+
     if status == "failed":
         errors = _json_object(batch.get("errors")).get("data")
         found = [_json_object(e) for e in cast("List[object]", errors if isinstance(errors, list) else [])]
         details = "; ".join(f"line {e.get('line')}: {e.get('message')}" for e in found if e)
         error = {"type": "BatchFailed", "message": f"the batch {batch_id} failed: {details or 'no details'}"}
         for job_id in members:
-            job = by_id.get(job_id) or _member_job(job_id, members[job_id])
+            job = job_of(job_id)
             if not manifest.done(job):
                 run.record(_failed_row(job, {**error, "status": None, "code": "batch_failed"}, "batch_api"), job)
-        manifest.append({"event": "batch_finished", "batch_id": batch_id, "status": status, "at": _now_text()})
-        return True
-    seen: Set[str] = set()
-    for key in ("output_file_id", "error_file_id"):
-        file_id = batch.get(key)
-        if not isinstance(file_id, str):
-            continue
-        target = os.path.join(run.directory, f".{batch_id}-{key[:-8]}.jsonl")
-        _download_lines(client, file_id, target, stop, _batch_line_taker(run, members, by_id, seen))
-    for job_id in members:
-        job = by_id.get(job_id) or _member_job(job_id, members[job_id])
-        if job_id not in seen and not manifest.done(job):
-            error = {"type": "BatchRequestError", "message": f"not in the output of the batch ({status})"}
-            run.record(_failed_row(job, {**error, "status": None, "code": f"batch_{status}"}, "batch_api"), job)
+    else:
+        seen: Set[str] = set()
+        for key in ("output_file_id", "error_file_id"):
+            file_id = batch.get(key)
+            if isinstance(file_id, str) and file_id:
+                target = os.path.join(run.directory, f".{batch_id}-{key[:-8]}.jsonl")
+                _download_lines(client, file_id, target, stop, _batch_line_taker(run, members, job_of, seen))
+        for job_id in members:
+            job = job_of(job_id)
+            if job_id not in seen and not manifest.done(job):
+                error = {"type": "BatchRequestError", "message": f"not in the output of the batch ({status})"}
+                run.record(_failed_row(job, {**error, "status": None, "code": f"batch_{status}"}, "batch_api"), job)
     manifest.append({"event": "batch_finished", "batch_id": batch_id, "status": status, "at": _now_text()})
     for name in os.listdir(run.directory):  # the downloads and the input file: every row is written
-        if name.startswith((f".{batch_id}-", f".batch-input-{active['token']}")):
+        if name.startswith((f".{batch_id}-", f".batch-input-{active.get('token')}")):
             os.unlink(os.path.join(run.directory, name))
     return True
 
@@ -6580,7 +6703,7 @@ def _member_job(job_id: str, member: List[Any]) -> BatchJob:
 
 
 def _batch_line_taker(
-    run: _BatchRun, members: Dict[str, List[Any]], by_id: Dict[str, BatchJob], seen: Set[str]
+    run: _BatchRun, members: Dict[str, List[Any]], job_of: Callable[[str], BatchJob], seen: Set[str]
 ) -> Callable[[bytes], None]:
     """What saves the images of one line of a batch's output (or error) file."""
 
@@ -6595,7 +6718,7 @@ def _batch_line_taker(
         if not isinstance(job_id, str) or job_id not in members or job_id in seen:
             return
         seen.add(job_id)
-        job = by_id.get(job_id) or _member_job(job_id, members[job_id])
+        job = job_of(job_id)
         if run.manifest.done(job):
             return
         body, error, request_id = _batch_line_outcome(line)
@@ -6648,7 +6771,7 @@ def _create_batch(run: _BatchRun, prepared: Dict[str, Any]) -> Dict[str, Any]:
     if uploaded is None or uploaded.get("token") != token:
         part = FilePart.from_input("file", ("batch-input.jsonl", prepared["path"], "application/jsonl"))
         file = _api_call(client, "POST", "/files", MultipartEncoder([("purpose", "batch")], [part]), stop)
-        uploaded = {"event": "file_uploaded", "token": token, "file_id": file.get("id"), "at": _now_text()}
+        uploaded = {"event": "file_uploaded", "token": token, "file_id": _reply_id(file, "file"), "at": _now_text()}
         manifest.append(uploaded)
     creating = manifest.last_event("batch_creating")
     existing = _batch_with_token(client, token, stop) if creating and creating.get("token") == token else None
@@ -6664,10 +6787,19 @@ def _create_batch(run: _BatchRun, prepared: Dict[str, Any]) -> Dict[str, Any]:
             existing = _api_call(client.with_options(max_retries=0), "POST", "/batches", body, stop)
         except (APIConnectionError, InternalServerError):  # it may exist anyway: look before trying again
             existing = _batch_with_token(client, token, stop) or _api_call(client, "POST", "/batches", body, stop)
-    row = {**prepared, "event": "batch_created", "batch_id": existing.get("id"), "at": _now_text()}
+    row = {**prepared, "event": "batch_created", "batch_id": _reply_id(existing, "batch"), "at": _now_text()}
     row.pop("path", None)
     manifest.append(row)
     return row
+
+
+def _reply_id(reply: Mapping[str, Any], what: str) -> str:
+    """The ``id`` of a created file or batch; a reply without one is an error
+    (recorded, it would make the run impossible to resume)."""
+    value = reply.get("id")
+    if not isinstance(value, str) or not value:
+        raise OpenAIError(f"the server created a {what} but its reply has no id")
+    return value
 
 
 def _batch_with_token(client: OpenAIClient, token: str, stop: threading.Event) -> Optional[Dict[str, Any]]:
@@ -6720,6 +6852,8 @@ def run_batch(
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     os.makedirs(directory, exist_ok=True)
+    if batch_api and len({job.method for job in job_list}) > 1:
+        raise ValueError("a batch holds one endpoint: these jobs mix generations and edits; run them apart")
     owned = client is None
     client = client or OpenAIClient()
     stop = abort_trigger or threading.Event()
@@ -6740,7 +6874,8 @@ def run_batch(
         step = run.manifest.last_event("batch_input", "batch_created", "batch_finished")
         if batch_api or cancel or (step is not None and step["event"] != "batch_finished"):
             finished = _run_batch_api(run, run.pending, poll_interval, max_poll_interval, cancel)
-            retry = [job for job in job_list if job.id in run.failed_ids()] if rerun_failed_live else []
+            failed: Set[str] = set(run.failed_ids()) if rerun_failed_live else set()
+            retry = [job for job in job_list if job.id in failed]
             if finished and retry:
                 run.progress.failed -= len(retry)
                 run.progress.status = "running the failed jobs live"
@@ -6748,6 +6883,10 @@ def run_batch(
         else:
             finished = _run_live(run, run.pending, concurrency)
         interrupted = not finished
+    except APIUserAbortError:
+        if not stop.is_set():
+            raise
+        interrupted = True  # stopped during an upload, a poll or a download: resumable
     except KeyboardInterrupt:
         stop.set()
         raise
@@ -6755,6 +6894,8 @@ def run_batch(
         run.manifest.close()
         if owned:
             client.close()
+    if run.callback_error is not None:
+        raise run.callback_error
     run.progress.status = "interrupted" if interrupted else "finished"
     return run.result(interrupted)
 
@@ -7513,12 +7654,16 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
             raise _UsageError("--resume DIR takes neither JOBS nor -o: the run in DIR says what to do")
         directory = args.resume
         row = _last_run(directory)
-        jobs, defaults = row["jobs"], _json_object(row.get("defaults"))
+        jobs, defaults = row.get("jobs"), _json_object(row.get("defaults"))
         batch_api = batch_api or bool(row.get("batch_api"))
+        if not isinstance(jobs, str) or not os.path.exists(jobs):
+            jobs = _jobs_in_progress(directory, jobs)
     else:
         if not args.jobs or not args.output:
             raise _UsageError("batch needs JOBS and -o DIR (or --resume DIR)")
         directory, jobs = args.output, args.jobs
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise _UsageError(f"-o {directory}: not a directory")
         defaults = _api_params(args)
         defaults.setdefault("model", os.environ.get("OPENAI_IMAGES_MODEL") or _DEFAULT_CLI_MODEL)
     load_jobs(jobs, defaults)  # every job checked before anything is sent or created
@@ -7558,6 +7703,10 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
             raise
     summary = f"{result.done} of {result.total} jobs done ({result.skipped} before this run), {result.tokens} tokens"
     _note(args, f"{summary}; manifest: {result.manifest}")
+    left = result.total - result.done - len(result.failed_ids)
+    if left and not result.failed_ids:
+        print(f"openai-images: error: {left} jobs were not run; run again: {resume}", file=sys.stderr)
+        return 1
     if result.failed_ids:
         shown = ", ".join(result.failed_ids[:20]) + (", ..." if len(result.failed_ids) > 20 else "")
         print(
@@ -7567,6 +7716,19 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
         )
         return 1
     return 0
+
+
+def _jobs_in_progress(directory: str, moved: object) -> List[BatchJob]:
+    """The jobs of the batch in progress in ``directory``, from its manifest:
+    what a run can still save (or cancel) when its jobs file has moved."""
+    path = os.path.join(directory, _Manifest.NAME)
+    with open(path, "rb") as handle:
+        rows = [row for row in map(_json_object, map(_try_json, handle)) if "event" in row]
+    steps = [row for row in rows if row["event"] in ("batch_input", "batch_created", "batch_finished")]
+    members = _json_object(steps[-1].get("jobs")) if steps and steps[-1]["event"] != "batch_finished" else {}
+    if not members:
+        raise _UsageError(f"the jobs file of the run in {directory} is gone ({moved}); run it again with JOBS -o DIR")
+    return [_member_job(job_id, cast("List[Any]", member)) for job_id, member in members.items()]
 
 
 def _last_run(directory: str) -> Dict[str, Any]:

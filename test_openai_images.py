@@ -523,6 +523,7 @@ class FakeImagesAPI:
                 "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
                 "oi_lines": lines,
                 "oi_plan": self.batch_plan,
+                "oi_key": record.headers.get("Authorization", "").split(" ")[-1],
             }
             return Action(body=self.public(batch))
         if parts == ["batches"]:  # the list, newest first
@@ -579,7 +580,12 @@ class FakeImagesAPI:
             error = {"code": code, "message": "This request could not be executed before the window closed."}
             return "error", {"id": f"batch_req_{index}", "custom_id": custom_id, "response": None, "error": error}
         response: Dict[str, Any] = {"status_code": 200, "request_id": f"req_b{index}"}
-        if "REJECT" in str(body.get("prompt")):
+        if "ECHOKEY" in str(body.get("prompt")):  # an error that quotes the key the batch was created with
+            error = {"message": f"Incorrect API key provided: {batch['oi_key']}", "code": "invalid_api_key"}
+            response.update(status_code=401, body={"error": error})
+        elif "BADB64" in str(body.get("prompt")):
+            response["body"] = {"created": 1, "data": [{"b64_json": "not base64!"}]}
+        elif "REJECT" in str(body.get("prompt")):
             error = {
                 "message": "Your request was rejected",
                 "type": "invalid_request_error",
@@ -5559,14 +5565,18 @@ class BatchTests(TempFilesMixin, ServerTestCase):
             ('{"prompt": "b", "stream": true}', "line 2: batch jobs do not stream"),
             ('{"prompt": "b", "n": "2"}', "line 2: ImageGenerationRequest.n must be int"),
             ('{"id": "../x", "prompt": "b"}', "line 2: id must be 1-100 letters"),
-            ('{"output": "A", "prompt": "b"}', "line 2: output 'a' is taken"),
+            ('{"output": "A-2", "prompt": "b"}', "line 2: file name 'a-2' is taken by jobs.jsonl line 1"),
+            ('{"output": "a-1", "prompt": "b", "n": 1}', "line 2: file name 'a-1' is taken by jobs.jsonl line 1"),
+            ('{"prompt": "b", "extra_body": {"stream": true}}', "line 2: batch jobs do not stream"),
+            ('"\\ud800"', "line 2: 'utf-8' codec can't encode"),
+            ('{"prompt": "\\ud800"}', "line 2: 'utf-8' codec can't encode"),
             ('{"images": [], "prompt": "b"}', "line 2: images: at least one image reference"),
             ('["a list"]', "line 2: a job is a JSON object or a prompt"),
             ('{"size": "1024x1024"}', "line 2: generate(): missing required argument(s): 'prompt'"),
         ]
         for line, message in bad_lines:
             with self.subTest(line):
-                path = self.jobs_file("jobs.jsonl", ['{"id": "a", "output": "a", "prompt": "ok"}', line])
+                path = self.jobs_file("jobs.jsonl", ['{"id": "a", "output": "a", "prompt": "ok", "n": 2}', line])
                 with self.assertRaises(ValueError) as caught:
                     oi.run_batch(path, self.out(), client=self.client)
                 self.assertIn(message, str(caught.exception))
@@ -5839,6 +5849,61 @@ class BatchTests(TempFilesMixin, ServerTestCase):
         result = oi.run_batch(["a", "b"], self.out(), client=self.client, batch_api=True, poll_interval=0.001)
         self.assertTrue(result.ok)
         self.assertEqual([r.path for r in self.api.requests if r.method == "POST"], ["/v1/files", "/v1/batches"])
+
+    def test_a_bad_line_fails_its_job_alone_and_an_echoed_key_is_scrubbed(self) -> None:
+        jobs = ["a", "BADB64 b", "c", "ECHOKEY d"]
+        result = oi.run_batch(jobs, self.out(), client=self.client, batch_api=True, poll_interval=0.001)
+        self.assertEqual((result.done, result.failed_ids), (2, ["job-2", "job-4"]))
+        with open(os.path.join(self.out(), "manifest.jsonl"), encoding="utf-8") as manifest:
+            text = manifest.read()
+        self.assertIn("not valid base64", text)
+        self.assertIn("Incorrect API key provided: <redacted>", text)
+        self.assertNotIn(TEST_KEY_TAIL, text)
+
+    def test_a_failing_callback_stops_the_run_and_pays_nothing_twice(self) -> None:
+        def fail(job: oi.BatchJob, files: List[str]) -> None:
+            raise BrokenPipeError("stdout is gone")
+
+        with self.assertRaises(BrokenPipeError):
+            oi.run_batch([f"p{i}" for i in range(4)], self.out(), client=self.client, concurrency=1, on_saved=fail)
+        done = done_ids(self.out())
+        self.assertEqual([row["status"] for row in manifest_rows(self.out()) if row.get("id") == done[0]][-1], "done")
+        sent = len(self.api.requests)
+        oi.run_batch([f"p{i}" for i in range(4)], self.out(), client=self.client)
+        self.assertEqual(len(self.api.requests) - sent, 4 - len(done))
+
+    def test_one_run_per_directory(self) -> None:
+        self.api.queue(Action(hang=True))
+        stop = threading.Event()
+        first = threading.Thread(
+            target=lambda: oi.run_batch(["a"], self.out(), client=self.client, abort_trigger=stop), daemon=True
+        )
+        first.start()
+        self.api.hanging.wait(10)
+        with self.assertRaises(ValueError) as caught:
+            oi.run_batch(["a"], self.out(), client=self.client)
+        self.assertIn("another run is using", str(caught.exception))
+        stop.set()
+        first.join(10)
+        self.assertEqual(len(self.api.requests), 1)
+
+    def test_a_batch_in_progress_is_saved_even_if_its_jobs_file_moved(self) -> None:
+        jobs = self.jobs_file("jobs.jsonl", [{"id": "fox", "prompt": "a fox"}, {"id": "cat", "prompt": "a cat"}])
+        stop = threading.Event()
+        oi.run_batch(
+            jobs,
+            self.out(),
+            client=self.client,
+            batch_api=True,
+            poll_interval=0.001,
+            abort_trigger=stop,
+            on_progress=lambda p: p.status.startswith("in_progress") and stop.set(),
+        )
+        os.rename(jobs, jobs + ".moved")
+        cli = run_cli("batch", "--resume", self.out(), "--poll-interval", "0.001", base_url=self.api.url, text=True)
+        self.assertEqual(cli.returncode, 0, cli.stderr)
+        self.assertEqual(sorted(n for n in os.listdir(self.out()) if n.endswith(".png")), ["cat.png", "fox.png"])
+        self.assertEqual(len([r for r in self.api.requests if r.path == "/v1/batches" and r.method == "POST"]), 1)
 
     def test_huge_batch_outputs_are_processed_in_flat_memory(self) -> None:
         self.api.batch_image_bytes = 1_000_000  # 40 lines of 1.33 MB: 53 MB of output
