@@ -6182,7 +6182,7 @@ def _error_info(exc: BaseException) -> Dict[str, Any]:
 
 
 def _adopt_saved(
-    job: BatchJob, row: Optional[Mapping[str, Any]], directory: str, present: Set[str]
+    job: BatchJob, row: Optional[Mapping[str, Any]], directory: str, present: Set[str], owned: Set[str]
 ) -> Optional[List[str]]:
     """The files of a job whose images were saved but whose row was not
     written (the run was killed in between), or ``None``: the job must have
@@ -6194,9 +6194,11 @@ def _adopt_saved(
     if None in found:
         return None
     files = cast("List[str]", found)
+    if owned & set(files):  # another job's images
+        return None
     started = row.get("at")
     written = [os.stat(os.path.join(directory, name)).st_mtime for name in files]
-    return files if isinstance(started, (int, float)) and min(written) >= started - 1 else None
+    return files if isinstance(started, (int, float)) and min(written) >= started - 0.05 else None
 
 
 def _tokens_of(row: Mapping[str, Any]) -> int:
@@ -6361,6 +6363,25 @@ class _BatchRun:
         import re
 
         present = set(os.listdir(self.directory))
+        owners = {
+            os.path.splitext(name)[0]: row["id"]
+            for row in self.manifest.jobs.values()
+            if row.get("status") == "done"
+            for name in row.get("files") or ()
+        }
+        owned = {
+            name
+            for row in self.manifest.jobs.values()
+            if row.get("status") == "done"
+            for name in row.get("files") or ()
+        }
+        for job in self.jobs:  # a job must not overwrite the images of another job done in this directory
+            taken = [owners[stem] for stem in job.stems() if owners.get(stem, job.id) != job.id]
+            if taken:
+                raise ValueError(
+                    f"{job.where}: output {job.output!r} would replace the images of job {taken[0]!r}, done in "
+                    f"{self.directory}; give it another output"
+                )
         for name in present:  # temporary files of a run killed while writing: never a finished image
             if re.fullmatch(r"\..+\.[0-9a-f]{8}\.part|\..+\.jsonl\.part", name):
                 os.unlink(os.path.join(self.directory, name))
@@ -6368,7 +6389,7 @@ class _BatchRun:
         for job in self.jobs:
             if self.manifest.done(job):
                 continue
-            adopted = _adopt_saved(job, self.manifest.jobs.get(job.id), self.directory, present)
+            adopted = _adopt_saved(job, self.manifest.jobs.get(job.id), self.directory, present, owned)
             if adopted is not None:  # saved, then killed before its row: done, not paid again
                 row = {"id": job.id, "status": "done", "files": adopted, "recovered": True, "error": None}
                 self.manifest.append({**row, "fingerprint": job.fingerprint(), "at": _now_text()})
