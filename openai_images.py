@@ -3750,7 +3750,7 @@ class _ImageData:
 
         try:
             if sys.version_info >= (3, 11):  # strict in C: no separate pass of a regular expression
-                return binascii.a2b_base64(self.b64_json.encode("ascii"), strict_mode=True)
+                return binascii.a2b_base64(self.b64_json.encode("ascii"), strict_mode=True)  # novermin
             import base64
 
             return base64.b64decode(self.b64_json, validate=True)

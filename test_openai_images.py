@@ -350,7 +350,7 @@ class FakeImagesAPI:
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
             return
-        headers = {"x-request-id": request_id, **action.headers}
+        headers = {"x-request-id": request_id, "Connection": "close", **action.headers}  # no keep-alive here
         h.close_connection = True
         try:
             if action.raw is not None:
@@ -5487,10 +5487,10 @@ class AsyncClientTests(ServerTestCase):
             client = self.async_client()
             self.api.queue(Action(hang=True), Action(hang=True))
             with self.assertRaises(TimeoutError):
-                async with asyncio.timeout(0.3):
+                async with asyncio.timeout(0.3):  # novermin
                     await client.images.generate(prompt="p")
             with self.assertRaises(BaseExceptionGroup) as caught:  # noqa: F821 (3.11+)
-                async with asyncio.TaskGroup() as group:
+                async with asyncio.TaskGroup() as group:  # novermin
                     group.create_task(client.images.generate(prompt="p"))
                     group.create_task(client.images.generate(prompt="p", model=5))  # fails: cancels its sibling
             self.assertIsInstance(caught.exception.exceptions[0], TypeError)
