@@ -6055,7 +6055,9 @@ class _Manifest:
 
     NAME = "manifest.jsonl"
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, *, write: bool = True) -> None:
+        """Read the manifest; with ``write``, also open it to append (locked:
+        one run per directory). Read-only, a missing manifest is ``FileNotFoundError``."""
         import json
 
         self.path = os.path.join(directory, self.NAME)
@@ -6063,7 +6065,8 @@ class _Manifest:
         self.events: List[Dict[str, Any]] = []
         self._lock = threading.Lock()
         torn = False
-        if os.path.exists(self.path):
+        self._fd = -1
+        if os.path.exists(self.path) or not write:
             with open(self.path, "rb") as handle:
                 data = handle.read()
             torn = bool(data) and not data.endswith(b"\n")
@@ -6074,6 +6077,8 @@ class _Manifest:
                     continue  # a row torn by a crash: its job is not finished
                 if isinstance(row, dict):
                     self._remember(cast("Dict[str, Any]", row))
+        if not write:
+            return
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
         try:
             import fcntl  # POSIX: one run per directory (the lock goes with the process, kill -9 included)
@@ -6119,7 +6124,8 @@ class _Manifest:
         return next((row for row in reversed(self.events) if row["event"] in names), None)
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
 
 
 def _now_text() -> str:
@@ -6264,7 +6270,7 @@ class _Pacer:
                 self._probing = True
             if first:
                 break  # this request learns the limits; the others wait for its answer
-            call.on_abort(self._learnt.set)  # an abort must not leave this wait hanging
+            call.on_abort(self.unblock)  # an abort must not leave this wait hanging
             self._learnt.wait()
             call.check(request)
         while True:
@@ -6280,6 +6286,10 @@ class _Pacer:
                 call.sleep(delay, request)
             if slot and self._paused_until <= time.monotonic():
                 return  # (a 429 that came while this one waited for its slot holds it too)
+
+    def unblock(self) -> None:
+        """Let the waiting requests go without limits learnt (the first failed without an answer)."""
+        self._learnt.set()
 
     def observe(self, response: Response) -> None:
         """Learn from a response's rate-limit headers (and its status)."""
@@ -6321,7 +6331,7 @@ class _PacedTransport:
         try:
             response = self.inner(request)
         except BaseException:
-            self.pacer._learnt.set()  # pyright: ignore[reportPrivateUsage]  # no answer to learn from
+            self.pacer.unblock()  # no answer to learn from
             raise
         self.pacer.observe(response)
         return response
@@ -6363,18 +6373,13 @@ class _BatchRun:
         import re
 
         present = set(os.listdir(self.directory))
-        owners = {
-            os.path.splitext(name)[0]: row["id"]
+        owned = {  # every image file of a job done here, and that job
+            name: row["id"]
             for row in self.manifest.jobs.values()
             if row.get("status") == "done"
             for name in row.get("files") or ()
         }
-        owned = {
-            name
-            for row in self.manifest.jobs.values()
-            if row.get("status") == "done"
-            for name in row.get("files") or ()
-        }
+        owners = {os.path.splitext(name)[0]: job_id for name, job_id in owned.items()}
         for job in self.jobs:  # a job must not overwrite the images of another job done in this directory
             taken = [owners[stem] for stem in job.stems() if owners.get(stem, job.id) != job.id]
             if taken:
@@ -6389,7 +6394,7 @@ class _BatchRun:
         for job in self.jobs:
             if self.manifest.done(job):
                 continue
-            adopted = _adopt_saved(job, self.manifest.jobs.get(job.id), self.directory, present, owned)
+            adopted = _adopt_saved(job, self.manifest.jobs.get(job.id), self.directory, present, set(owned))
             if adopted is not None:  # saved, then killed before its row: done, not paid again
                 row = {"id": job.id, "status": "done", "files": adopted, "recovered": True, "error": None}
                 self.manifest.append({**row, "fingerprint": job.fingerprint(), "at": _now_text()})
@@ -7742,11 +7747,8 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
 def _jobs_in_progress(directory: str, moved: object) -> List[BatchJob]:
     """The jobs of the batch in progress in ``directory``, from its manifest:
     what a run can still save (or cancel) when its jobs file has moved."""
-    path = os.path.join(directory, _Manifest.NAME)
-    with open(path, "rb") as handle:
-        rows = [row for row in map(_json_object, map(_try_json, handle)) if "event" in row]
-    steps = [row for row in rows if row["event"] in ("batch_input", "batch_created", "batch_finished")]
-    members = _json_object(steps[-1].get("jobs")) if steps and steps[-1]["event"] != "batch_finished" else {}
+    active = _active_batch(_Manifest(directory, write=False))
+    members = _json_object(active.get("jobs")) if active is not None else {}
     if not members:
         raise _UsageError(f"the jobs file of the run in {directory} is gone ({moved}); run it again with JOBS -o DIR")
     return [_member_job(job_id, cast("List[Any]", member)) for job_id, member in members.items()]
@@ -7754,22 +7756,14 @@ def _jobs_in_progress(directory: str, moved: object) -> List[BatchJob]:
 
 def _last_run(directory: str) -> Dict[str, Any]:
     """The latest ``run`` row of the manifest in ``directory``."""
-    path = os.path.join(directory, _Manifest.NAME)
     try:
-        with open(path, "rb") as handle:
-            rows = [row for row in map(_json_object, map(_try_json, handle)) if row.get("event") == "run"]
+        manifest = _Manifest(directory, write=False)
     except FileNotFoundError:
         raise _UsageError(f"{directory} holds no batch run to resume (no {_Manifest.NAME})") from None
-    if not rows:
-        raise _UsageError(f"{path} does not say which jobs file it ran")
-    return rows[-1]
-
-
-def _try_json(line: bytes) -> object:
-    try:
-        return _parse_json(line)
-    except ValueError:
-        return None
+    row = manifest.last_event("run")
+    if row is None:
+        raise _UsageError(f"{manifest.path} does not say which jobs file it ran")
+    return row
 
 
 def _client_options(args: _Options, progress: _Progress) -> Dict[str, Any]:
