@@ -44,6 +44,7 @@ from typing import (
     List,
     Mapping,
     MutableMapping,
+    NamedTuple,
     Optional,
     Sequence,
     Set,
@@ -332,6 +333,23 @@ omit: Any = NOT_GIVEN  # the SDK's marker for "leave this field out", which is w
 
 def _str_or_none(value: object) -> Optional[str]:
     return value if isinstance(value, str) else None
+
+
+def _header_number(text: Optional[str], upper: float = 1e12) -> Optional[float]:
+    """A number a server wrote in a header, or ``None``: only a plain ASCII
+    decimal (``12``, ``0.5``) from 0 to ``upper``. Non-ASCII digits (``²``),
+    signs, exponents, ``nan``, thousands of digits and absurd values are
+    ignored, never raised: a header cannot break what reads it."""
+    if text is None or len(text) > 40:
+        return None
+    text = text.strip()
+    if not (0 < len(text) <= 30 and text.isascii()) or text.count(".") > 1:
+        return None
+    whole, _, fraction = text.partition(".")
+    if not (whole or fraction) or not (whole.isdigit() or not whole) or not (fraction.isdigit() or not fraction):
+        return None
+    value = float(text)
+    return value if value <= upper else None
 
 
 def _json_object(value: object) -> Dict[str, Any]:
@@ -1684,7 +1702,7 @@ class BodyDecoder:
             values = {value.strip() for value in text.split(",")}  # repeated, it must agree (RFC 9112)
             text = values.pop() if len(values) == 1 else text.strip()
             if text.isascii() and text.isdigit():
-                self.declared = int(text)
+                self.declared = int(text) if len(text) <= 18 else 10**18  # thousands of digits: absurd, not slow
             elif not truncate:
                 raise BodyError(f"The response has an invalid Content-Length header ({text[:40]!r})")
         self.received = self.size = 0
@@ -1938,6 +1956,13 @@ def _sniff_image_type(head: bytes) -> Optional[str]:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+def _image_suffix(data: bytes) -> str:
+    """The file extension an image's bytes call for (``.png`` when unknown)."""
+    if data.lstrip()[:5] in (b"<svg ", b"<?xml"):
+        return ".svg"
+    return _TYPE_EXTENSIONS.get(_sniff_image_type(data[:16]) or "", ".png")
 
 
 def _basename(name: str) -> str:
@@ -3787,6 +3812,30 @@ def write_file_atomic(path: Union[str, os.PathLike[str]], data: bytes, *, overwr
     return target
 
 
+def _rescue_file(data: bytes, extension: str) -> str:
+    """Save paid image bytes that could not go where they were asked: under
+    a name no file has (created exclusively, so nothing is ever replaced,
+    whatever ran before), in the current directory, else the temporary one.
+    Returns the path; ``OSError`` names the folders it tried."""
+    import tempfile
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    tried: List[str] = []
+    for folder in (os.path.abspath(os.curdir) if os.path.isdir(os.curdir) else "", tempfile.gettempdir()):
+        if not folder or folder in tried:
+            continue
+        tried.append(folder)
+        for attempt in range(1, 1000):
+            path = os.path.join(folder, f"openai-images-rescued-{stamp}-{attempt}{extension}")
+            try:
+                return write_file_atomic(path, data, overwrite=False)
+            except FileExistsError:
+                continue
+            except OSError:
+                break
+    raise OSError(f"could not save it in {' or '.join(tried)} either")
+
+
 def _move_no_replace(temp: str, target: str) -> None:
     """Rename ``temp`` to ``target`` unless ``target`` exists (``FileExistsError``)."""
     try:
@@ -5412,6 +5461,39 @@ def _log_to_stderr(pattern: str, level: int) -> None:
     _log().setLevel(level)
 
 
+class _ServerProblem(Exception):
+    """The server's reply cannot give the user an image: exit status 1."""
+
+    def __init__(self, message: str, request_id: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+def _download(client: OpenAIClient, url: str) -> bytes:
+    """An image the server returned as a URL, with the client's limits,
+    timeouts, proxies and TLS settings, abortable by ``client.close()``;
+    no credential of any kind is sent to the URL's host, and no redirect
+    is followed."""
+    if not url.lower().startswith(("https://", "http://")):
+        raise _ServerProblem(f"the server returned an image URL that cannot be downloaded ({_redact_url(url)[:80]})")
+    config = client.config
+    with client._open_call(None, config.timeout.total) as call:  # pyright: ignore[reportPrivateUsage]
+        headers = Headers({"User-Agent": _USER_AGENT, "Accept": "image/*"})
+        request = Request("GET", url, headers, extensions={"timeout": config.timeout, "call": call})
+        response = HTTPTransport(config)(request)
+        if response.status_code >= 300:
+            what = _server_text(response, response.reason)
+            more = " (redirects are not followed)" if response.status_code < 400 else ""
+            raise _ServerProblem(
+                f"downloading the image failed: {response.status_code} {what}{more}; "
+                f"the image's URL (valid for a while) is {_printable(url)}"
+            )
+        kind = response.content_type
+        if kind and not kind.startswith("image/") and kind != "application/octet-stream":
+            raise _ServerProblem(f"the image URL gave {kind[:60]}, not an image: {_printable(url)}")
+        return response.read()
+
+
 # =============================================================================
 # AsyncOpenAIClient
 # =============================================================================
@@ -5833,19 +5915,41 @@ images = cast(ImagesResource, _ModuleImages())
 
 
 # =============================================================================
-# Batch runner: many images, live or through the Batch API, resumable
+# Batch runner: many images, live or through the Batch API, resumably
 # =============================================================================
 #
 # run_batch(jobs, directory) makes the images of every job, once. Live,
-# workers share one pacer fed by the rate-limit headers of every response and
-# by 429s; with batch_api=True the jobs go through /v1/files and /v1/batches
-# at half the price. Either way directory/manifest.jsonl gets a row when a job
-# finishes, after its images are saved, so a run that is interrupted (Ctrl-C,
-# a crash, kill -9) resumes where it stopped and never pays twice for a job
-# that finished.
+# workers share one pacer that learns the account's limits from the
+# rate-limit headers of every answer and from 429s; with batch_api=True the
+# jobs go through /v1/files and /v1/batches at half the price. Either way
+# directory/manifest.jsonl gets a row when a job finishes, after its images
+# are saved, so a run that is interrupted (Ctrl-C, a crash, kill -9) resumes
+# where it stopped and never pays twice for a job that finished.
+#
+# Every value from the server is hostile until checked: header numbers go
+# through _header_number, server ids never become file names (the run's own
+# token names its files), server text goes through _safe_text, and every row
+# is scrubbed of every credential a request of the run carried.
 
 _JOB_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".webp", ".gif", ".svg")
+
+# The life of a job in a run, in one place (in the manner of h11's state
+# machine): state -> (the states it may move to, the manifest status that
+# entering it writes). A job enters "sent" before its request goes out (the
+# row is what lets a run killed after a paid answer adopt the saved images),
+# and "done" only once its images are saved. "not run" is where a run stopped
+# leaves a job; the next run plans it again.
+_JOB_LIFE: Dict[str, Tuple[Tuple[str, ...], Optional[str]]] = {
+    # answered, failed: a job of a batch, sent with it; done: adopted, its images saved before a kill
+    "planned": (("sent", "answered", "failed", "done", "not run"), None),
+    "sent": (("answered", "failed", "not run"), "started"),
+    "answered": (("done", "failed"), None),
+    "done": ((), "done"),
+    "failed": (("planned",), "failed"),  # planned again: rerun_failed_live
+    "not run": ((), None),
+}
+_ROW_STATUSES = frozenset(status for _, status in _JOB_LIFE.values() if status)
 
 
 class BatchJob:
@@ -5908,42 +6012,30 @@ def load_jobs(
 ) -> List[BatchJob]:
     """The jobs of ``source``, every one checked before anything is sent.
 
-    ``source`` is a path or an iterable. A ``.jsonl`` (or ``.ndjson``) file
-    holds one JSON object per line: the fields of a generation, or of a JSON
-    edit (``images``, ``prompt``, …), plus optional ``id``, ``output`` and
-    ``extra_body``. Any other file holds one prompt per line (blank lines are
-    skipped). An iterable gives such objects, or prompts. ``defaults`` are
-    fields every job shares (its own win). Ids default to ``line-N`` (``job-N``
-    for an iterable). A bad job is a ``ValueError`` naming its line."""
-    entries: List[Tuple[str, str, object]] = []  # where, default id, the job
+    ``source`` is a path or an iterable. A file whose lines are JSON objects
+    (a ``.jsonl`` or ``.ndjson`` file, or any file whose first line starts
+    with ``{``) holds one job per line: the fields of a generation, or of a
+    JSON edit (``images``, ``prompt``, …), plus optional ``id``, ``output``
+    and ``extra_body``. Any other file holds one prompt per line (blank lines
+    are skipped). An iterable gives such objects, or prompts. ``defaults``
+    are fields every job shares (its own win; ``extra_body`` in them is
+    merged under the job's own). Ids default to ``line-N`` (``job-N`` for an
+    iterable). A bad job, or an unknown field, is a ``ValueError`` naming
+    its line (with the closest known field)."""
     if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        structured = path.lower().endswith((".jsonl", ".ndjson"))
-        with open(path, "rb") as handle:
-            data = handle.read()
-        for number, raw in enumerate(data.split(b"\n"), 1):  # lines as editors count them
-            where = f"{os.path.basename(path)} line {number}"
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]  # a UTF-8 byte order mark
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValueError(f"{where}: not UTF-8 (byte {exc.start + 1})") from None
-            if not text.strip():
-                continue
-            if not structured:
-                entries.append((where, f"line-{number}", text.rstrip("\r")))
-                continue
-            try:
-                entries.append((where, f"line-{number}", _parse_json(text)))
-            except ValueError as exc:
-                raise ValueError(f"{where}: not valid JSON ({exc})") from None
+        entries = _file_entries(os.fspath(source))
     else:
         entries = [(f"job {number}", f"job-{number}", item) for number, item in enumerate(source, 1)]
+    shared = dict(defaults or {})
+    shared_extra = shared.pop("extra_body", None) or {}
+    if not isinstance(shared_extra, dict):
+        raise ValueError("the defaults' extra_body must be a JSON object")
+    for name in shared:
+        _check_field_name(name, _BATCH_FIELDS, "the defaults")
     jobs: List[BatchJob] = []
     seen: Dict[Tuple[str, str], str] = {}
     for where, default_id, item in entries:
-        job = _job_from(where, default_id, item, defaults or {})
+        job = _job_from(where, default_id, item, shared, cast("Dict[str, Any]", shared_extra))
         names = [("id", job.id)] + [("file name", stem.lower()) for stem in job.stems()]
         for key in names:  # an id, and every file name a job's images get, belongs to one job
             if key in seen:
@@ -5955,7 +6047,51 @@ def load_jobs(
     return jobs
 
 
-def _job_from(where: str, default_id: str, item: object, defaults: Mapping[str, Any]) -> BatchJob:
+def _file_entries(path: str) -> List[Tuple[str, str, object]]:
+    """(where, default id, job) for each non-blank line of a jobs file: JSON
+    when the file is JSONL by name or by content, else the line as a prompt."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 byte order mark
+    structured = path.lower().endswith((".jsonl", ".ndjson")) or data.lstrip()[:1] == b"{"
+    entries: List[Tuple[str, str, object]] = []
+    for number, raw in enumerate(data.split(b"\n"), 1):  # lines as editors count them
+        where = f"{os.path.basename(path)} line {number}"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{where}: not UTF-8 (byte {exc.start + 1})") from None
+        if not text.strip():
+            continue
+        if not structured:
+            entries.append((where, f"line-{number}", text.rstrip("\r")))
+            continue
+        try:
+            entries.append((where, f"line-{number}", _parse_json(text)))
+        except ValueError as exc:
+            raise ValueError(f"{where}: not valid JSON ({exc}); a file whose lines are JSON is read as JSONL") from None
+    return entries
+
+
+_BATCH_FIELDS = frozenset(_field_names(ImageGenerationRequest)) | frozenset(_field_names(ImageEditJsonRequest))
+
+
+def _check_field_name(name: str, known: Iterable[str], where: str, extra: str = "extra_body") -> None:
+    """A ``ValueError`` for a field no request of this kind has, with the closest known one."""
+    known = sorted(known)
+    if name in known:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"{where}: unknown field {name!r}{hint}; a field this version does not know goes in {extra}")
+
+
+def _job_from(
+    where: str, default_id: str, item: object, defaults: Mapping[str, Any], shared_extra: Mapping[str, Any]
+) -> BatchJob:
     """One job, checked: a usage error names ``where``."""
     if isinstance(item, BatchJob):
         return item
@@ -5964,33 +6100,39 @@ def _job_from(where: str, default_id: str, item: object, defaults: Mapping[str, 
     if not isinstance(item, Mapping):
         raise ValueError(f"{where}: a job is a JSON object or a prompt, not {type(item).__name__}")
     given = dict(cast("Mapping[str, Any]", item))
-    names = {"id": given.pop("id", default_id)}
-    names["output"] = given.pop("output", names["id"])
-    for what, value in names.items():
-        if not (isinstance(value, str) and 0 < len(value) <= 100 and set(value) <= _JOB_NAME_CHARS) or value[0] == ".":
-            raise ValueError(f"{where}: {what} must be 1-100 letters, digits, '.', '_' or '-', not {value!r}")
+    job_id, output = _job_names(where, given, default_id)
     extra = given.pop("extra_body", None)
     if extra is not None and not isinstance(extra, dict):
         raise ValueError(f"{where}: extra_body must be a JSON object")
+    extra = {**shared_extra, **cast("Dict[str, Any]", extra or {})}
     method = "edit_json" if "images" in given else "generate"
     known = _field_names(ImageGenerationRequest if method == "generate" else ImageEditJsonRequest)
-    fields = {name: value for name, value in defaults.items() if name in known}
-    fields.update(given)
-    fields = {name: value for name, value in fields.items() if value is not None}
+    for name in given:
+        _check_field_name(name, known, where)
+    fields = {name: value for name, value in {**defaults, **given}.items() if name in known and value is not None}
     for name in ("stream", "partial_images"):
-        if name in fields or name in cast("Dict[str, Any]", extra or {}):
+        if name in fields or name in extra:
             raise ValueError(f"{where}: batch jobs do not stream; remove {name!r}")
     try:
         _request_from(_METHODS[method][0], None, dict(fields), None)  # the checks of a call
     except (TypeError, ValueError) as exc:
-        text = str(exc).replace(f"{method}() got an unexpected keyword argument", "unknown field")
-        raise ValueError(f"{where}: {text}") from None
-    job = BatchJob(names["id"], method, fields, names["output"], extra, where)
+        raise ValueError(f"{where}: {exc}") from None
+    job = BatchJob(job_id, method, fields, output, extra, where)
     try:
         _json_bytes(job.body())  # what will go on the wire: a lone surrogate cannot
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
     return job
+
+
+def _job_names(where: str, given: Dict[str, Any], default_id: str) -> Tuple[str, str]:
+    """A job's ``id`` and ``output``, taken out of ``given`` and checked: they become file names."""
+    job_id = given.pop("id", default_id)
+    output = given.pop("output", job_id)
+    for what, value in (("id", job_id), ("output", output)):
+        if not (isinstance(value, str) and 0 < len(value) <= 100 and set(value) <= _JOB_NAME_CHARS) or value[0] == ".":
+            raise ValueError(f"{where}: {what} must be 1-100 letters, digits, '.', '_' or '-', not {value!r}")
+    return job_id, output
 
 
 class BatchProgress:
@@ -6030,10 +6172,21 @@ class BatchProgress:
 
 class BatchResult(BatchProgress):
     """What ``run_batch`` returns: the final ``BatchProgress``, plus
-    ``failed_ids``, the ``manifest`` path and ``interrupted``. ``ok`` is
-    true when every job is done."""
+    ``failed_ids``, the ``manifest`` path, ``interrupted``, ``rescued``
+    (one line for each image saved elsewhere than DIR because DIR could not
+    take it) and, for a batch that ended expired, failed or cancelled,
+    ``outcome``: one line that names it, its status and counts, and says
+    what to do next. ``ok`` is true when every job is done and saved in DIR."""
 
-    def __init__(self, progress: BatchProgress, manifest: str, failed_ids: List[str], interrupted: bool) -> None:
+    def __init__(
+        self,
+        progress: BatchProgress,
+        manifest: str,
+        failed_ids: List[str],
+        interrupted: bool,
+        rescued: Optional[List[str]] = None,
+        outcome: Optional[str] = None,
+    ) -> None:
         super().__init__(progress.total, progress.skipped)
         vars(self).update({k: v for k, v in vars(progress).items() if k != "started"})
         self.started = progress.started
@@ -6041,61 +6194,72 @@ class BatchResult(BatchProgress):
         self.failed_ids = failed_ids
         self.interrupted = interrupted
         self.failed = len(failed_ids)
+        self.rescued: List[str] = list(rescued or [])
+        self.outcome = outcome
 
     @property
     def ok(self) -> bool:
-        return self.done == self.total
+        return self.done == self.total and not self.rescued
 
 
 class _Manifest:
     """``directory/manifest.jsonl``, appended to, never rewritten: a row per
-    finished job (the last row of an id wins) and rows for the steps of a
-    Batch API run (``event``). Each row is one ``write`` of one line; a line
-    torn by a crash is skipped when the manifest is read back."""
+    job state that ``_JOB_LIFE`` records (the last row of an id wins) and
+    rows for the steps of a Batch API run (``event``). Each row is one
+    ``write`` of one line. Read strictly: a last line torn by a kill during
+    a write is repaired; any other bad line, a row of the wrong shape, or a
+    manifest that is a symbolic link is a ``ValueError`` naming the line."""
 
     NAME = "manifest.jsonl"
 
     def __init__(self, directory: str, *, write: bool = True) -> None:
-        """Read the manifest; with ``write``, also open it to append (locked:
-        one run per directory). Read-only, a missing manifest is ``FileNotFoundError``."""
-        import json
-
+        """Read the manifest; with ``write``, also open it to append, locked:
+        one run per directory. Read-only, a missing manifest is ``FileNotFoundError``."""
         self.path = os.path.join(directory, self.NAME)
         self.jobs: Dict[str, Dict[str, Any]] = {}
         self.events: List[Dict[str, Any]] = []
         self._lock = threading.Lock()
-        torn = False
         self._fd = -1
-        if os.path.exists(self.path) or not write:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
-            torn = bool(data) and not data.endswith(b"\n")
-            for line in data.splitlines():
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue  # a row torn by a crash: its job is not finished
-                if isinstance(row, dict):
-                    self._remember(cast("Dict[str, Any]", row))
-        if not write:
-            return
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        self._release: Callable[[], None] = lambda: None
+        if os.path.islink(self.path):
+            raise ValueError(f"{self.path} is a symbolic link; a manifest must be a regular file")
+        flags = (os.O_RDWR | os.O_APPEND | os.O_CREAT) if write else os.O_RDONLY
+        fd = os.open(self.path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), 0o666)
         try:
-            import fcntl  # POSIX: one run per directory (the lock goes with the process, kill -9 included)
+            if write:
+                self._release = _lock_run(fd, self.path, directory)
+            data = _read_all(fd)
+            self._load(data, fd if write else -1)
+        except BaseException:
+            self._release()
+            os.close(fd)
+            raise
+        if write:
+            self._fd = fd
+        else:
+            os.close(fd)
 
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:
-            pass
-        except OSError:
-            os.close(self._fd)
-            raise ValueError(f"another run is using {directory} (its manifest is locked); wait for it to end") from None
-        if torn:
-            os.write(self._fd, b"\n")
+    def _load(self, data: bytes, fd: int) -> None:
+        """Take every row; a torn last line is cut off (``fd``: the locked manifest) or, read-only, skipped."""
+        lines = data.split(b"\n")
+        last = len(lines) - 1  # the text after the last newline: empty, or a torn line
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = _manifest_row(line)
+            except ValueError as exc:
+                if number - 1 < last:
+                    raise ValueError(f"{self.path} line {number}: {exc}; fix or remove the line") from None
+                if fd >= 0:  # a kill during a write: the job it was about is not finished
+                    os.ftruncate(fd, len(data) - len(line))
+                continue
+            self._remember(row)
 
     def _remember(self, row: Dict[str, Any]) -> None:
         if "event" in row:
             self.events.append(row)
-        elif isinstance(row.get("id"), str):
+        else:
             self.jobs[row["id"]] = row
 
     def append(self, row: Dict[str, Any]) -> None:
@@ -6125,220 +6289,257 @@ class _Manifest:
 
     def close(self) -> None:
         if self._fd >= 0:
+            self._release()
             os.close(self._fd)
+            self._fd = -1
+
+
+def _read_all(fd: int) -> bytes:
+    parts: List[bytes] = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+
+
+def _manifest_row(line: bytes) -> Dict[str, Any]:
+    """One row of a manifest, checked for the shape this version writes."""
+    row = _parse_json(line.decode("utf-8"))
+    if not isinstance(row, dict):
+        raise ValueError("not a JSON object")
+    row = cast("Dict[str, Any]", row)
+    if "event" in row:
+        if not isinstance(row["event"], str):
+            raise ValueError("its event is not a string")
+        return row
+    if not isinstance(row.get("id"), str) or row.get("status") not in _ROW_STATUSES:
+        raise ValueError("neither an event nor a job row (id, status)")
+    files = row.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(name, str) for name in cast("List[object]", files)):
+        raise ValueError("its files are not a list of names")
+    return row
+
+
+def _lock_run(fd: int, path: str, directory: str) -> Callable[[], None]:
+    """Lock the manifest for this process: one run per directory. With
+    ``fcntl`` the lock goes with the process (kill -9 included); without
+    it (Windows, a Python built without it), a lock file holds this
+    process's id, and a lock whose process is gone is taken over. Returns
+    what releases the lock."""
+    busy = ValueError(f"another run is using {directory} (its manifest is locked); wait for it to end")
+    try:
+        import fcntl
+    except ImportError:
+        return _lock_by_file(path + ".lock", busy)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise busy from None
+    return lambda: None
+
+
+def _lock_by_file(lock: str, busy: Exception) -> Callable[[], None]:
+    """The portable lock: ``lock`` created exclusively, holding our process id."""
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            if _lock_holder_alive(lock):
+                raise busy from None
+            try:
+                os.unlink(lock)  # its process is gone (killed): the lock is stale
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        return lambda: os.unlink(lock)
+    raise busy
+
+
+def _lock_holder_alive(lock: str) -> bool:
+    """Whether the process named in a lock file still runs (where that can be known; else yes)."""
+    try:
+        with open(lock, encoding="ascii", errors="replace") as handle:
+            pid = int(_header_number(handle.read(20)) or 0)
+    except OSError:
+        return True
+    if pid <= 0 or os.name != "posix":
+        return pid > 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _now_text() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """Now, for the manifest: ISO 8601 UTC with milliseconds (``2026-12-02T10:31:05.123Z``)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
-def _save_job(job: BatchJob, images: Sequence[_ImageData], directory: str, client: Optional[OpenAIClient]) -> List[str]:
+def _time_of(text: object) -> Optional[float]:
+    """The epoch seconds of a manifest time (``_now_text``), or ``None``."""
+    if not isinstance(text, str) or not text.endswith("Z") or len(text) > 30:
+        return None
+    import calendar
+
+    whole, _, fraction = text[:-1].partition(".")
+    try:
+        seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    return seconds + (_header_number(f"0.{fraction}") or 0.0 if fraction else 0.0)
+
+
+def _save_job(
+    job: BatchJob, images: Sequence[_ImageData], directory: str, client: Optional[OpenAIClient]
+) -> Tuple[List[str], List[str]]:
     """Save a job's images atomically (``output.png``, or ``output-N.ext``),
-    downloading URL images; returns the file names. If the directory cannot
-    take one, it goes to the temporary directory and its full path is returned."""
+    downloading URL images. Returns the file names, and a line for each
+    image DIR could not take: it was rescued under a new name (see
+    ``_rescue_file``), and its full path is among the names."""
     names: List[str] = []
+    rescued: List[str] = []
+    stems = job.stems()
     for number, image in enumerate(images, 1):
         url = getattr(image, "url", None)  # stream events have none
         if image.b64_json is None and isinstance(url, str) and client is not None:
             data = _download(client, url)
         else:
             data = image.to_bytes()
-        suffix = ".svg" if data.lstrip()[:5] in (b"<svg ", b"<?xml") else None
-        suffix = suffix or _TYPE_EXTENSIONS.get(_sniff_image_type(data[:16]) or "", ".png")
-        stems = job.stems()
-        name = (stems[number - 1] if number <= len(stems) else f"{job.output}+{number}") + suffix
+        name = (stems[number - 1] if number <= len(stems) else f"{job.output}+{number}") + _image_suffix(data)
         try:
             write_file_atomic(os.path.join(directory, name), data)
-        except OSError:  # paid for: it goes somewhere, and the row says where
-            import tempfile
-
-            name = write_file_atomic(os.path.join(tempfile.gettempdir(), f"openai-images-rescued-{name}"), data)
+        except OSError as exc:  # paid for: it goes somewhere, and the row says where
+            path = _rescue_file(data, _image_suffix(data))
+            rescued.append(
+                f"job {job.id}: could not save {name} in {directory} ({exc.strerror or exc}); saved as {path}"
+            )
+            name = path
         names.append(name)
-    return names
+    return names, rescued
 
 
 def _done_row(job: BatchJob, files: List[str], response: ImagesResponse, engine: str) -> Dict[str, Any]:
     usage = response.usage.to_dict() if response.usage is not None else None
+    revised = next((image.revised_prompt for image in response.data if image.revised_prompt), None)
     return {
         "id": job.id,
-        "status": "done",
         "files": files,
-        "request_id": response.request_id,
-        "revised_prompt": next((image.revised_prompt for image in response.data if image.revised_prompt), None),
+        "request_id": _safe_text(response.request_id),
+        "revised_prompt": _safe_text(revised, limit=4000),
         "usage": usage,
         "error": None,
         "fingerprint": job.fingerprint(),
         "engine": engine,
-        "at": _now_text(),
     }
 
 
-def _failed_row(job: BatchJob, error: Dict[str, Any], engine: str, request_id: Optional[str] = None) -> Dict[str, Any]:
-    return {"id": job.id, "status": "failed", "files": [], "request_id": request_id, "error": error, "engine": engine}
+def _failed_row(job: BatchJob, error: Dict[str, Any], engine: str, request_id: object = None) -> Dict[str, Any]:
+    return {"id": job.id, "files": [], "request_id": _safe_text(request_id), "error": error, "engine": engine}
 
 
 def _error_info(exc: BaseException) -> Dict[str, Any]:
     """A failed job's error, for its manifest row."""
+    status = getattr(exc, "status_code", None)
     return {
         "type": type(exc).__name__,
-        "message": str(exc),
-        "status": getattr(exc, "status_code", None),
-        "code": getattr(exc, "code", None),
+        "message": _safe_text(str(exc), limit=1000),
+        "status": status if isinstance(status, int) else None,
+        "code": _safe_text(getattr(exc, "code", None)),
     }
 
 
+def _safe_text(value: object, limit: int = 200) -> Optional[str]:
+    """Text from a server, fit for a record or a line: a string made
+    printable and cut to ``limit`` characters; anything else ``None``.
+    (Credentials are scrubbed from every row as it is written.)"""
+    if not isinstance(value, str):
+        return None
+    text = _printable(value[: 4 * limit + 100])
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class _Plan(NamedTuple):
+    """What a run does with its jobs: ``run`` them, ``adopt`` the images a
+    killed run saved (job, file names), or skip the ``done`` ones."""
+
+    run: List[BatchJob]
+    adopt: List[Tuple[BatchJob, List[str]]]
+    done: List[BatchJob]
+
+
+def _plan(jobs: Sequence[BatchJob], rows: Mapping[str, Mapping[str, Any]], files: Mapping[str, float]) -> _Plan:
+    """Pure: from the jobs, the manifest's last row of each id, and the
+    files of DIR (name -> modification time), what to run, adopt or skip.
+    Refused with a ``ValueError`` naming the job: a job that would replace
+    the images of another job done in DIR, or a done job whose request
+    changed."""
+    owned = {name: row["id"] for row in rows.values() if row.get("status") == "done" for name in row.get("files") or ()}
+    owners = {os.path.splitext(name)[0]: job_id for name, job_id in owned.items()}
+    for job in jobs:
+        taken = [owners[stem] for stem in job.stems() if owners.get(stem, job.id) != job.id]
+        if taken:
+            raise ValueError(
+                f"{job.where}: output {job.output!r} would replace the images of job {taken[0]!r}, done in "
+                "this directory; give it another output"
+            )
+    plan = _Plan([], [], [])
+    for job in jobs:
+        row = rows.get(job.id)
+        if row is not None and row.get("status") == "done":
+            if row.get("fingerprint") not in (None, job.fingerprint()):
+                raise ValueError(
+                    f"{job.where}: job {job.id!r} changed since it was done in this directory; "
+                    "give it a new id, or use another output directory"
+                )
+            plan.done.append(job)
+            continue
+        adopted = _adopt_saved(job, row, files, set(owned))
+        if adopted is not None:
+            plan.adopt.append((job, adopted))
+        else:
+            plan.run.append(job)
+    return plan
+
+
 def _adopt_saved(
-    job: BatchJob, row: Optional[Mapping[str, Any]], directory: str, present: Set[str], owned: Set[str]
+    job: BatchJob, row: Optional[Mapping[str, Any]], files: Mapping[str, float], owned: Set[str]
 ) -> Optional[List[str]]:
     """The files of a job whose images were saved but whose row was not
     written (the run was killed in between), or ``None``: the job must have
-    been started (its last row), with the same request, and the files
-    written after it started (not left by another job)."""
+    been sent (its last row), with the same request, and the files written
+    after that (not left by another job)."""
     if row is None or row.get("status") != "started" or row.get("fingerprint") != job.fingerprint():
         return None
-    found = [next((stem + s for s in _IMAGE_SUFFIXES if stem + s in present), None) for stem in job.stems()]
+    found = [next((stem + s for s in _IMAGE_SUFFIXES if stem + s in files), None) for stem in job.stems()]
     if None in found:
         return None
-    files = cast("List[str]", found)
-    if owned & set(files):  # another job's images
+    names = cast("List[str]", found)
+    if owned & set(names):  # another job's images
         return None
-    started = row.get("at")
-    written = [os.stat(os.path.join(directory, name)).st_mtime for name in files]
-    return files if isinstance(started, (int, float)) and min(written) >= started - 0.05 else None
+    sent = row.get("at")
+    sent = _time_of(sent) if isinstance(sent, str) else sent  # a float: a manifest of an older version
+    if not isinstance(sent, (int, float)):
+        return None
+    return names if min(files[name] for name in names) >= sent - 1.0 else None
 
 
 def _tokens_of(row: Mapping[str, Any]) -> int:
     total = _json_object(row.get("usage")).get("total_tokens")
-    return total if isinstance(total, int) else 0
-
-
-def _duration(text: Optional[str]) -> Optional[float]:
-    """Seconds of a rate-limit reset (``1s``, ``850ms``, ``6m0s``, ``1h2m3.5s``, ``0.5``)."""
-    if not text:
-        return None
-    text = text.strip().lower()
-    try:
-        value = float(text)
-        return max(0.0, value) if value < 1e6 else None  # inf, nan, absurd: not a reset time
-    except ValueError:
-        pass
-    total, number = 0.0, ""
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char.isdigit() or char == ".":
-            number += char
-            index += 1
-            continue
-        unit = "ms" if text.startswith("ms", index) else char
-        if unit not in units or not number:
-            return None
-        try:
-            total += float(number) * units[unit]
-        except ValueError:
-            return None
-        number, index = "", index + len(unit)
-    return None if number else total
-
-
-class _Pacer:
-    """Paces every worker of a live batch together. Until the first answer
-    tells the account's limits, one request at a time; then requests start
-    at most at the rate of ``x-ratelimit-limit-requests`` (a little under it,
-    slower after a burst of 429s, recovering as calls succeed). Nobody starts
-    while ``remaining`` is 0 until its reset, or after a 429 until its
-    ``retry-after(-ms)``: one 429 holds every worker, those already waiting too."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._learnt = threading.Event()  # an answer has told the limits
-        self._probing = False
-        self._next_start = 0.0
-        self._paused_until = 0.0
-        self._interval = 0.0  # seconds between request starts (0: no limit known)
-        self._factor = 0.95  # of the limit: headroom for clocks and jitter
-        self._slowed_at = 0.0
-        self.limited = 0  # 429s seen
-
-    def wait(self, request: Request) -> None:
-        """Block (abortably, through the request's call) until this request may start."""
-        call = _call_of(request)
-        while not self._learnt.is_set():
-            with self._lock:
-                first = not self._probing
-                self._probing = True
-            if first:
-                break  # this request learns the limits; the others wait for its answer
-            call.on_abort(self.unblock)  # an abort must not leave this wait hanging
-            self._learnt.wait()
-            call.check(request)
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                if self._paused_until > now:
-                    delay, slot = self._paused_until - now, False
-                else:
-                    start = max(now, self._next_start)
-                    self._next_start = start + self._interval / self._factor
-                    delay, slot = start - now, True
-            if delay > 0:
-                call.sleep(delay, request)
-            if slot and self._paused_until <= time.monotonic():
-                return  # (a 429 that came while this one waited for its slot holds it too)
-
-    def unblock(self) -> None:
-        """Let the waiting requests go without limits learnt (the first failed without an answer)."""
-        self._learnt.set()
-
-    def observe(self, response: Response) -> None:
-        """Learn from a response's rate-limit headers (and its status)."""
-        headers = response.headers
-        now = time.monotonic()
-        with self._lock:
-            limit = headers.get("x-ratelimit-limit-requests", "")
-            if limit.isdigit() and int(limit) > 0:
-                self._interval = 60.0 / int(limit)
-            for kind in ("requests", "tokens"):
-                remaining = headers.get(f"x-ratelimit-remaining-{kind}", "")
-                reset = _duration(headers.get(f"x-ratelimit-reset-{kind}"))
-                if remaining == "0" and reset is not None:
-                    self._paused_until = max(self._paused_until, now + min(reset, 600.0))
-            if response.status_code == 429:
-                self.limited += 1
-                hint = retry_after_seconds(headers)
-                if hint is None:
-                    hint = _duration(headers.get("x-ratelimit-reset-requests")) or 1.0
-                self._paused_until = max(self._paused_until, now + min(hint, 600.0))
-                if now - self._slowed_at > 1.0:  # one slow-down per burst of 429s
-                    self._factor = max(0.3, self._factor * 0.85)
-                    self._slowed_at = now
-            elif response.status_code < 300:
-                self._factor = min(0.95, self._factor + 0.02)
-        self._learnt.set()
-
-
-class _PacedTransport:
-    """The innermost handler of a live batch's client: every attempt (retries
-    too) waits for the pacer, and every response teaches it."""
-
-    def __init__(self, pacer: _Pacer, inner: Handler) -> None:
-        self.pacer = pacer
-        self.inner = inner
-
-    def __call__(self, request: Request) -> Response:
-        self.pacer.wait(request)
-        try:
-            response = self.inner(request)
-        except BaseException:
-            self.pacer.unblock()  # no answer to learn from
-            raise
-        self.pacer.observe(response)
-        return response
+    return total if isinstance(total, int) and total >= 0 else 0
 
 
 class _BatchRun:
-    """One run of ``run_batch``: the jobs, the manifest, progress and stop."""
+    """One run of ``run_batch``: the jobs, their states (``_JOB_LIFE``), the
+    manifest (written only through ``move``), progress, and how it stops:
+    ``halt`` starts no new job and lets those in flight finish (a quota
+    spent, a callback that failed); ``stop`` aborts those in flight too."""
 
     def __init__(
         self,
@@ -6349,65 +6550,56 @@ class _BatchRun:
         on_progress: Optional[Callable[[BatchProgress], None]],
         on_saved: Optional[Callable[[BatchJob, List[str]], None]],
     ) -> None:
-        self.client = client
+        self.secrets: Set[str] = set()  # every credential a request of this run carried
+        key = client.config.api_key
+        if isinstance(key, str) and len(key) >= 8:
+            self.secrets.add(key)
+        self.client = client.with_options(transport=_SecretsSeen(self.secrets, client.transport))
         self.jobs = jobs
         self.directory = directory
         self.stop = stop
-        self.manifest = _Manifest(directory)
+        self.halt = threading.Event()
+        self.fatal: Optional[BaseException] = None  # why the run halted
+        self.rescued: List[str] = []
+        self.outcome: Optional[str] = None
         self._on_progress = on_progress
         self._on_saved = on_saved
-        self.callback_error: Optional[BaseException] = None
-        key = client.config.api_key
-        self.secrets = tuple(key for key in (key if isinstance(key, str) else "",) if len(key) >= 8)
         self._lock = threading.Lock()
+        self._state: Dict[str, str] = {}
+        self.manifest = _Manifest(directory)
         try:
-            self.pending = self._pending()
+            plan = _plan(jobs, self.manifest.jobs, _listing(directory))
         except BaseException:
             self.manifest.close()
             raise
-        self.progress = BatchProgress(len(jobs), len(jobs) - len(self.pending))
+        self.progress = BatchProgress(len(jobs), len(plan.done))
         self.progress.tokens = sum(_tokens_of(self.manifest.jobs.get(job.id, {})) for job in jobs)
+        for job, files in plan.adopt:  # saved, then killed before its row: done, not paid again
+            self.move(job, "done", {"files": files, "recovered": True, "error": None, "fingerprint": job.fingerprint()})
+        self.progress.skipped += len(plan.adopt)
+        self.pending = plan.run
 
-    def _pending(self) -> List[BatchJob]:
-        """The jobs not done yet (a job whose request changed since is an error)."""
-        import re
+    def move(self, job: BatchJob, state: str, fields: Optional[Dict[str, Any]] = None) -> None:
+        """Move ``job`` to ``state`` along ``_JOB_LIFE`` (anything else is a
+        bug: ``AssertionError``), writing the row that state records, with
+        every credential of the run scrubbed, and counting it."""
+        with self._lock:
+            current = self._state.get(job.id, "planned")
+            if state not in _JOB_LIFE[current][0]:
+                raise AssertionError(f"job {job.id}: {current} -> {state} is not a move of its life")
+            self._state[job.id] = state
+            secrets = tuple(sorted(self.secrets, key=len, reverse=True))
+        status = _JOB_LIFE[state][1]
+        if status is None:
+            return
+        row = {"id": job.id, **(fields or {}), "status": status, "at": _now_text()}
+        if status == "started":
+            row["fingerprint"] = job.fingerprint()
+        self.manifest.append(_scrub(row, secrets))
+        if status != "started":
+            self._count(job, row)
 
-        present = set(os.listdir(self.directory))
-        owned = {  # every image file of a job done here, and that job
-            name: row["id"]
-            for row in self.manifest.jobs.values()
-            if row.get("status") == "done"
-            for name in row.get("files") or ()
-        }
-        owners = {os.path.splitext(name)[0]: job_id for name, job_id in owned.items()}
-        for job in self.jobs:  # a job must not overwrite the images of another job done in this directory
-            taken = [owners[stem] for stem in job.stems() if owners.get(stem, job.id) != job.id]
-            if taken:
-                raise ValueError(
-                    f"{job.where}: output {job.output!r} would replace the images of job {taken[0]!r}, done in "
-                    f"{self.directory}; give it another output"
-                )
-        for name in present:  # temporary files of a run killed while writing: never a finished image
-            if re.fullmatch(r"\..+\.[0-9a-f]{8}\.part|\..+\.jsonl\.part", name):
-                os.unlink(os.path.join(self.directory, name))
-        pending: List[BatchJob] = []
-        for job in self.jobs:
-            if self.manifest.done(job):
-                continue
-            adopted = _adopt_saved(job, self.manifest.jobs.get(job.id), self.directory, present, set(owned))
-            if adopted is not None:  # saved, then killed before its row: done, not paid again
-                row = {"id": job.id, "status": "done", "files": adopted, "recovered": True, "error": None}
-                self.manifest.append({**row, "fingerprint": job.fingerprint(), "at": _now_text()})
-                continue
-            pending.append(job)
-        return pending
-
-    def record(self, row: Dict[str, Any], job: BatchJob) -> None:
-        """Write a finished job's row (its images are saved) and report it;
-        the client's key is scrubbed from an error a server echoed it in."""
-        if row.get("error"):
-            row["error"] = _scrub(row["error"], self.secrets)
-        self.manifest.append(row)
+    def _count(self, job: BatchJob, row: Dict[str, Any]) -> None:
         with self._lock:
             if row["status"] == "done":
                 self.progress.done += 1
@@ -6418,70 +6610,214 @@ class _BatchRun:
             self._callback(self._on_saved, job, row["files"])
         self.report()
 
+    def again(self, jobs: List[BatchJob]) -> None:
+        """Plan failed jobs again (``rerun_failed_live``)."""
+        for job in jobs:
+            self.move(job, "planned")
+        self.progress.failed -= len(jobs)
+
     def report(self) -> None:
         if self._on_progress is not None:
             self._callback(self._on_progress, self.progress)
 
     def _callback(self, function: Callable[..., None], *args: Any) -> None:
-        """Call the caller's callback: if it fails, the run stops (the row is
+        """Call the caller's callback: if it fails, the run halts (the row is
         written already), and ``run_batch`` raises its error at the end."""
         try:
             function(*args)
         except BaseException as exc:
-            if self.callback_error is None:
-                self.callback_error = exc
-            self.stop.set()
+            self.halt_with(exc)
+
+    def halt_with(self, exc: BaseException) -> None:
+        """Start no new job; ``run_batch`` raises ``exc`` once those in flight end."""
+        with self._lock:
+            if self.fatal is None:
+                self.fatal = exc
+        self.halt.set()
 
     def finish_job(self, job: BatchJob, response: ImagesResponse, engine: str) -> None:
-        """Save a job's images and write its row; a reply that gives no usable
-        image (none, bad base64, a URL that cannot be downloaded) fails the job."""
+        """Save a job's images and move it to done; a reply that gives no
+        usable image (none, bad base64, a URL that cannot be downloaded)
+        fails the job."""
+        self.move(job, "answered")
         try:
             if not response.data:
                 raise _ServerProblem("the server returned no images")
-            files = _save_job(job, response.data, self.directory, self.client)
+            files, rescued = _save_job(job, response.data, self.directory, self.client)
         except Exception as exc:
-            self.record(_failed_row(job, _error_info(exc), engine, response.request_id), job)
+            self.move(job, "failed", _failed_row(job, _error_info(exc), engine, response.request_id))
             return
-        self.record(_done_row(job, files, response, engine), job)
+        with self._lock:
+            self.rescued.extend(rescued)
+        self.move(job, "done", _done_row(job, files, response, engine))
+
+    def fail_job(self, job: BatchJob, exc: BaseException, engine: str) -> None:
+        self.move(job, "failed", _failed_row(job, _error_info(exc), engine, getattr(exc, "request_id", None)))
 
     def failed_ids(self) -> List[str]:
         rows = self.manifest.jobs
         return [job.id for job in self.jobs if rows.get(job.id, {}).get("status") == "failed"]
 
     def result(self, interrupted: bool) -> BatchResult:
-        return BatchResult(self.progress, self.manifest.path, self.failed_ids(), interrupted)
+        return BatchResult(
+            self.progress, self.manifest.path, self.failed_ids(), interrupted, self.rescued, self.outcome
+        )
+
+    def close(self) -> None:
+        self.manifest.close()
+        self.client.close()
+
+
+def _listing(directory: str) -> Dict[str, float]:
+    """The files of DIR and their modification times; temporary files of a
+    run killed while writing (never a finished image) are removed."""
+    import re
+
+    files: Dict[str, float] = {}
+    for entry in os.scandir(directory):
+        if re.fullmatch(r"\..+\.[0-9a-f]{8}\.part|\..+\.jsonl\.part", entry.name):
+            os.unlink(entry.path)
+        elif entry.is_file():
+            files[entry.name] = entry.stat().st_mtime
+    return files
+
+
+class _SecretsSeen:
+    """The innermost handler of a batch run's client: it notes every
+    credential a request carries (a callable key's too), so that no row the
+    run writes can hold one."""
+
+    def __init__(self, secrets: Set[str], inner: Handler) -> None:
+        self.secrets = secrets
+        self.inner = inner
+
+    def __call__(self, request: Request) -> Response:
+        self.secrets.update(_secrets_sent(request))
+        return self.inner(request)
+
+
+class _PacerTicket(NamedTuple):
+    sent_at: float
+
+
+class _Pacer:
+    """Interim pacer (replaced below)."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self.in_flight = 0
+        self.learnt = False
+        self.next_start = 0.0
+        self.paused_until = 0.0
+        self.interval = 0.0
+
+    def delay(self, now: float) -> Optional[float]:
+        if self.in_flight >= self.concurrency or (not self.learnt and self.in_flight):
+            return None
+        return max(0.0, self.paused_until - now, self.next_start - now)
+
+    def start(self, now: float) -> _PacerTicket:
+        self.in_flight += 1
+        self.next_start = max(now, self.next_start) + self.interval
+        return _PacerTicket(now)
+
+    def answered(
+        self, ticket: _PacerTicket, now: float, status: int, headers: Mapping[str, str], tokens: Optional[int]
+    ) -> None:
+        self.in_flight -= 1
+        self.learnt = True
+        limit = _header_number(headers.get("x-ratelimit-limit-requests"), 1e9)
+        if limit:
+            self.interval = 60.0 / limit / 0.95
+        if status == 429:
+            hint = retry_after_seconds(headers)
+            self.paused_until = max(self.paused_until, now + min(hint if hint is not None else 1.0, 600.0))
+
+    def abandoned(self, ticket: _PacerTicket, now: float) -> None:
+        self.in_flight -= 1
+        self.learnt = True
+
+    def cost(self, tokens: int) -> None:
+        """A job's answer used ``tokens``."""
+
+
+class _PacedTransport:
+    """The innermost handler of a live batch's client. Each request waits
+    for the pacer (abortably, costing no CPU); every answer teaches it; a
+    429 that is a rate limit is waited out and sent again here, for as long
+    as the run goes on: it is not one of the call's retries, and never fails
+    the job. A quota 429 (``insufficient_quota``) is returned: it ends the run."""
+
+    def __init__(self, pacer: _Pacer, inner: Handler) -> None:
+        self.pacer = pacer
+        self.inner = inner
+        self._changed = threading.Condition()
+        self.limited = 0  # 429s seen
+
+    def __call__(self, request: Request) -> Response:
+        call = _call_of(request)
+        call.on_abort(self._wake)
+        while True:
+            ticket = self._wait_turn(call, request)
+            try:
+                response = self.inner(request)
+            except BaseException:
+                self._settle(self.pacer.abandoned, ticket)
+                raise
+            status = response.status_code
+            self._settle(self.pacer.answered, ticket, status, response.headers, None)
+            if status != 429 or _is_permanent_quota(response):
+                return response
+            self.limited += 1
+            response.close()
+
+    def _wait_turn(self, call: _Call, request: Request) -> _PacerTicket:
+        with self._changed:
+            while True:
+                call.check(request)
+                delay = self.pacer.delay(time.monotonic())
+                if delay is not None and delay <= 0:
+                    return self.pacer.start(time.monotonic())
+                call.stage = CallStage.DURING_RETRY_DELAY
+                self._changed.wait(delay)  # woken by an answer, an abort, or the time
+
+    def _settle(self, change: Callable[..., None], ticket: _PacerTicket, *facts: Any) -> None:
+        """Tell the pacer how a request ended (``change(ticket, now, *facts)``); wake the waiting."""
+        with self._changed:
+            change(ticket, time.monotonic(), *facts)
+            self._changed.notify_all()
+
+    def _wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def learn_cost(self, tokens: int) -> None:
+        with self._changed:
+            self.pacer.cost(tokens)
 
 
 def _run_live(run: _BatchRun, jobs: List[BatchJob], concurrency: int) -> bool:
-    """Run ``jobs`` live with ``concurrency`` workers; returns False if stopped."""
+    """Run ``jobs`` live with ``concurrency`` workers; returns False if
+    stopped or halted (the jobs not run stay pending, for the next run)."""
     import collections
 
-    pacer = _Pacer()
-    client = run.client.with_options(transport=_PacedTransport(pacer, run.client.transport))
+    paced = _PacedTransport(_Pacer(concurrency), run.client.transport)
+    client = run.client.with_options(transport=paced)
     queue = collections.deque(jobs)
     lock = threading.Lock()
 
     def work() -> None:
-        while not run.stop.is_set():
+        while not (run.stop.is_set() or run.halt.is_set()):
             with lock:
                 if not queue:
                     return
                 job = queue.popleft()
                 run.progress.in_flight += 1
             try:
-                started = {"id": job.id, "status": "started", "fingerprint": job.fingerprint(), "at": time.time()}
-                run.manifest.append(started)
-                method = getattr(client.images, job.method)
-                response = method(**job.fields, extra_body=job.extra_body or None, abort_trigger=run.stop)
-            except APIUserAbortError:
-                return  # stopped: the job stays pending, for the next run
-            except Exception as exc:  # this job failed; the others go on
-                run.record(_failed_row(job, _error_info(exc), "live", getattr(exc, "request_id", None)), job)
-                continue
+                _live_job(run, client, paced, job)
             finally:
                 with lock:
                     run.progress.in_flight -= 1
-            run.finish_job(job, response, "live")
 
     workers = [threading.Thread(target=work, name="openai-images-batch", daemon=True) for _ in range(concurrency)]
     for worker in workers:
@@ -6497,10 +6833,33 @@ def _run_live(run: _BatchRun, jobs: List[BatchJob], concurrency: int) -> bool:
         raise
     finally:
         client.close()
-    return not run.stop.is_set()
+    return not (run.stop.is_set() or run.halt.is_set())
+
+
+def _live_job(run: _BatchRun, client: OpenAIClient, paced: _PacedTransport, job: BatchJob) -> None:
+    """One job, live: sent, answered, saved; a failure fails this job only,
+    but a spent quota halts the run (waiting will not help)."""
+    run.move(job, "sent")
+    try:
+        method = getattr(client.images, job.method)
+        response = method(**job.fields, extra_body=job.extra_body or None, abort_trigger=run.stop)
+    except APIUserAbortError:
+        run.move(job, "not run")  # stopped: the job stays pending, for the next run
+        return
+    except RateLimitError as exc:  # a quota spent: the paced transport waits out every other 429
+        run.move(job, "not run")
+        run.halt_with(exc)
+        return
+    except Exception as exc:  # this job failed; the others go on
+        run.fail_job(job, exc, "live")
+        return
+    if response.usage is not None and isinstance(response.usage.total_tokens, int):
+        paced.learn_cost(response.usage.total_tokens)
+    run.finish_job(job, response, "live")
 
 
 _BATCH_FINAL = ("completed", "failed", "expired", "cancelled")
+_MAX_LIST_PAGES = 200  # pages of 100 looked through for a run's batch or input file
 
 
 def _api_call(
@@ -6511,7 +6870,8 @@ def _api_call(
     stop: Optional[threading.Event] = None,
 ) -> Dict[str, Any]:
     """A JSON call to another endpoint of the API (files, batches), with the
-    client's retries, timeouts and errors; the reply must be a JSON object."""
+    client's retries, timeouts and errors; the reply must be a JSON object.
+    ``body`` None sends no body at all."""
     limits = client.config.timeout
     with client._open_call(stop, limits.total) as call:  # pyright: ignore[reportPrivateUsage]
         request = client.request_builder.build(method, path, body=body, timeout=limits, call=call)
@@ -6522,44 +6882,121 @@ def _api_call(
         return cast("Dict[str, Any]", payload)
 
 
+def _id_segment(value: str) -> str:
+    """A server's id as one URL path segment: every character that is not a
+    letter, digit, ``_``, ``-`` or ``~`` escaped (dots too, so ``..`` cannot climb)."""
+    from urllib.parse import quote
+
+    return quote(value, safe="").replace(".", "%2E")
+
+
+class _TornDownload(APIConnectionError):
+    """A batch file's download ended in the middle of a line: download it again."""
+
+
+class _LineSplitter:
+    """Cuts a download into lines as it arrives and hands each complete line
+    to ``take``: memory holds one line. A line longer than ``limit`` is not
+    kept: its first 64 KiB go to ``take_oversize``. ``end()`` checks the last
+    line: one torn by a download that ended early is ``_TornDownload``."""
+
+    HEAD = 1 << 16
+
+    def __init__(
+        self, take: Callable[[bytearray], None], take_oversize: Callable[[bytearray], None], limit: int
+    ) -> None:
+        self.take = take
+        self.take_oversize = take_oversize
+        self.limit = limit
+        self.line = bytearray()
+        self.size = 0  # of the line, kept or not
+
+    def feed(self, chunk: bytes) -> None:
+        start = 0
+        while start < len(chunk):
+            end = chunk.find(b"\n", start)
+            stop = len(chunk) if end < 0 else end
+            self._add(memoryview(chunk)[start:stop])
+            if end < 0:
+                return
+            self._flush()
+            start = end + 1
+
+    def _add(self, piece: memoryview) -> None:
+        self.size += len(piece)
+        if self.size <= self.limit:
+            self.line += piece
+        elif len(self.line) > self.HEAD:
+            del self.line[self.HEAD :]  # too long to keep: its head tells whose it is
+        else:
+            self.line += piece[: self.HEAD - len(self.line)]
+
+    def _flush(self) -> None:
+        line, size = self.line, self.size
+        self.line, self.size = bytearray(), 0
+        if size > self.limit:
+            self.take_oversize(line)
+        elif line.strip():
+            self.take(line)
+
+    def end(self) -> None:
+        if not self.line.strip():
+            return
+        try:
+            _parse_json(self.line.decode("utf-8", "replace"))
+        except ValueError:
+            raise _TornDownload("the download ended in the middle of a line") from None
+        self._flush()
+
+
 def _download_lines(
-    client: OpenAIClient, file_id: str, target: str, stop: threading.Event, take: Callable[[bytes], None]
+    run: _BatchRun,
+    file_id: str,
+    target: str,
+    take: Callable[[bytearray], None],
+    take_oversize: Callable[[bytearray], None],
 ) -> None:
     """``GET /files/{id}/content``, streamed to ``target`` (renamed into place
-    once complete), each complete line handed to ``take`` as it arrives:
-    memory holds one line, however large the file. A file downloaded before
-    (the run was interrupted while saving) is read from disk instead."""
+    once complete), each complete line handed to ``take`` as it arrives. A
+    file downloaded before (the run was interrupted while saving) is read
+    from disk. A download that ends early (a torn last line, or fewer bytes
+    than its ``Content-Length``) is downloaded again, a few times; it never
+    fails the jobs it holds."""
+    limit = run.client.config.max_response_bytes
     if os.path.exists(target):
         with open(target, "rb") as handle:
-            for line in handle:
-                take(line)
+            splitter = _LineSplitter(take, take_oversize, limit)
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                splitter.feed(chunk)
+            splitter.end()
         return
-    limits, limit = client.config.timeout, client.config.max_response_bytes
-    temp = f"{target}.part"
-    with client._open_call(stop, None) as call, _FileWriter(temp) as copy:  # pyright: ignore[reportPrivateUsage]
+    attempts = run.client.config.retry_policy.max_retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            _download_once(run, file_id, target, _LineSplitter(take, take_oversize, limit))
+            return
+        except APIConnectionError:  # lines already taken are saved; the next attempt skips them
+            if attempt == attempts or run.stop.wait(min(8.0, 0.5 * 2**attempt)):
+                raise
+
+
+def _download_once(run: _BatchRun, file_id: str, target: str, splitter: _LineSplitter) -> None:
+    client, temp = run.client, f"{target}.part"
+    with client._open_call(run.stop, None) as call, _FileWriter(temp) as copy:  # pyright: ignore[reportPrivateUsage]
         request = client.request_builder.build(
-            "GET", f"/files/{_quote_segment(file_id)}/content", body=None, timeout=limits, call=call, leave_body=True
+            "GET",
+            f"/files/{_id_segment(file_id)}/content",
+            body=None,
+            timeout=client.config.timeout,
+            call=call,
+            leave_body=True,
         )
         response = client.chain(request)
         call.on_finish(response.close)
-        parts: List[bytes] = []  # the line being received
-        size = 0
         for chunk in response.iter_bytes(1 << 20):
             copy.write(chunk)
-            start, end = 0, chunk.find(b"\n")
-            while end >= 0:
-                parts.append(chunk[start:end])
-                take(b"".join(parts))
-                parts, size = [], 0
-                start, end = end + 1, chunk.find(b"\n", end + 1)
-            parts.append(chunk[start:])
-            size += len(chunk) - start
-            if size > limit:
-                raise APIResponseValidationError(
-                    f"a line of the batch file {file_id} is longer than max_response_bytes ({limit})",
-                    response=response,
-                )
-        take(b"".join(parts))
+            splitter.feed(chunk)
+        splitter.end()
     os.replace(temp, target)
 
 
@@ -6607,18 +7044,16 @@ class _FileWriter:
 def _batch_line_outcome(line: Mapping[str, Any]) -> Tuple[Optional[Dict[str, Any]], Dict[str, Any], Optional[str]]:
     """(the images body, or None; the error; the request id) of an output or error line."""
     response = _json_object(line.get("response"))
-    request_id = _str_or_none(response.get("request_id"))
+    request_id = _safe_text(response.get("request_id"))
     status = response.get("status_code")
+    status = status if isinstance(status, int) and not isinstance(status, bool) else None
     body = _json_object(response.get("body"))
-    if line.get("error") is None and isinstance(status, int) and 200 <= status < 300 and "data" in body:
+    if line.get("error") is None and status is not None and 200 <= status < 300 and "data" in body:
         return body, {}, request_id
     info = _json_object(line.get("error") or body.get("error"))
-    message = _str_or_none(info.get("message")) or "the request failed in the batch"
-    return (
-        None,
-        {"type": "BatchRequestError", "message": message, "status": status, "code": info.get("code")},
-        request_id,
-    )
+    message = _safe_text(info.get("message"), limit=1000) or "the request failed in the batch"
+    error = {"type": "BatchRequestError", "message": message, "status": status, "code": _safe_text(info.get("code"))}
+    return None, error, request_id
 
 
 def _run_batch_api(
@@ -6633,12 +7068,12 @@ def _run_batch_api(
         raise ValueError(f"no batch is in progress in {run.directory}")
     if active is not None:
         members = set(_row_field(manifest, active, "jobs", dict))
-        if not _finish_batch(run, active, poll_interval, max_poll_interval, cancel):
+        if not _finish_batch(run, active, (poll_interval, max_poll_interval), cancel):
             return False
         jobs = [job for job in jobs if job.id not in members and not manifest.done(job)]
     if not jobs or cancel:
         return True
-    return _finish_batch(run, _start_batch(run, jobs), poll_interval, max_poll_interval, False)
+    return _finish_batch(run, _start_batch(run, jobs), (poll_interval, max_poll_interval), False)
 
 
 def _active_batch(manifest: _Manifest) -> Optional[Dict[str, Any]]:
@@ -6658,68 +7093,134 @@ def _row_field(manifest: _Manifest, row: Mapping[str, Any], name: str, kind: typ
     return value
 
 
-def _finish_batch(
-    run: _BatchRun, active: Dict[str, Any], poll_interval: float, max_poll_interval: float, cancel: bool
-) -> bool:
-    """Create the batch if needed, poll it to its end, save what it made."""
-    client, manifest, stop = run.client, run.manifest, run.stop
+def _finish_batch(run: _BatchRun, active: Dict[str, Any], polls: Tuple[float, float], cancel: bool) -> bool:
+    """Create the batch if needed, poll it to its end, save what it made.
+    Returns False if stopped while it runs upstream."""
     if active["event"] == "batch_input":  # written (and maybe uploaded, or created) before a crash
         active = _create_batch(run, active)
-    batch_id: str = _row_field(manifest, active, "batch_id", str)
-    members: Dict[str, List[Any]] = _row_field(manifest, active, "jobs", dict)  # id -> [output, count, fingerprint]
-    run.progress.batch_id = batch_id
+    batch_id: str = _row_field(run.manifest, active, "batch_id", str)
+    token: str = _row_field(run.manifest, active, "token", str)
+    members: Dict[str, List[Any]] = _row_field(run.manifest, active, "jobs", dict)  # id -> [output, count, fingerprint]
+    run.progress.batch_id = _safe_text(batch_id)
     if cancel:
-        _api_call(client, "POST", f"/batches/{_quote_segment(batch_id)}/cancel", {}, stop)
-    delay = poll_interval
+        _api_call(run.client, "POST", f"/batches/{_id_segment(batch_id)}/cancel", None, run.stop)
+    batch = _poll_batch(run, batch_id, len(members), polls)
+    if batch is None:
+        return False
+    status: str = batch["status"]
+    job_of = _job_finder(run, members)
+    if status == "failed":
+        _fail_members(run, members, job_of, _batch_errors(batch), "batch_failed")
+    else:
+        seen = _save_outputs(run, batch, token, members, job_of)
+        missing = {job_id: member for job_id, member in members.items() if job_id not in seen}
+        _fail_members(run, missing, job_of, f"not in the output of the batch ({status})", f"batch_{status}")
+    counts = _json_object(batch.get("request_counts"))
+    row = {"event": "batch_finished", "batch_id": batch_id, "status": status, "request_counts": counts}
+    run.manifest.append(_scrub({**row, "at": _now_text()}, tuple(run.secrets)))
+    for name in os.listdir(run.directory):  # the downloads and the input file: every row is written
+        if name.startswith((f".batch-{token}-", f".batch-input-{token}")):
+            os.unlink(os.path.join(run.directory, name))
+    if status != "completed":
+        run.outcome = _batch_outcome(run, batch_id, status, members)
+    return True
+
+
+def _poll_batch(run: _BatchRun, batch_id: str, total: int, polls: Tuple[float, float]) -> Optional[Dict[str, Any]]:
+    """Poll the batch until a final status (its reply), or ``None`` if stopped.
+    An unknown status is polled like a known one: it may move on."""
+    delay = polls[0]
     while True:
-        batch = _api_call(client, "GET", f"/batches/{_quote_segment(batch_id)}", None, stop)
+        batch = _api_call(run.client, "GET", f"/batches/{_id_segment(batch_id)}", None, run.stop)
         status = batch.get("status")
         if not isinstance(status, str):
-            raise OpenAIError(f"the batch {batch_id} has no status in the server's reply")
+            raise _ServerProblem(f"the batch {_safe_text(batch_id)} has no status in the server's reply")
         counts = _json_object(batch.get("request_counts"))
-        run.progress.status = (
-            f"{status} ({counts.get('completed', 0)}/{counts.get('total', len(members))} done upstream)"
-        )
+        done, of = _header_count(counts.get("completed")), _header_count(counts.get("total"))
+        run.progress.status = f"{_safe_text(status, 40)} ({done}/{of if of is not None else total} done upstream)"
         run.report()
         if status in _BATCH_FINAL:
-            break
-        if stop.wait(delay):  # an unknown status is polled like a known one: it may move on
-            return False
-        delay = min(max_poll_interval, delay * 1.5)
+            return batch
+        if run.stop.wait(delay):
+            return None
+        delay = min(polls[1], delay * 1.5)
+
+
+def _header_count(value: object) -> int:
+    """A count from a server's JSON: a non-negative int, else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12 else 0
+
+
+def _batch_errors(batch: Mapping[str, Any]) -> str:
+    """Why a batch failed, from its ``errors``: one bounded, printable line."""
+    errors = _json_object(batch.get("errors")).get("data")
+    found = [_json_object(e) for e in cast("List[object]", errors if isinstance(errors, list) else [])[:5]]
+    details = []
+    for error in found:
+        line = error.get("line")
+        where = f"line {line}: " if isinstance(line, int) and not isinstance(line, bool) else ""
+        details.append(where + (_safe_text(error.get("message")) or "no message"))
+    return f"the batch failed: {'; '.join(details) or 'no details'}"
+
+
+def _batch_outcome(run: _BatchRun, batch_id: str, status: str, members: Mapping[str, Any]) -> str:
+    """The one line that ends a batch that did not complete."""
+    rows = run.manifest.jobs
+    done = sum(1 for job_id in members if rows.get(job_id, {}).get("status") == "done")
+    failed = len(members) - done
+    after = {
+        "expired": "its window passed",
+        "cancelled": "it was cancelled",
+        "failed": "the Batch API refused its input",
+    }.get(status, f"it ended {status}")
+    return (
+        f"the batch {_safe_text(batch_id, 80)} {_safe_text(status, 40)}: {done} of {len(members)} jobs done, "
+        f"{failed} not ({after}); run again to send those {failed} in a new batch"
+    )
+
+
+def _job_finder(run: _BatchRun, members: Dict[str, List[Any]]) -> Callable[[str], BatchJob]:
+    """The job of a batch's member id, as it was sent: if the jobs file
+    changed since, the batch's version."""
     by_id = {job.id: job for job in run.jobs}
 
     def job_of(job_id: str) -> BatchJob:
-        """The job as it was sent: if the jobs file changed since, the batch's version."""
         job = by_id.get(job_id)
         member = members[job_id]
         return job if job is not None and job.fingerprint() == member[2] else _member_job(job_id, member)
 
-    if status == "failed":
-        errors = _json_object(batch.get("errors")).get("data")
-        found = [_json_object(e) for e in cast("List[object]", errors if isinstance(errors, list) else [])]
-        details = "; ".join(f"line {e.get('line')}: {e.get('message')}" for e in found if e)
-        error = {"type": "BatchFailed", "message": f"the batch {batch_id} failed: {details or 'no details'}"}
-        for job_id in members:
-            job = job_of(job_id)
-            if not manifest.done(job):
-                run.record(_failed_row(job, {**error, "status": None, "code": "batch_failed"}, "batch_api"), job)
-    else:
-        seen: Set[str] = set()
-        for key in ("output_file_id", "error_file_id"):
-            file_id = batch.get(key)
-            if isinstance(file_id, str) and file_id:
-                target = os.path.join(run.directory, f".{batch_id}-{key[:-8]}.jsonl")
-                _download_lines(client, file_id, target, stop, _batch_line_taker(run, members, job_of, seen))
-        for job_id in members:
-            job = job_of(job_id)
-            if job_id not in seen and not manifest.done(job):
-                error = {"type": "BatchRequestError", "message": f"not in the output of the batch ({status})"}
-                run.record(_failed_row(job, {**error, "status": None, "code": f"batch_{status}"}, "batch_api"), job)
-    manifest.append({"event": "batch_finished", "batch_id": batch_id, "status": status, "at": _now_text()})
-    for name in os.listdir(run.directory):  # the downloads and the input file: every row is written
-        if name.startswith((f".{batch_id}-", f".batch-input-{active.get('token')}")):
-            os.unlink(os.path.join(run.directory, name))
-    return True
+    return job_of
+
+
+def _fail_members(
+    run: _BatchRun, members: Mapping[str, Any], job_of: Callable[[str], BatchJob], message: str, code: str
+) -> None:
+    """Fail the batch's jobs that are not done, with one error."""
+    error = {"type": "BatchRequestError", "message": message, "status": None, "code": code}
+    for job_id in members:
+        job = job_of(job_id)
+        if not run.manifest.done(job):
+            run.move(job, "failed", _failed_row(job, error, "batch_api"))
+
+
+def _save_outputs(
+    run: _BatchRun,
+    batch: Mapping[str, Any],
+    token: str,
+    members: Dict[str, List[Any]],
+    job_of: Callable[[str], BatchJob],
+) -> Set[str]:
+    """Download the batch's output and error files (named by the run's
+    token, never by a server id) and save each line's images; returns the
+    ids of the jobs the files held."""
+    seen: Set[str] = set()
+    take, oversize = _batch_line_taker(run, members, job_of, seen)
+    for key, kind in (("output_file_id", "output"), ("error_file_id", "errors")):
+        file_id = batch.get(key)
+        if isinstance(file_id, str) and file_id:
+            target = os.path.join(run.directory, f".batch-{token}-{kind}.jsonl")
+            _download_lines(run, file_id, target, take, oversize)
+    return seen
 
 
 def _member_job(job_id: str, member: List[Any]) -> BatchJob:
@@ -6730,36 +7231,49 @@ def _member_job(job_id: str, member: List[Any]) -> BatchJob:
 
 def _batch_line_taker(
     run: _BatchRun, members: Dict[str, List[Any]], job_of: Callable[[str], BatchJob], seen: Set[str]
-) -> Callable[[bytes], None]:
-    """What saves the images of one line of a batch's output (or error) file."""
+) -> Tuple[Callable[[bytearray], None], Callable[[bytearray], None]]:
+    """What saves the images of one line of a batch's output (or error)
+    file, and what fails the job of a line too long to keep."""
 
-    def take(text: bytes) -> None:
-        if len(text) < 3 and not text.strip():
-            return
-        try:
-            line = _json_object(_parse_json(text))
-        except ValueError:
-            return
-        job_id = line.get("custom_id")
+    def job_for(job_id: object) -> Optional[BatchJob]:
         if not isinstance(job_id, str) or job_id not in members or job_id in seen:
-            return
+            return None
         seen.add(job_id)
         job = job_of(job_id)
-        if run.manifest.done(job):
+        return None if run.manifest.done(job) else job
+
+    def take(text: bytearray) -> None:
+        try:
+            line = _json_object(_parse_json(text.decode("utf-8", "replace")))
+        except ValueError:
+            return
+        job = job_for(line.get("custom_id"))
+        if job is None:
             return
         body, error, request_id = _batch_line_outcome(line)
         if body is None:
-            run.record(_failed_row(job, error, "batch_api", request_id), job)
+            run.move(job, "failed", _failed_row(job, error, "batch_api", request_id))
             return
         try:
             response: ImagesResponse = ImagesResponse.from_dict(body)
         except ValueError as exc:
-            run.record(_failed_row(job, _error_info(exc), "batch_api", request_id), job)
+            run.move(job, "failed", _failed_row(job, _error_info(exc), "batch_api", request_id))
             return
         response.request_id = request_id
         run.finish_job(job, response, "batch_api")
 
-    return take
+    def oversize(head: bytearray) -> None:
+        import re
+
+        found = re.search(rb'"custom_id"\s*:\s*"([A-Za-z0-9._-]{1,100})"', head)
+        job = job_for(found.group(1).decode() if found else None)
+        if job is not None:
+            limit = run.client.config.max_response_bytes
+            message = f"its line in the batch's file is longer than max_response_bytes ({limit}); raise it to keep it"
+            error = {"type": "APIResponseValidationError", "message": message, "status": None, "code": None}
+            run.move(job, "failed", _failed_row(job, error, "batch_api"))
+
+    return take, oversize
 
 
 def _start_batch(run: _BatchRun, jobs: List[BatchJob]) -> Dict[str, Any]:
@@ -6778,7 +7292,6 @@ def _start_batch(run: _BatchRun, jobs: List[BatchJob]) -> Dict[str, Any]:
     row = {
         "event": "batch_input",
         "token": token,
-        "path": path,
         "endpoint": url,
         "jobs": {job.id: [job.output, job.count, job.fingerprint()] for job in jobs},
         "at": _now_text(),
@@ -6788,55 +7301,111 @@ def _start_batch(run: _BatchRun, jobs: List[BatchJob]) -> Dict[str, Any]:
 
 
 def _create_batch(run: _BatchRun, prepared: Dict[str, Any]) -> Dict[str, Any]:
-    """Upload the input file and create the batch, each step recorded, so
-    that a run killed at any point continues without creating a second batch:
-    the batch carries the run's token in its metadata, and is looked up by
-    it before another is created."""
-    client, manifest, stop, token = run.client, run.manifest, run.stop, prepared["token"]
+    """Upload the input file and create the batch, each step recorded before
+    and after, so that a run killed at any point, or a reply lost after the
+    request was sent, never uploads or creates twice: the file's name and
+    the batch's metadata carry the run's token, and each is looked up by it
+    (through every page of the listing) before it is sent again."""
+    manifest = run.manifest
+    token: str = _row_field(manifest, prepared, "token", str)
     uploaded = manifest.last_event("file_uploaded")
     if uploaded is None or uploaded.get("token") != token:
-        part = FilePart.from_input("file", ("batch-input.jsonl", prepared["path"], "application/jsonl"))
-        file = _api_call(client, "POST", "/files", MultipartEncoder([("purpose", "batch")], [part]), stop)
+        name = f"batch-input-{token}.jsonl"
+        path = os.path.join(run.directory, f".batch-input-{token}.jsonl")
+
+        def upload() -> Dict[str, Any]:
+            part = FilePart.from_input("file", (name, path, "application/jsonl"))
+            body = MultipartEncoder([("purpose", "batch")], [part])
+            return _api_call(run.client.with_options(max_retries=0), "POST", "/files", body, run.stop)
+
+        file = _once(run, "file_uploading", token, upload, lambda item: item.get("filename") == name, "/files")
         uploaded = {"event": "file_uploaded", "token": token, "file_id": _reply_id(file, "file"), "at": _now_text()}
         manifest.append(uploaded)
-    creating = manifest.last_event("batch_creating")
-    existing = _batch_with_token(client, token, stop) if creating and creating.get("token") == token else None
-    if existing is None:
-        manifest.append({"event": "batch_creating", "token": token, "at": _now_text()})
-        body = {
-            "input_file_id": uploaded["file_id"],
-            "endpoint": prepared["endpoint"],
-            "completion_window": "24h",
-            "metadata": {"openai_images_run": token},
-        }
-        try:
-            existing = _api_call(client.with_options(max_retries=0), "POST", "/batches", body, stop)
-        except (APIConnectionError, InternalServerError):  # it may exist anyway: look before trying again
-            existing = _batch_with_token(client, token, stop) or _api_call(client, "POST", "/batches", body, stop)
-    row = {**prepared, "event": "batch_created", "batch_id": _reply_id(existing, "batch"), "at": _now_text()}
-    row.pop("path", None)
+    body = {
+        "input_file_id": uploaded["file_id"],
+        "endpoint": prepared["endpoint"],
+        "completion_window": "24h",
+        "metadata": {"openai_images_run": token},
+    }
+
+    def create() -> Dict[str, Any]:
+        return _api_call(run.client.with_options(max_retries=0), "POST", "/batches", body, run.stop)
+
+    def ours(item: Mapping[str, Any]) -> bool:
+        return _json_object(item.get("metadata")).get("openai_images_run") == token
+
+    batch = _once(run, "batch_creating", token, create, ours, "/batches")
+    row = {**prepared, "event": "batch_created", "batch_id": _reply_id(batch, "batch"), "at": _now_text()}
     manifest.append(row)
     return row
 
 
+def _once(
+    run: _BatchRun,
+    step: str,
+    token: str,
+    send: Callable[[], Dict[str, Any]],
+    ours: Callable[[Mapping[str, Any]], bool],
+    listing: str,
+) -> Dict[str, Any]:
+    """Create something (a file, a batch) at most once: each attempt is one
+    request with no retry of its own; after an attempt that may have created
+    it (a lost reply, a 5xx), and after a run killed during the step, it is
+    looked up by the run's token before the next attempt."""
+    before = run.manifest.last_event(step)
+    if before is not None and before.get("token") == token:
+        found = _listed(run, listing, ours)
+        if found is not None:
+            return found
+    run.manifest.append({"event": step, "token": token, "at": _now_text()})
+    attempts = run.client.config.retry_policy.max_retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return send()
+        except (APIConnectionError, InternalServerError, RateLimitError) as exc:
+            if attempt == attempts or _is_quota_error(exc):
+                raise
+            if run.stop.wait(min(8.0, 0.5 * 2**attempt)):
+                raise APIUserAbortError(CallStage.DURING_RETRY_DELAY) from None
+            found = _listed(run, listing, ours)
+            if found is not None:
+                return found
+    raise AssertionError("unreachable")
+
+
+def _is_quota_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a 429 for a spent quota (billing): waiting will not help."""
+    return isinstance(exc, RateLimitError) and _is_permanent_quota(exc.response)
+
+
+def _listed(run: _BatchRun, path: str, ours: Callable[[Mapping[str, Any]], bool]) -> Optional[Dict[str, Any]]:
+    """The first item of a listing (``/files``, ``/batches``) that is ``ours``,
+    looked for through every page (at most ``_MAX_LIST_PAGES``), or ``None``."""
+    from urllib.parse import quote
+
+    after: Optional[str] = None
+    for _ in range(_MAX_LIST_PAGES):
+        query = f"{path}?limit=100" + (f"&after={quote(after, safe='')}" if after else "")
+        page = _api_call(run.client, "GET", query, None, run.stop)
+        data = page.get("data")
+        items = [_json_object(item) for item in cast("List[object]", data if isinstance(data, list) else [])]
+        for item in items:
+            if ours(item):
+                return item
+        after = _str_or_none(items[-1].get("id")) if items else None
+        if page.get("has_more") is not True or not after:
+            return None
+    return None
+
+
 def _reply_id(reply: Mapping[str, Any], what: str) -> str:
     """The ``id`` of a created file or batch; a reply without one is an error
-    (recorded, it would make the run impossible to resume)."""
+    (recorded, it would make the run impossible to resume). Any other string
+    is kept as it is: it only ever goes into a URL, escaped."""
     value = reply.get("id")
-    if not isinstance(value, str) or not value:
-        raise OpenAIError(f"the server created a {what} but its reply has no id")
+    if not isinstance(value, str) or not value or len(value) > 1000:
+        raise _ServerProblem(f"the server created a {what} but its reply has no usable id")
     return value
-
-
-def _batch_with_token(client: OpenAIClient, token: str, stop: threading.Event) -> Optional[Dict[str, Any]]:
-    """The batch created with this run's ``token`` (among the latest 100), if any."""
-    listing = _api_call(client, "GET", "/batches?limit=100", None, stop)
-    data = listing.get("data")
-    for item in cast("List[object]", data if isinstance(data, list) else []):
-        batch = _json_object(item)
-        if _json_object(batch.get("metadata")).get("openai_images_run") == token:
-            return batch
-    return None
 
 
 def run_batch(
@@ -6859,19 +7428,23 @@ def run_batch(
 
     ``jobs`` is a jobs file or an iterable (see ``load_jobs``, which checks
     every job before anything is sent). Live (the default), ``concurrency``
-    workers call the API, paced together by its rate-limit headers and 429s,
-    each call with the client's retries. With ``batch_api``, the jobs go to
-    the Batch API (half the price, within 24 hours): the input file is
-    uploaded, the batch created and polled (every ``poll_interval`` seconds,
-    growing to ``max_poll_interval``), and its output downloaded to disk and
-    saved job by job; ``rerun_failed_live`` then runs the jobs that failed
-    live; ``cancel`` cancels the batch in progress and saves what it finished.
+    workers call the API, paced together by a pacer that learns the
+    account's limits from the rate-limit headers and 429s of every answer;
+    a 429 is waited out and sent again, never a job's failure. With
+    ``batch_api``, the jobs go to the Batch API (half the price, within 24
+    hours): the input file is uploaded, the batch created (never twice) and
+    polled (every ``poll_interval`` seconds, growing to
+    ``max_poll_interval``), and its output downloaded to disk and saved job
+    by job; ``rerun_failed_live`` then runs the jobs that failed live;
+    ``cancel`` cancels the batch in progress and saves what it finished.
 
     ``directory/manifest.jsonl`` gets a row per finished job (id, status,
-    files, request id, revised prompt, usage, error) once its images are
-    saved. Run it again to finish: jobs done are skipped, failed ones retried,
-    a batch in progress is continued. Setting ``abort_trigger`` (or Ctrl-C)
-    aborts every call in flight and returns with ``interrupted`` set.
+    files, request id, revised prompt, usage, error, never a credential)
+    once its images are saved. Run it again to finish: jobs done are
+    skipped, failed ones retried, a batch in progress is continued. Setting
+    ``abort_trigger`` (or Ctrl-C) aborts every call in flight and returns
+    with ``interrupted`` set. A spent quota (``insufficient_quota``) or an
+    error in a callback lets the calls in flight finish, then is raised.
     """
     directory = os.fspath(directory)
     job_list = load_jobs(jobs, defaults)
@@ -6879,7 +7452,9 @@ def run_batch(
         raise ValueError("concurrency must be at least 1")
     os.makedirs(directory, exist_ok=True)
     if batch_api and len({job.method for job in job_list}) > 1:
-        raise ValueError("a batch holds one endpoint: these jobs mix generations and edits; run them apart")
+        raise ValueError(
+            "a batch holds one endpoint: these jobs mix generations and edits (jobs with images); run them apart"
+        )
     owned = client is None
     client = client or OpenAIClient()
     stop = abort_trigger or threading.Event()
@@ -6889,41 +7464,56 @@ def run_batch(
         if owned:
             client.close()
         raise
-    interrupted = False
     try:
-        if isinstance(jobs, (str, os.PathLike)):  # what `batch --resume DIR` needs to run it again
-            source = os.path.abspath(os.fspath(jobs))  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-            run.manifest.append(
-                {"event": "run", "jobs": source, "defaults": dict(defaults or {}), "batch_api": batch_api}
-            )
-        run.report()
-        step = run.manifest.last_event("batch_input", "batch_created", "batch_finished")
+        interrupted = _run_engines(
+            run, jobs, defaults, batch_api, concurrency, cancel, rerun_failed_live, (poll_interval, max_poll_interval)
+        )
+    finally:
+        run.close()
+        if owned:
+            client.close()
+    if run.fatal is not None:
+        raise run.fatal
+    run.progress.status = "interrupted" if interrupted else "finished"
+    return run.result(interrupted)
+
+
+def _run_engines(
+    run: _BatchRun,
+    source: object,
+    defaults: Optional[Mapping[str, Any]],
+    batch_api: bool,
+    concurrency: int,
+    cancel: bool,
+    rerun_failed_live: bool,
+    polls: Tuple[float, float],
+) -> bool:
+    """Run the planned jobs with the engine the run asks for (or the one a
+    batch in progress needs); returns whether the run was interrupted."""
+    if isinstance(source, (str, os.PathLike)):  # what `batch --resume DIR` needs to run it again
+        path = os.path.abspath(os.fspath(cast("Union[str, os.PathLike[str]]", source)))
+        row = {"event": "run", "jobs": path, "defaults": dict(defaults or {}), "batch_api": batch_api}
+        run.manifest.append(_scrub({**row, "at": _now_text()}, tuple(run.secrets)))
+    run.report()
+    step = run.manifest.last_event("batch_input", "batch_created", "batch_finished")
+    try:
         if batch_api or cancel or (step is not None and step["event"] != "batch_finished"):
-            finished = _run_batch_api(run, run.pending, poll_interval, max_poll_interval, cancel)
-            failed: Set[str] = set(run.failed_ids()) if rerun_failed_live else set()
-            retry = [job for job in job_list if job.id in failed]
+            finished = _run_batch_api(run, run.pending, polls[0], polls[1], cancel)
+            retry = [job for job in run.jobs if job.id in set(run.failed_ids())] if rerun_failed_live else []
             if finished and retry:
-                run.progress.failed -= len(retry)
+                run.again(retry)
                 run.progress.status = "running the failed jobs live"
                 finished = _run_live(run, retry, concurrency)
         else:
             finished = _run_live(run, run.pending, concurrency)
-        interrupted = not finished
     except APIUserAbortError:
-        if not stop.is_set():
+        if not run.stop.is_set():
             raise
-        interrupted = True  # stopped during an upload, a poll or a download: resumable
+        return True  # stopped during an upload, a poll or a download: resumable
     except KeyboardInterrupt:
-        stop.set()
+        run.stop.set()
         raise
-    finally:
-        run.manifest.close()
-        if owned:
-            client.close()
-    if run.callback_error is not None:
-        raise run.callback_error
-    run.progress.status = "interrupted" if interrupted else "finished"
-    return run.result(interrupted)
+    return not finished and run.fatal is None
 
 
 # =============================================================================
@@ -6979,14 +7569,6 @@ class _Options:
         given: Dict[str, object] = vars(namespace)
         for name, value in {**absent, **given}.items():
             setattr(self, name, value)
-
-
-class _ServerProblem(Exception):
-    """The server's reply cannot give the user an image: exit status 1."""
-
-    def __init__(self, message: str, request_id: Optional[str] = None) -> None:
-        super().__init__(message)
-        self.request_id = request_id
 
 
 class _UsageError(Exception):
@@ -7471,29 +8053,19 @@ class _Output:
 
     def save_safely(self, data: bytes, fmt: Optional[str], **where: Any) -> str:
         """``save``; if that fails (a full disk, a directory removed, a closed
-        standard output), the image is saved elsewhere and the failure kept in
-        ``rescued``: a paid image is never lost."""
+        standard output), the image is rescued under a new name (see
+        ``_rescue_file``) and the failure kept in ``rescued``: a paid image is
+        never lost, and nothing is replaced."""
         try:
             return self.save(data, fmt, **where)
         except OSError as exc:
-            import tempfile
-
             reason = f"{exc.strerror or exc}" + (f": {exc.filename}" if getattr(exc, "filename", None) else "")
-            extension = _TYPE_EXTENSIONS.get(_sniff_image_type(data[:16]) or "", ".png")
-            for folder in (os.getcwd(), tempfile.gettempdir()):
-                stem = os.path.join(folder, f"openai-images-rescued-{time.strftime('%Y%m%d-%H%M%S')}")
-                for attempt in range(1, 1000):
-                    try:
-                        path = write_file_atomic(f"{stem}-{attempt}{extension}", data, overwrite=False)
-                    except FileExistsError:
-                        continue
-                    except OSError:
-                        break
-                    self.rescued.append(f"could not save an image ({reason}); it was saved to {path} instead")
-                    return path
-            raise OSError(
-                exc.errno, f"could not save an image ({reason}), here or in {tempfile.gettempdir()}"
-            ) from None
+            try:
+                path = _rescue_file(data, _image_suffix(data))
+            except OSError as second:
+                raise OSError(exc.errno, f"could not save an image ({reason}); {second}") from None
+            self.rescued.append(f"could not save an image ({reason}); it was saved to {path} instead")
+            return path
 
     def _write_stdout(self, data: bytes) -> None:
         """Every byte to standard output, or ``OSError``: a short write (a file
@@ -7546,31 +8118,6 @@ class _Output:
                 self.note(f"note: only one image goes to standard output; saved another as {path}")
             return path
         raise FileExistsError(f"no free file name like {stem}{extension}")
-
-
-def _download(client: OpenAIClient, url: str) -> bytes:
-    """An image the server returned as a URL, with the client's limits,
-    timeouts, proxies and TLS settings, abortable by ``client.close()``;
-    no credential of any kind is sent to the URL's host, and no redirect
-    is followed."""
-    if not url.lower().startswith(("https://", "http://")):
-        raise _ServerProblem(f"the server returned an image URL that cannot be downloaded ({_redact_url(url)[:80]})")
-    config = client.config
-    with client._open_call(None, config.timeout.total) as call:  # pyright: ignore[reportPrivateUsage]
-        headers = Headers({"User-Agent": _USER_AGENT, "Accept": "image/*"})
-        request = Request("GET", url, headers, extensions={"timeout": config.timeout, "call": call})
-        response = HTTPTransport(config)(request)
-        if response.status_code >= 300:
-            what = _server_text(response, response.reason)
-            more = " (redirects are not followed)" if response.status_code < 400 else ""
-            raise _ServerProblem(
-                f"downloading the image failed: {response.status_code} {what}{more}; "
-                f"the image's URL (valid for a while) is {_printable(url)}"
-            )
-        kind = response.content_type
-        if kind and not kind.startswith("image/") and kind != "application/octet-stream":
-            raise _ServerProblem(f"the image URL gave {kind[:60]}, not an image: {_printable(url)}")
-        return response.read()
 
 
 def _report_saved(
