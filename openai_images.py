@@ -20,6 +20,7 @@ Code written for the official SDK's images API runs unchanged with
 
 from __future__ import annotations
 
+import collections
 import io
 import os
 import sys
@@ -36,6 +37,7 @@ from typing import (
     Any,
     Callable,
     ClassVar,
+    Deque,
     Dict,
     Generator,
     Generic,
@@ -6305,7 +6307,10 @@ def _read_all(fd: int) -> bytes:
 
 def _manifest_row(line: bytes) -> Dict[str, Any]:
     """One row of a manifest, checked for the shape this version writes."""
-    row = _parse_json(line.decode("utf-8"))
+    try:
+        row = _parse_json(line.decode("utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
     if not isinstance(row, dict):
         raise ValueError("not a JSON object")
     row = cast("Dict[str, Any]", row)
@@ -6696,49 +6701,322 @@ class _SecretsSeen:
         return self.inner(request)
 
 
-class _PacerTicket(NamedTuple):
+# The pacer of a live batch: when may the next request start? Pure (the
+# caller passes the clock and holds a lock), so it is tested with a fake
+# clock. Per resource (requests, tokens) it models the server's token bucket.
+# Level: the best recent reading (remaining, as of _PACER_SKEW s after the
+# send), replayed over later starts at _PACER_HEADROOM x rate. Rate: the
+# least of recent (limit - remaining) / reset when stated (reset is the time
+# until the bucket is full again, not the end of a minute), else a lower
+# bound of the slope of supply (level + all charged) between points since the
+# bucket was last full: remaining readings, or a 429's retry-after when there
+# are no rate-limit headers. A job's token cost is learnt from the usage of
+# answers; until the first answer (and while token headers come without
+# usage) one request is in flight. A 429 is not charged and pauses every
+# start for its retry-after (at most _PACER_MAX_PAUSE), else 1, 2, 4 ... s.
+# Header values never raise: anything but a plain ASCII number or duration
+# within bounds is ignored.
+
+_PACER_MAX_COUNT = 1e10  # counts above are absurd
+_PACER_MAX_SECONDS = 86400.0  # durations above one day are absurd
+_PACER_MAX_PAUSE = 600.0  # longest pause after a 429
+_PACER_MAX_TEXT = 32  # longest header value parsed
+_PACER_HEADROOM = 0.97  # share of the refill rate used
+_PACER_SKEW = 0.1  # s: a reading is taken at most this after send
+_PACER_MIN_SPAN = 0.25  # s: shortest span to discover a rate
+_PACER_MAX_POINTS = 8  # supply points kept per bucket
+_PACER_EPSILON = 1e-6  # s: shorter waits are 0
+_PACER_WINDOW = 16  # usage totals / stated rates remembered
+_PACER_MAX_TICKETS = 1024
+_PACER_RESOURCES = ("requests", "tokens")
+
+_PACER_DURATION = r"(?:([0-9.]+)h)?(?:([0-9.]+)m(?!s))?(?:([0-9.]+)s)?(?:([0-9.]+)ms)?"
+
+
+def _duration_seconds(text: Optional[str]) -> Optional[float]:
+    """Seconds in [0, _PACER_MAX_SECONDS] from '1s', '850ms', '6m0s', '1h2m3.5s' or
+    plain '0.5'; else None. Never raises."""
+    if not isinstance(text, str) or len(text) > _PACER_MAX_TEXT:
+        return None
+    text = text.strip(" \t")
+    import re
+
+    plain = _header_number(text, _PACER_MAX_SECONDS)
+    match = re.fullmatch(_PACER_DURATION, text, re.ASCII)
+    if plain is not None or not text or match is None:
+        return plain
+    total = 0.0
+    for part, scale in zip(match.groups(), (3600.0, 60.0, 1.0, 0.001)):
+        value = _header_number(part, _PACER_MAX_SECONDS) if part is not None else 0.0
+        if value is None:
+            return None
+        total += value * scale
+    return total if total <= _PACER_MAX_SECONDS else None
+
+
+@dataclass
+class _PacerTicket:
+    """A started request (opaque). cost: estimate until answered; settled:
+    finished before it; unsure: in flight, sent < _PACER_SKEW s before it."""
+
+    seq: int
     sent_at: float
+    cost: Dict[str, float]
+    settled: Dict[str, float]
+    unsure: Dict[str, float]
+    done: bool = False
+
+
+@dataclass
+class _SupplyPoint:
+    """S(t) >= lo for the true t in [t_lo, t_hi]; S(t) <= hi there too."""
+
+    t_lo: float
+    t_hi: float
+    lo: float
+    hi: float
+
+
+@dataclass
+class _Bucket:
+    """Client-side view of one server bucket."""
+
+    name: str
+    limit: Optional[float] = None  # stated capacity
+    peak: float = 0.0  # highest level seen before a charge
+    rate: Optional[float] = None  # refill per second
+    base: Optional[Tuple[float, float, int]] = None  # (time, level, seq)
+    points: List[_SupplyPoint] = field(default_factory=list)  # of the segment
+    segment: int = 0  # ignore points of older tickets
+    stated: Deque[float] = field(default_factory=lambda: collections.deque(maxlen=_PACER_WINDOW))
+
+    def cap(self) -> float:
+        """Capacity for replay: stated, else the peak seen, else infinite."""
+        return self.limit or self.peak or float("inf")
+
+    def _replay(self, tickets: Sequence[_PacerTicket], done_only: bool) -> Tuple[float, float, int]:
+        """Base moved over later tickets (only finished ones if done_only)."""
+        assert self.base is not None
+        at, level, seq = self.base
+        rate = (self.rate or 0.0) * _PACER_HEADROOM
+        for ticket in tickets:
+            if ticket.seq <= seq:
+                continue
+            if done_only and not ticket.done:
+                break
+            level = min(self.cap(), level + rate * (ticket.sent_at - at))
+            level -= ticket.cost[self.name]
+            at, seq = ticket.sent_at, ticket.seq
+        return at, level, seq
+
+    def level(self, now: float, tickets: Sequence[_PacerTicket]) -> float:
+        """Estimated level at `now` (a base is required)."""
+        at, level, _ = self._replay(tickets, False)
+        return min(self.cap(), level + (self.rate or 0.0) * _PACER_HEADROOM * (now - at))
+
+    def wait(self, now: float, tickets: Sequence[_PacerTicket], need: float) -> Optional[float]:
+        """Seconds until `need` is available; None if short, rate unknown."""
+        if self.base is None:
+            return 0.0
+        level, need = self.level(now, tickets), min(need, self.cap())
+        if level >= need:
+            return 0.0
+        return (need - level) / (self.rate * _PACER_HEADROOM) if self.rate else None
+
+    def fold(self, tickets: Sequence[_PacerTicket]) -> None:
+        """Move the base over finished tickets that follow it."""
+        if self.base is not None:
+            self.base = self._replay(tickets, True)
+
+    def rebase(self, base: Tuple[float, float, int], now: float, tickets: Sequence[_PacerTicket], force: bool) -> None:
+        """Take `base` (time, level, seq) unless, not forced, the held base
+        gives a higher level now (each reading is a lower bound)."""
+        held = self.base
+        self.base = base
+        if held is not None and not force:
+            level = self.level(now, tickets)
+            self.base = held
+            if self.level(now, tickets) < level:
+                self.base = base
+
+    def add(self, point: _SupplyPoint, seq: int) -> None:
+        """Keep the segment's first and newest points; unless a rate is
+        stated, the best slope lower bound between two of them is the rate."""
+        if seq < self.segment:
+            return
+        self.points.append(point)
+        if len(self.points) > _PACER_MAX_POINTS:
+            del self.points[1]
+        best = max(
+            (
+                (b.lo - a.hi) / (b.t_hi - a.t_lo)
+                for a in self.points
+                for b in self.points
+                if b.t_hi - a.t_lo >= _PACER_MIN_SPAN
+            ),
+            default=0.0,
+        )
+        if not self.stated and best > 0:
+            self.rate = best
+
+    def read(
+        self,
+        ticket: _PacerTicket,
+        now: float,
+        texts: Tuple[Optional[str], ...],
+        total: float,
+        tickets: Sequence[_PacerTicket],
+        limited: bool,
+    ) -> bool:
+        """Use (limit, remaining, reset) texts; False if there is no reading.
+        `total` is all charged so far; a 429 (`limited`) forces the base."""
+        remaining = _header_number(texts[1], _PACER_MAX_COUNT)
+        if remaining is None:
+            return False
+        limit = _header_number(texts[0], _PACER_MAX_COUNT)
+        if limit is not None and limit >= remaining:
+            self.limit = limit
+        own = ticket.cost[self.name]
+        if remaining + own >= self.cap():  # was full: older points are stale
+            self.segment, self.points = ticket.seq, []
+        self.peak = max(self.peak, remaining + own)
+        reset = _duration_seconds(texts[2])
+        if limit is not None and reset and remaining < limit:
+            self.stated.append((limit - remaining) / reset)  # >= true rate
+            self.rate = min(self.stated)
+        lo = remaining + ticket.settled[self.name] + own
+        self.add(_SupplyPoint(ticket.sent_at, now, lo, remaining + 1 + total), ticket.seq)
+        at = ticket.sent_at + min(_PACER_SKEW, now - ticket.sent_at)
+        level = remaining - ticket.unsure[self.name]
+        self.rebase((at, level, ticket.seq), now, tickets, limited)
+        return True
+
+
+def _retry_after_hint(headers: Mapping[str, str]) -> Tuple[Optional[float], float]:
+    """(seconds, precision) from retry-after-ms, else retry-after."""
+    millis = _header_number(headers.get("retry-after-ms"), _PACER_MAX_SECONDS * 1e3)
+    if millis is not None:
+        return millis / 1000.0, 0.001
+    return _header_number(headers.get("retry-after"), _PACER_MAX_SECONDS), 1.0
 
 
 class _Pacer:
-    """Interim pacer (replaced below)."""
+    """Call delay(); when it is 0, start(); then exactly one of answered()
+    or abandoned() per ticket. Tracks in-flight count itself."""
 
     def __init__(self, concurrency: int) -> None:
-        self.concurrency = concurrency
-        self.in_flight = 0
-        self.learnt = False
-        self.next_start = 0.0
-        self.paused_until = 0.0
-        self.interval = 0.0
+        self._concurrency = max(1, int(concurrency))
+        self._buckets = {name: _Bucket(name) for name in _PACER_RESOURCES}
+        self._tickets: Deque[_PacerTicket] = collections.deque()
+        self._totals = {name: 0.0 for name in _PACER_RESOURCES}
+        self._settled = {name: 0.0 for name in _PACER_RESOURCES}
+        self._usage: Deque[float] = collections.deque(maxlen=_PACER_WINDOW)
+        self._seq = self._in_flight = self._strikes = 0
+        self._answered = False
+        self._pause_until = 0.0
 
     def delay(self, now: float) -> Optional[float]:
-        if self.in_flight >= self.concurrency or (not self.learnt and self.in_flight):
+        """Seconds until a new request may start (0 = now), or None: wait
+        for an answer (full, probing, or short with unknown rate)."""
+        probing = not self._answered or (not self._usage and self._buckets["tokens"].base is not None)
+        if self._in_flight >= self._concurrency or (probing and self._in_flight):
             return None
-        return max(0.0, self.paused_until - now, self.next_start - now)
+        wait = max(0.0, self._pause_until - now)
+        needs = {"requests": 1.0, "tokens": max(self._usage, default=0.0)}
+        for name, bucket in self._buckets.items():
+            bucket_wait = bucket.wait(now, self._tickets, needs[name])
+            if bucket_wait is None and self._in_flight:
+                return None
+            wait = max(wait, bucket_wait or 0.0)
+        return wait if wait > _PACER_EPSILON else 0.0
 
     def start(self, now: float) -> _PacerTicket:
-        self.in_flight += 1
-        self.next_start = max(now, self.next_start) + self.interval
-        return _PacerTicket(now)
+        """Record a request starting now (the caller saw delay() == 0)."""
+        self._seq += 1
+        cost = {"requests": 1.0, "tokens": max(self._usage, default=0.0)}
+        recent = [t for t in self._tickets if not t.done and t.sent_at > now - _PACER_SKEW]
+        unsure = {n: sum(t.cost[n] for t in recent) for n in _PACER_RESOURCES}
+        ticket = _PacerTicket(self._seq, now, cost, dict(self._settled), unsure)
+        for name in _PACER_RESOURCES:
+            self._totals[name] += cost[name]
+        self._tickets.append(ticket)
+        self._in_flight += 1
+        return ticket
+
+    def _finish(self, ticket: _PacerTicket, costs: Dict[str, float]) -> None:
+        """Settle the ticket at its final costs."""
+        for name, cost in costs.items():
+            self._totals[name] += cost - ticket.cost[name]
+            self._settled[name] += cost
+        ticket.cost, ticket.done = costs, True
+        self._in_flight -= 1
 
     def answered(
-        self, ticket: _PacerTicket, now: float, status: int, headers: Mapping[str, str], tokens: Optional[int]
+        self, ticket: _PacerTicket, now: float, status: int, headers: Mapping[str, str], tokens_used: Optional[int]
     ) -> None:
-        self.in_flight -= 1
-        self.learnt = True
-        limit = _header_number(headers.get("x-ratelimit-limit-requests"), 1e9)
-        if limit:
-            self.interval = 60.0 / limit / 0.95
+        """Record an answer (headers with lower-case names; 429s included)."""
+        if ticket.done:
+            return
+        self._answered = True
+        costs = dict(ticket.cost)
+        used = tokens_used if type(tokens_used) is int else -1  # not bool
         if status == 429:
-            hint = retry_after_seconds(headers)
-            self.paused_until = max(self.paused_until, now + min(hint if hint is not None else 1.0, 600.0))
+            costs = {name: 0.0 for name in _PACER_RESOURCES}
+        elif 0 <= used <= _PACER_MAX_COUNT:
+            self._usage.append(float(used))
+            costs["tokens"] = float(used)
+        self._finish(ticket, costs)
+        seen = False
+        for name, bucket in self._buckets.items():
+            texts = tuple(headers.get(f"x-ratelimit-{kind}-{name}") for kind in ("limit", "remaining", "reset"))
+            seen = bucket.read(ticket, now, texts, self._totals[name], self._tickets, status == 429) or seen
+        if status == 429:
+            self._pause(ticket, now, headers, seen)
+        else:
+            self._strikes = 0
+        self._prune()
+
+    def _pause(self, ticket: _PacerTicket, now: float, headers: Mapping[str, str], seen: bool) -> None:
+        """Hold all starts after a 429; without headers, learn from it."""
+        self._strikes += 1
+        after, precision = _retry_after_hint(headers)  # precision: unit rounding
+        if after is not None and not seen:
+            requests = self._buckets["requests"]
+            lo = 1.0 + ticket.settled["requests"]
+            start = ticket.sent_at + after - precision
+            requests.add(_SupplyPoint(start, now + after, lo, 1.0 + self._totals["requests"]), ticket.seq)
+            requests.rebase((now + after, 1.0, ticket.seq), now, self._tickets, True)
+        if after is None:
+            after = float(2 ** min(self._strikes - 1, 9))
+        self._pause_until = max(self._pause_until, now + min(after, _PACER_MAX_PAUSE))
 
     def abandoned(self, ticket: _PacerTicket, now: float) -> None:
-        self.in_flight -= 1
-        self.learnt = True
+        """A request ended without an answer; its estimated cost stays."""
+        if not ticket.done:
+            self._finish(ticket, dict(ticket.cost))
+            self._prune()
 
-    def cost(self, tokens: int) -> None:
-        """A job's answer used ``tokens``."""
+    def _prune(self) -> None:
+        """Fold finished tickets into bases; forget those no longer needed."""
+        for bucket in self._buckets.values():
+            bucket.fold(self._tickets)
+        keep_after = min((b.base[2] for b in self._buckets.values() if b.base), default=self._seq)
+        while (
+            self._tickets
+            and self._tickets[0].done
+            and (self._tickets[0].seq <= keep_after or len(self._tickets) > _PACER_MAX_TICKETS)
+        ):
+            self._tickets.popleft()
+
+
+def _total_tokens(body: bytes) -> Optional[int]:
+    """The ``usage.total_tokens`` of an images answer, found without parsing
+    its (megabytes of) base64: the last such number in the body, or ``None``."""
+    import re
+
+    pattern = rb'"total_tokens"\s*:\s*([0-9]{1,12})[^0-9.]'
+    found = re.findall(pattern, body[-65536:]) or re.findall(pattern, body[:65536])  # usage ends it, as a rule
+    return int(found[-1]) if found else None
 
 
 class _PacedTransport:
@@ -6748,9 +7026,10 @@ class _PacedTransport:
     as the run goes on: it is not one of the call's retries, and never fails
     the job. A quota 429 (``insufficient_quota``) is returned: it ends the run."""
 
-    def __init__(self, pacer: _Pacer, inner: Handler) -> None:
+    def __init__(self, pacer: _Pacer, inner: Handler, limit: int) -> None:
         self.pacer = pacer
         self.inner = inner
+        self.limit = limit  # max_response_bytes: an answer is read here, to learn its token cost
         self._changed = threading.Condition()
         self.limited = 0  # 429s seen
 
@@ -6765,7 +7044,12 @@ class _PacedTransport:
                 self._settle(self.pacer.abandoned, ticket)
                 raise
             status = response.status_code
-            self._settle(self.pacer.answered, ticket, status, response.headers, None)
+            try:
+                tokens = _total_tokens(response.read(self.limit)) if status < 300 else None
+            except BaseException:
+                self._settle(self.pacer.abandoned, ticket)
+                raise
+            self._settle(self.pacer.answered, ticket, status, response.headers, tokens)
             if status != 429 or _is_permanent_quota(response):
                 return response
             self.limited += 1
@@ -6791,17 +7075,13 @@ class _PacedTransport:
         with self._changed:
             self._changed.notify_all()
 
-    def learn_cost(self, tokens: int) -> None:
-        with self._changed:
-            self.pacer.cost(tokens)
-
 
 def _run_live(run: _BatchRun, jobs: List[BatchJob], concurrency: int) -> bool:
     """Run ``jobs`` live with ``concurrency`` workers; returns False if
     stopped or halted (the jobs not run stay pending, for the next run)."""
     import collections
 
-    paced = _PacedTransport(_Pacer(concurrency), run.client.transport)
+    paced = _PacedTransport(_Pacer(concurrency), run.client.transport, run.client.config.max_response_bytes)
     client = run.client.with_options(transport=paced)
     queue = collections.deque(jobs)
     lock = threading.Lock()
@@ -6814,7 +7094,7 @@ def _run_live(run: _BatchRun, jobs: List[BatchJob], concurrency: int) -> bool:
                 job = queue.popleft()
                 run.progress.in_flight += 1
             try:
-                _live_job(run, client, paced, job)
+                _live_job(run, client, job)
             finally:
                 with lock:
                     run.progress.in_flight -= 1
@@ -6836,7 +7116,7 @@ def _run_live(run: _BatchRun, jobs: List[BatchJob], concurrency: int) -> bool:
     return not (run.stop.is_set() or run.halt.is_set())
 
 
-def _live_job(run: _BatchRun, client: OpenAIClient, paced: _PacedTransport, job: BatchJob) -> None:
+def _live_job(run: _BatchRun, client: OpenAIClient, job: BatchJob) -> None:
     """One job, live: sent, answered, saved; a failure fails this job only,
     but a spent quota halts the run (waiting will not help)."""
     run.move(job, "sent")
@@ -6853,8 +7133,6 @@ def _live_job(run: _BatchRun, client: OpenAIClient, paced: _PacedTransport, job:
     except Exception as exc:  # this job failed; the others go on
         run.fail_job(job, exc, "live")
         return
-    if response.usage is not None and isinstance(response.usage.total_tokens, int):
-        paced.learn_cost(response.usage.total_tokens)
     run.finish_job(job, response, "live")
 
 
@@ -7122,7 +7400,8 @@ def _finish_batch(run: _BatchRun, active: Dict[str, Any], polls: Tuple[float, fl
         if name.startswith((f".batch-{token}-", f".batch-input-{token}")):
             os.unlink(os.path.join(run.directory, name))
     if status != "completed":
-        run.outcome = _batch_outcome(run, batch_id, status, members)
+        why = _batch_errors(batch) if status == "failed" else None
+        run.outcome = _batch_outcome(run, batch_id, status, members, why)
     return True
 
 
@@ -7163,7 +7442,7 @@ def _batch_errors(batch: Mapping[str, Any]) -> str:
     return f"the batch failed: {'; '.join(details) or 'no details'}"
 
 
-def _batch_outcome(run: _BatchRun, batch_id: str, status: str, members: Mapping[str, Any]) -> str:
+def _batch_outcome(run: _BatchRun, batch_id: str, status: str, members: Mapping[str, Any], why: Optional[str]) -> str:
     """The one line that ends a batch that did not complete."""
     rows = run.manifest.jobs
     done = sum(1 for job_id in members if rows.get(job_id, {}).get("status") == "done")
@@ -7171,8 +7450,7 @@ def _batch_outcome(run: _BatchRun, batch_id: str, status: str, members: Mapping[
     after = {
         "expired": "its window passed",
         "cancelled": "it was cancelled",
-        "failed": "the Batch API refused its input",
-    }.get(status, f"it ended {status}")
+    }.get(status, why or f"it ended {_safe_text(status, 40)}")
     return (
         f"the batch {_safe_text(batch_id, 80)} {_safe_text(status, 40)}: {done} of {len(members)} jobs done, "
         f"{failed} not ({after}); run again to send those {failed} in a new batch"
@@ -7539,6 +7817,7 @@ class _Options:
     mask: Optional[str]
     markup: Optional[str]
     param: List[str]
+    extra: List[str]
     stream: bool
     save_partials: bool
     partial_images: Optional[int]
@@ -7630,13 +7909,7 @@ def _build_parser() -> Any:
             api.add_argument("--style", help=f"{_values(ImageStyle)} (retired dall-e-3 only)")
         if kind == "edit":
             api.add_argument("--input-fidelity", help=_values(ImageInputFidelity))
-        api.add_argument(
-            "--param",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="any other API field; VALUE is parsed as JSON when it can be (repeatable)",
-        )
+        fields(api)
         out = sub.add_argument_group("output")
         out.add_argument(
             "-o",
@@ -7656,6 +7929,22 @@ def _build_parser() -> Any:
         out.add_argument("--no-save", action="store_true", help="with --json: do not write image files")
         out.add_argument("--quiet", action="store_true", help="no progress or notes on stderr")
         connection(sub)
+
+    def fields(api: Any) -> None:
+        api.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="another API field this version knows; VALUE is parsed as JSON when it can be (repeatable)",
+        )
+        api.add_argument(
+            "--extra",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a field this version does not know, sent as given (repeatable)",
+        )
 
     def connection(sub: Any, dry_run: bool = True) -> None:
         conn = sub.add_argument_group("connection")
@@ -7740,7 +8029,7 @@ def _build_parser() -> Any:
     api.add_argument("--output-format", "-f", help=_values(ImageOutputFormat))
     api.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
     api.add_argument("--moderation", help=_values(ImageModeration))
-    api.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="any other API field")
+    fields(api)
     connection(batch, dry_run=False)
     parser.set_defaults(oi_subparsers={"generate": generate, "edit": edit, "variation": variation, "batch": batch})
     return parser
@@ -7820,22 +8109,46 @@ def _call_for(args: _Options) -> Tuple[str, Dict[str, Any]]:
     return _edit_call(args, params)
 
 
-def _api_params(args: _Options) -> Dict[str, Any]:
-    """The API fields from their options and from ``--param KEY=VALUE``."""
-    import json
+_CLI_REQUESTS: Dict[str, Tuple[type, ...]] = {
+    "generate": (ImageGenerationRequest,),
+    "edit": (ImageEditRequest, ImageEditJsonRequest),
+    "variation": (ImageVariationRequest,),
+    "batch": (ImageGenerationRequest, ImageEditJsonRequest),
+}
 
+
+def _api_params(args: _Options) -> Dict[str, Any]:
+    """The API fields from their options, ``--param KEY=VALUE`` (a field
+    this version knows: a misspelt one gets the closest) and ``--extra
+    KEY=VALUE`` (sent as given, in ``extra_body``)."""
     params = {api: getattr(args, attr) for attr, api in _CLI_FIELDS.items() if getattr(args, attr, None) is not None}
-    for item in args.param:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise _UsageError(f"--param expects KEY=VALUE, got {item!r}")
+    known = {name for request in _CLI_REQUESTS[args.command] for name in _field_names(request)}
+    for key, value in _key_values("--param", args.param):
         try:
-            params[key] = json.loads(text)
-        except ValueError:
-            params[key] = text
+            _check_field_name(key, known, f"--param {key}", extra="--extra")
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
+        params[key] = value
+    extra = dict(_key_values("--extra", args.extra))
+    if extra:
+        params["extra_body"] = extra
     if any(getattr(args, name, None) not in (None, False) for name in ("stream", "save_partials", "partial_images")):
         params["stream"] = True
     return params
+
+
+def _key_values(option: str, items: Sequence[str]) -> List[Tuple[str, Any]]:
+    """``KEY=VALUE`` pairs; VALUE as JSON when it parses, else as text."""
+    pairs: List[Tuple[str, Any]] = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise _UsageError(f"{option} expects KEY=VALUE, got {item!r}")
+        try:
+            pairs.append((key, _parse_json(text)))
+        except ValueError:
+            pairs.append((key, text))
+    return pairs
 
 
 def _check_output_options(args: _Options) -> None:
@@ -8225,6 +8538,12 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
     if args.resume:
         if args.jobs or args.output:
             raise _UsageError("--resume DIR takes neither JOBS nor -o: the run in DIR says what to do")
+        changing = [option for option, attr in _JOB_OPTIONS if getattr(args, attr, None) not in (None, [])]
+        if changing:
+            raise _UsageError(
+                f"--resume DIR runs the jobs of the run in DIR as they were; {changing[0]} would change them: "
+                "start a new run with JOBS -o DIR"
+            )
         directory = args.resume
         row = _last_run(directory)
         jobs, defaults = row.get("jobs"), _json_object(row.get("defaults"))
@@ -8272,10 +8591,40 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
             )
         except (KeyboardInterrupt, _Terminated):
             upstream = " (the batch goes on upstream; add --cancel to cancel it)" if batch_api else ""
-            _note(args, f"stopped: nothing in flight was saved; resume with: {resume}{upstream}")
+            _note(
+                args,
+                f"stopped: every job saved so far is kept in {directory}; the calls in flight were dropped, and "
+                f"their jobs are sent again when you resume: {resume}{upstream}",
+            )
             raise
     summary = f"{result.done} of {result.total} jobs done ({result.skipped} before this run), {result.tokens} tokens"
     _note(args, f"{summary}; manifest: {result.manifest}")
+    for line in result.rescued:
+        print(f"openai-images: error: {line}", file=sys.stderr)
+    if result.outcome:
+        print(f"openai-images: {result.outcome}: {resume}", file=sys.stderr)
+    return _batch_status(result, resume)
+
+
+_JOB_OPTIONS = (
+    ("-m", "model"),
+    ("--size", "size"),
+    ("-n", "n"),
+    ("--quality", "quality"),
+    ("--background", "background"),
+    ("--output-format", "output_format"),
+    ("--compression", "compression"),
+    ("--moderation", "moderation"),
+    ("--param", "param"),
+    ("--extra", "extra"),
+)
+
+
+def _batch_status(result: BatchResult, resume: str) -> int:
+    """``batch``'s exit status, with a line for what is left to do (unless
+    the batch's own outcome line said it)."""
+    if result.outcome:
+        return 1
     left = result.total - result.done - len(result.failed_ids)
     if left and not result.failed_ids:
         print(f"openai-images: error: {left} jobs were not run; run again: {resume}", file=sys.stderr)
@@ -8288,7 +8637,7 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return 1 if result.rescued else 0
 
 
 def _jobs_in_progress(directory: str, moved: object) -> List[BatchJob]:

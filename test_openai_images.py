@@ -35,7 +35,7 @@ import warnings
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Optional, Set, Tuple
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import openai_images as oi
 
@@ -136,6 +136,53 @@ def email_parse_multipart(content_type: str, body: bytes) -> List[Tuple[str, Opt
     ]
 
 
+class RateShape:
+    """A server's rate limits, as the fake enforces them: ``limit`` requests
+    per ``window`` seconds (a bucket of ``limit``, refilled continuously, full
+    at the start), optionally a token bucket (``tokens`` per ``window``, each
+    image costing ``cost`` tokens, reported in its usage), and the headers
+    the server sends: ``full`` (limit, remaining, reset for each bucket),
+    ``remaining`` (remaining only, as Azure sends) or ``none`` (only 429s
+    with retry-after)."""
+
+    def __init__(self, limit: float, window: float, tokens: float = 0, cost: int = 150, headers: str = "full") -> None:
+        self.limits = {"requests": float(limit), "tokens": float(tokens)}
+        self.window, self.cost, self.headers = window, cost, headers
+        self.levels = dict(self.limits)
+        self.at = 0.0
+
+    def usage(self) -> Dict[str, Any]:
+        return {**USAGE, "total_tokens": self.cost, "output_tokens": self.cost - USAGE["input_tokens"]}
+
+    def take(self, now: float) -> Tuple[bool, float, Dict[str, str]]:
+        """(allowed, seconds until it would be, the headers)."""
+        elapsed, self.at = (now - self.at if self.at else 0.0), now
+        needs = {"requests": 1.0, "tokens": float(self.cost)}
+        waits = []
+        for name, limit in self.limits.items():
+            if limit:
+                self.levels[name] = min(limit, self.levels[name] + elapsed * limit / self.window)
+                waits.append(max(0.0, needs[name] - self.levels[name]) * self.window / limit)
+        allowed = max(waits) == 0
+        for name, limit in self.limits.items():
+            if allowed and limit:
+                self.levels[name] -= needs[name]
+        return allowed, max(waits), self.header_values()
+
+    def header_values(self) -> Dict[str, str]:
+        headers: Dict[str, str] = {}
+        for name, limit in self.limits.items():
+            if not limit or self.headers == "none":
+                continue
+            level = self.levels[name]
+            headers[f"x-ratelimit-remaining-{name}"] = str(int(level))
+            if self.headers == "full":
+                headers[f"x-ratelimit-limit-{name}"] = str(int(limit))
+                millis = int((limit - level) * self.window / limit * 1000)
+                headers[f"x-ratelimit-reset-{name}"] = f"{millis // 1000}s" if millis >= 1000 else f"{millis}ms"
+        return headers
+
+
 class Recorded:
     """What the server received for one request."""
 
@@ -148,6 +195,7 @@ class Recorded:
         self.headers = headers
         self.body = body
         self.rate_headers: Dict[str, str] = {}  # the rate-limited mode's headers for the answer
+        self.usage: Dict[str, Any] = USAGE  # what the answer reports (a token bucket charges images)
         self.json: Any = None
         self.fields: List[Tuple[str, str]] = []
         self.files: List[Tuple[str, Optional[str], str, bytes]] = []  # name, filename, type, payload
@@ -256,16 +304,19 @@ class FakeImagesAPI:
         self.echo = False  # answer with images that carry the request's prompt (load tests)
         # The Files and Batches APIs: uploaded files, and batches that move one status per GET.
         self.files: Dict[str, bytes] = {}
+        self.file_info: Dict[str, Dict[str, Any]] = {}
         self.batches: Dict[str, Dict[str, Any]] = {}
         self.batch_plan = "completed"  # or "failed", "expired"; a cancel makes "cancelled"
         self.batch_image_bytes = 0  # the size of each image in batch outputs (0: a tiny PNG)
         self.batch_files_dir: Optional[str] = None  # write finished batches' files here, then serve them from disk
         self.batch_at_once = False  # a batch ends at its first poll (tests that only need the outcome)
-        # A rate-limited mode: R requests per minute, as a bucket of one second's worth.
-        self.rate_limit: Optional[int] = None
+        self.id_prefix = ""  # before the number of every file and batch id (hostile ids: "../", NUL, 300 chars)
+        self.tear_downloads: List[str] = []  # how the next downloads of batch files end early: "torn" or "short"
+        # A rate-limited mode: the limits of a RateShape, enforced and announced as its shape says.
+        self.rate_limit: Optional[RateShape] = None
         self.latency: Optional[Tuple[float, float]] = None  # each images call takes a random time in this range
         self.limited = 0  # 429s sent
-        self.bucket = (0.0, 0.0)  # tokens, at time
+        self.in_flight = self.most_in_flight = 0  # images calls being answered (with latency), and the most at once
         api = self
 
         class HandlerClass(BaseHTTPRequestHandler):
@@ -309,9 +360,12 @@ class FakeImagesAPI:
             self.counter = 0
             self.echo = False
             self.files.clear()
+            self.file_info.clear()
             self.batches.clear()
             self.batch_plan, self.batch_image_bytes, self.batch_at_once = "completed", 0, False
+            self.id_prefix, self.tear_downloads = "", []
             self.rate_limit, self.latency, self.limited = None, None, 0
+            self.in_flight = self.most_in_flight = 0
         for event in (self.release, self.arrived, self.replied, self.hanging):
             event.clear()
 
@@ -335,7 +389,12 @@ class FakeImagesAPI:
         if action is None and "/images/" in record.path and self.rate_limit:
             action = self.rate_limited(record)
         if action is None and "/images/" in record.path and self.latency:
+            with self.lock:
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
             time.sleep(random.uniform(*self.latency))
+            with self.lock:
+                self.in_flight -= 1
         if action is None:
             action = self.default_action(record)
         if action.before_reply is not None:
@@ -430,32 +489,19 @@ class FakeImagesAPI:
         return True
 
     def rate_limited(self, record: Recorded) -> Optional[Action]:
-        """Take a token from the bucket (R per minute, one second's worth at
-        most), or answer 429 with the real headers; None: go on."""
-        assert self.rate_limit
-        rate = self.rate_limit / 60.0
-        burst = max(1.0, rate)
+        """Take a request (and its tokens) from the buckets of ``rate_limit``,
+        or answer 429, with the headers its shape sends; None: go on."""
+        shape = self.rate_limit
+        assert shape is not None
         with self.lock:
-            tokens, since = self.bucket
-            now = time.monotonic()
-            tokens = burst if since == 0 else min(burst, tokens + (now - since) * rate)
-            allowed = tokens >= 1
-            tokens -= 1 if allowed else 0
-            self.bucket = (tokens, now)
+            allowed, wait, headers = shape.take(time.monotonic())
             self.limited += not allowed
-        record.rate_headers = {
-            "x-ratelimit-limit-requests": str(self.rate_limit),
-            "x-ratelimit-remaining-requests": str(int(tokens)),
-            "x-ratelimit-reset-requests": f"{int((burst - tokens) / rate * 1000)}ms",
-        }
+        record.rate_headers = headers
+        record.usage = shape.usage()
         if allowed:
             return None
-        wait = (1 - tokens) / rate
-        headers = {
-            **record.rate_headers,
-            "retry-after-ms": str(int(wait * 1000) + 1),
-            "retry-after": str(int(wait) + 1),
-        }
+        if shape.headers != "remaining":  # Azure-like servers send remaining counts only
+            headers = {**headers, "retry-after-ms": str(int(wait * 1000) + 1), "retry-after": str(int(wait) + 1)}
         error = {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
         return Action(429, error, headers=headers)
 
@@ -478,33 +524,42 @@ class FakeImagesAPI:
                 output_format=params.get("output_format") or "png",
                 quality="high",
                 size=params.get("size") or "1024x1024",
-                usage=USAGE,
+                usage=record.usage,
             )
         return Action(body=body, headers=record.rate_headers)
 
     def batch_action(self, record: Recorded) -> Action:
         """The Files and Batches endpoints, as the reference describes them."""
-        parts = record.path.split("/")[2:]  # files, {id}, content | batches, {id}, cancel
+        parts = [unquote(part) for part in record.path.split("/")[2:]]  # files, {id}, content | batches, {id}, cancel
         with self.lock:
-            number = len(self.files) + len(self.batches) + 1
+            number = f"{self.id_prefix}{len(self.files) + len(self.batches) + 1}"
         if parts == ["files"] and record.method == "POST":
             _field, filename, _type, content = record.files[0]
             file_id = f"file-{number}"
             self.files[file_id] = content
-            return Action(
-                body={
-                    "id": file_id,
-                    "object": "file",
-                    "bytes": len(content),
-                    "created_at": 1,
-                    "filename": filename,
-                    "purpose": record.form.get("purpose"),
-                    "expires_at": None,
-                }
-            )
+            self.file_info[file_id] = info = {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "created_at": 1,
+                "filename": filename,
+                "purpose": record.form.get("purpose"),
+                "expires_at": None,
+            }
+            return Action(body=info)
+        if parts == ["files"]:  # the list, newest first, paginated as the API does
+            return Action(body=self.listing(list(reversed(self.file_info.values())), record.query))
         if parts[0] == "files" and parts[2:] == ["content"]:
             if parts[1] not in self.files and not parts[1].startswith("file-out-"):
                 return Action(404, {"error": {"message": "No such file", "code": None}})
+            with self.lock:
+                tear = self.tear_downloads.pop(0) if self.tear_downloads else None
+            if tear is not None:  # a download that ends early: "torn" mid-line, or "short" of its Content-Length
+                content = b"".join(self.batch_output(parts[1]))
+                cut = content.rindex(b"\n", 0, len(content) - 1) + 20
+                if tear == "torn":
+                    return Action(sse=[content[:cut]], headers={"Content-Type": "application/octet-stream"})
+                return Action(body=content, truncate_after=cut, headers={"Content-Type": "application/octet-stream"})
             return Action(sse=self.batch_output(parts[1]), headers={"Content-Type": "application/octet-stream"})
         if parts == ["batches"] and record.method == "POST":
             batch_id = f"batch_{number}"
@@ -528,18 +583,28 @@ class FakeImagesAPI:
             }
             return Action(body=self.public(batch))
         if parts == ["batches"]:  # the list, newest first
-            data = [self.public(b) for b in reversed(self.batches.values())]
-            ids = [b["id"] for b in data]
-            listing = {"object": "list", "data": data, "has_more": False}
-            return Action(body={**listing, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None})
+            return Action(body=self.listing([self.public(b) for b in reversed(self.batches.values())], record.query))
         batch = self.batches.get(parts[1])
         if batch is None:
             return Action(404, {"error": {"message": "No such batch", "code": None}})
+        if parts[2:] == ["cancel"] and (record.body or record.headers.get("Content-Type")):
+            # The published spec gives cancel no request body: a validating server refuses one
+            return Action(415, {"error": {"message": "the cancel operation takes no request body", "code": None}})
         if parts[2:] == ["cancel"]:
             batch["status"] = "cancelling"
         elif batch["status"] not in ("completed", "failed", "expired", "cancelled"):
             self.advance(batch)
         return Action(body=self.public(batch))
+
+    @staticmethod
+    def listing(items: List[Dict[str, Any]], query: Dict[str, str]) -> Dict[str, Any]:
+        """A page of a list: ``limit`` items (default 20) after the id ``after``."""
+        ids = [item["id"] for item in items]
+        start = ids.index(query["after"]) + 1 if query.get("after") in ids else 0
+        page = items[start : start + int(query.get("limit", 20))]
+        first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
+        has_more = start + len(page) < len(items)
+        return {"object": "list", "data": page, "has_more": has_more, "first_id": first, "last_id": last}
 
     @staticmethod
     def public(batch: Dict[str, Any]) -> Dict[str, Any]:
@@ -586,6 +651,12 @@ class FakeImagesAPI:
             response.update(status_code=401, body={"error": error})
         elif "BADB64" in str(body.get("prompt")):
             response["body"] = {"created": 1, "data": [{"b64_json": "not base64!"}]}
+        elif "HOSTILE" in str(body.get("prompt")):  # an error whose text would attack a terminal or a file
+            message = f"\x1b[2J\x1b]0;pwned\x07line1\r\nline2 {batch['oi_key']} " + "x" * 5000
+            error = {"message": message, "code": "\x1b[31mcode\x00" + "c" * 500}
+            response.update(status_code=400, request_id="req\x1b[1m\n" + "r" * 500, body={"error": error})
+        elif "BIGLINE" in str(body.get("prompt")):
+            response["body"] = {"created": 1, "data": [{"b64_json": "BIGIMAGE"}]}
         elif "REJECT" in str(body.get("prompt")):
             error = {
                 "message": "Your request was rejected",
@@ -614,7 +685,8 @@ class FakeImagesAPI:
         b64 = json.dumps(base64.b64encode(image).decode())
         for kind, line in reversed(self.batches[batch_id]["oi_outcomes"]):
             if kind == ("error" if errors else "output"):
-                yield json.dumps(line).replace('"IMAGE"', b64).encode() + b"\n"
+                big = json.dumps(base64.b64encode(PNG[:8] + b"\0" * 300_000).decode())
+                yield json.dumps(line).replace('"IMAGE"', b64).replace('"BIGIMAGE"', big).encode() + b"\n"
 
     def save_outputs(self, batch: Dict[str, Any], directory: str) -> None:
         """Write a finished batch's files to ``directory`` (benchmarks: the files are gigabytes)."""
@@ -774,6 +846,49 @@ def run_cli(
     if "stdout" not in options and "stderr" not in options:
         options.setdefault("capture_output", True)
     return subprocess.run([sys.executable, "-m", "openai_images", *args], env=cli_environment(base_url, env), **options)
+
+
+class CLIResult:
+    """What ``main(argv)`` did in this process: its exit status and what it wrote."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+    def __repr__(self) -> str:
+        return f"<CLIResult {self.returncode} stdout={self.stdout[-300:]!r} stderr={self.stderr[-600:]!r}>"
+
+
+CLI_LOCK = threading.Lock()  # main() owns the process's standard streams and environment while it runs
+
+
+def main_in_process(
+    *args: str, base_url: str, env: Optional[Dict[str, Optional[str]]] = None, cwd: Optional[str] = None
+) -> CLIResult:
+    """The command line's logic, run by ``main(argv)`` in this process with
+    redirected streams and the environment ``run_cli`` gives a subprocess:
+    exit codes, messages, output naming and ``--json`` shapes, without the
+    cost of a process. (What only a process shows stays with ``run_cli``.)"""
+    environment = cli_environment(base_url, env)
+    out, err = io.StringIO(), io.StringIO()
+    with CLI_LOCK:
+        saved_env, saved_dir = dict(os.environ), os.getcwd()
+        saved_term = signal.getsignal(signal.SIGTERM)
+        os.environ.clear()
+        os.environ.update(environment)
+        try:
+            if cwd:
+                os.chdir(cwd)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = oi.main(list(args))
+                except SystemExit as exit:  # argparse's usage errors and --help
+                    code = exit.code if isinstance(exit.code, int) else 2
+        finally:
+            os.chdir(saved_dir)
+            os.environ.clear()
+            os.environ.update(saved_env)
+            signal.signal(signal.SIGTERM, saved_term)
+    return CLIResult(code, out.getvalue(), err.getvalue())
 
 
 class ServerTestCase(TestCase):
@@ -5658,7 +5773,7 @@ class BatchTests(TempFilesMixin, ServerTestCase):
         self.assertEqual([t for t in arrivals if answered + 0.05 < t < answered + 0.35], [])
 
     def test_pacing_under_a_rate_limit(self) -> None:
-        self.api.rate_limit = 1200  # 20 a second, one second's worth at once
+        self.api.rate_limit = RateShape(10, 0.5)  # 20 a second, a bucket of 10
         result = oi.run_batch([f"p{i}" for i in range(40)], self.out(), client=self.client, concurrency=8)
         self.assertTrue(result.ok)
         self.assertLessEqual(self.api.limited, 2)  # 5 %; how close to the floor it runs: benchmarks/batch.py
@@ -5722,7 +5837,8 @@ class BatchTests(TempFilesMixin, ServerTestCase):
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=30)
         self.assertEqual(process.returncode, 130, stderr)
-        self.assertIn(f"resume with: python -m openai_images batch --resume {self.out()}", stderr)
+        self.assertIn(f"every job saved so far is kept in {self.out()}", stderr)
+        self.assertIn(f"sent again when you resume: python -m openai_images batch --resume {self.out()}", stderr)
         self.assertNotIn("Traceback", stderr)
         saved = stdout.strip()  # the one job the server answered
         self.assertRegex(saved, r"/line-\d\.png$")
@@ -5810,7 +5926,9 @@ class BatchTests(TempFilesMixin, ServerTestCase):
             "batch", jobs, "-o", self.out(), "--batch-api", "--poll-interval", "0.001", base_url=self.api.url, text=True
         )
         self.assertEqual(cli.returncode, 1)
-        self.assertIn("2 jobs failed: line-1, line-2", cli.stderr)
+        self.assertIn(
+            "the batch batch_2 failed: 0 of 2 jobs done, 2 not (the batch failed: line 1: the url", cli.stderr
+        )
         failure = next(row for row in manifest_rows(self.out()) if row.get("status") == "failed")["error"]["message"]
         self.assertIn("failed: line 1: the url does not match the endpoint", failure)
         self.api.reset()
@@ -5918,6 +6036,498 @@ class BatchTests(TempFilesMixin, ServerTestCase):
         # a copy of the output would be 53 MB; PyPy's peak RSS also counts garbage not yet collected
         self.assertLess(peak.value, 24_000_000 if peak.traced else 40_000_000)
         self.assertEqual(os.path.getsize(os.path.join(self.out(), "job-1.png")), 1_000_008)
+
+
+class BatchHostileTests(TempFilesMixin, ServerTestCase):
+    """The batch runner against a server that sends whatever it likes: one
+    test per class of hostile value, and the promises about what a run
+    keeps, pays and writes."""
+
+    def out(self, name: str = "out") -> str:
+        return os.path.join(self.tmp.name, name)
+
+    def run_api(self, jobs: Any, **options: Any) -> oi.BatchResult:
+        options.setdefault("client", self.client)
+        return oi.run_batch(jobs, self.out(), batch_api=True, poll_interval=0.001, **options)
+
+    def manifest_text(self) -> str:
+        with open(os.path.join(self.out(), "manifest.jsonl"), encoding="utf-8") as manifest:
+            return manifest.read()
+
+    def test_hostile_numbers_in_headers_are_ignored_and_a_paid_answer_is_saved(self) -> None:
+        hostile = [
+            {"x-ratelimit-limit-requests": "²", "x-ratelimit-remaining-requests": "1" * 5000},
+            {
+                "x-ratelimit-reset-requests": "nan",
+                "x-ratelimit-limit-tokens": "-5",
+                "x-ratelimit-remaining-tokens": "0",
+            },
+            {"x-ratelimit-limit-requests": "1e308", "x-ratelimit-remaining-requests": "0"},
+            {"x-ratelimit-reset-requests": "99999999999h", "x-ratelimit-remaining-requests": "0"},
+            {"x-ratelimit-limit-requests": "\u0661\u0662", "x-ratelimit-reset-tokens": "-3s"},
+        ]
+        self.api.queue(*(Action(body=OK_BODY, headers=headers) for headers in hostile))
+        self.api.queue(Action(429, ERROR_BODY, headers={"retry-after": "²", "retry-after-ms": "1" * 5000}))
+        started = time.monotonic()
+        result = oi.run_batch([f"p{i}" for i in range(6)], self.out(), client=self.client, concurrency=2)
+        self.assertTrue(result.ok, result.failed_ids)
+        self.assertEqual(len(done_ids(self.out())), 6)
+        self.assertLess(time.monotonic() - started, 10)  # no absurd wait was believed
+        with oi.OpenAIClient(api_key=TEST_KEY, base_url=self.api.url, max_retries=0) as client:
+            self.api.queue(Action(body=OK_BODY, headers={"Content-Length": "9" * 5000}))
+            with self.assertRaises(oi.APIError):  # an absurd length is an error of the call, never a crash
+                client.images.generate(prompt="p")
+
+    def test_server_ids_never_become_paths_and_the_batch_stays_resumable_and_cancellable(self) -> None:
+        self.api.id_prefix = "../../" + "x" * 290 + "\x00/.."
+        self.api.batch_at_once = False
+        stop = threading.Event()
+        first = self.run_api(
+            ["a", "b"], abort_trigger=stop, on_progress=lambda p: "upstream" in p.status and stop.set()
+        )
+        self.assertTrue(first.interrupted)
+        self.assertNotIn("\x00", first.batch_id or "")
+        result = self.run_api(["a", "b"], cancel=True)
+        self.assertEqual(result.status, "finished")
+        self.assertIn("cancelled", result.outcome or "")
+        self.assertEqual(sorted(os.listdir(self.tmp.name)), ["out"])  # nothing outside DIR
+        names = os.listdir(self.out())
+        self.assertTrue(all(name in ("manifest.jsonl", "job-1.png", "job-2.png") for name in names), names)
+        cancel = [r for r in self.api.requests if r.path.endswith("/cancel")]
+        self.assertEqual((len(cancel), cancel[0].body), (1, b""))  # no body, as the spec gives it
+        self.assertTrue(self.run_api(["a", "b"]).ok)  # the rest in a new batch
+
+    def test_a_line_past_max_response_bytes_fails_its_job_alone(self) -> None:
+        client = self.make_client(max_response_bytes=100_000)
+        self.addCleanup(client.close)
+        result = self.run_api(["a", "BIGLINE b", "c"], client=client)
+        self.assertEqual((result.done, result.failed_ids), (2, ["job-2"]))
+        self.assertIn("longer than max_response_bytes (100000)", self.manifest_text())
+
+    def test_server_text_in_rows_is_printable_bounded_and_holds_no_key(self) -> None:
+        seen: List[str] = []
+        result = self.run_api(["HOSTILE a", "b"], on_progress=lambda p: seen.append(p.status))
+        self.assertEqual(result.failed_ids, ["job-1"])
+        text = self.manifest_text()
+        self.assertNotIn(TEST_KEY_TAIL, text)
+        row = [r for r in manifest_rows(self.out()) if r.get("id") == "job-1"][-1]
+        for value in (row["error"]["message"], row["error"]["code"], row["request_id"]):
+            self.assertTrue(value.isprintable() and len(value) <= 1001, value[:80])
+        self.assertTrue(all(status.isprintable() for status in seen))
+
+    def test_no_secret_in_any_row_with_a_callable_key(self) -> None:
+        client = self.make_client(api_key=lambda: TEST_KEY)
+        self.addCleanup(client.close)
+        result = self.run_api(["ECHOKEY a", "b"], client=client)
+        self.assertEqual(result.failed_ids, ["job-1"])
+        self.assertIn("<redacted>", self.manifest_text())
+        self.assertNotIn(TEST_KEY_TAIL, self.manifest_text())
+
+    def test_a_rescue_never_replaces_anything_and_the_run_exits_1(self) -> None:
+        work = os.path.join(self.tmp.name, "cwd")
+        os.makedirs(os.path.join(self.out(), "fox.png"))  # DIR cannot take fox.png: a directory is in the way
+        os.makedirs(work)
+        jobs = os.path.join(self.tmp.name, "jobs.jsonl")
+        with open(jobs, "w") as handle:
+            handle.write('{"id": "fox", "prompt": "a fox"}\n')
+        rescued: List[str] = []
+        for _ in range(2):
+            result = main_in_process("batch", jobs, "-o", self.out(), base_url=self.api.url, cwd=work)
+            self.assertEqual(result.returncode, 1, result)
+            self.assertIn("saved as", result.stderr)
+            rescued.append([r for r in manifest_rows(self.out()) if r.get("status") == "done"][-1]["files"][0])
+            os.unlink(os.path.join(self.out(), "manifest.jsonl"))  # run it again as new: a second rescue
+        self.assertNotEqual(rescued[0], rescued[1])
+        self.assertTrue(all(os.path.isfile(path) and path.startswith(work) for path in rescued), rescued)
+
+    def test_a_strict_manifest(self) -> None:
+        self.assertTrue(oi.run_batch(["a"], self.out(), client=self.client).ok)
+        path = os.path.join(self.out(), "manifest.jsonl")
+        with open(path, "ab") as manifest:
+            manifest.write(b'{"id": "job-2", "status": "do')  # killed in the middle of a write
+        sent = len(self.api.requests)
+        self.assertTrue(oi.run_batch(["a", "b"], self.out(), client=self.client).ok)
+        self.assertEqual(len(self.api.requests) - sent, 1)
+        rows = manifest_rows(self.out())
+        self.assertTrue(all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", row["at"]) for row in rows))
+        with open(path, "rb") as manifest:
+            lines = manifest.read().split(b"\n")
+        for bad, message in ((b"not json", "line 2: not valid JSON"), (b'{"id": 7}', "line 2: neither an event")):
+            with self.subTest(bad), open(path, "wb") as manifest:
+                manifest.write(b"\n".join([lines[0], bad, *lines[1:]]))
+            with self.assertRaises(ValueError) as caught:
+                oi.run_batch(["a", "b"], self.out(), client=self.client)
+            self.assertIn(message, str(caught.exception))
+            cli = main_in_process("batch", "--resume", self.out(), base_url=self.api.url)
+            self.assertEqual(cli.returncode, 2, cli)
+        os.unlink(path)
+        os.symlink(os.path.join(self.tmp.name, "elsewhere.jsonl"), path)
+        with self.assertRaises(ValueError) as caught:
+            oi.run_batch(["a"], self.out(), client=self.client)
+        self.assertIn("is a symbolic link", str(caught.exception))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "elsewhere.jsonl")))
+        self.assertEqual(len(self.api.requests) - sent, 1)  # nothing sent for a bad manifest
+
+    def test_creating_is_never_blind_and_finds_its_batch_beyond_the_first_page(self) -> None:
+        def crowd() -> None:  # the batch is created, then 150 others, then the reply is lost
+            for number in range(150):
+                self.api.batches[f"other_{number}"] = {"id": f"other_{number}", "metadata": None, "status": "completed"}
+
+        self.api.queue(Action(body=None))  # the upload, as the server answers it
+        self.api.script.clear()
+        creates: List[int] = []
+
+        def lose_the_reply(request: oi.Request, next_handler: oi.Handler) -> oi.Response:
+            response = next_handler(request)
+            if request.method == "POST" and request.url.endswith("/batches"):
+                creates.append(1)
+                if len(creates) == 1:
+                    crowd()
+                    raise oi.APIConnectionError("the reply was lost", request)
+            return response
+
+        client = oi.OpenAIClient(config=self.client.config, interceptors=[lose_the_reply])
+        self.addCleanup(client.close)
+        self.api.batch_at_once = True
+        result = self.run_api(["a", "b"], client=client)
+        self.assertTrue(result.ok)
+        self.assertEqual(len(creates), 1)  # looked up by its token, two pages down: not created again
+        listings = [r for r in self.api.requests if r.method == "GET" and r.path == "/v1/batches"]
+        self.assertEqual([r.query.get("after") is not None for r in listings], [False, True])
+
+    def test_an_upload_whose_reply_was_lost_is_found_not_sent_again(self) -> None:
+        def lose_the_reply(request: oi.Request, next_handler: oi.Handler) -> oi.Response:
+            response = next_handler(request)
+            if request.method == "POST" and request.url.endswith("/files") and len(self.api.files) == 1:
+                raise oi.APIConnectionError("the reply was lost", request)
+            return response
+
+        client = oi.OpenAIClient(config=self.client.config, interceptors=[lose_the_reply])
+        self.addCleanup(client.close)
+        self.api.batch_at_once = True
+        self.assertTrue(self.run_api(["a"], client=client).ok)
+        self.assertEqual(len([r for r in self.api.requests if r.method == "POST" and r.path == "/v1/files"]), 1)
+
+    def test_a_download_that_ends_early_is_downloaded_again_and_fails_no_job(self) -> None:
+        for tear in ("torn", "short"):
+            with self.subTest(tear):
+                self.api.reset()
+                shutil.rmtree(self.out(), ignore_errors=True)
+                self.api.batch_at_once = True
+                self.api.tear_downloads = [tear]
+                result = self.run_api([f"p{i}" for i in range(4)])
+                self.assertTrue(result.ok, result.failed_ids)
+                downloads = [r for r in self.api.requests if r.path.endswith("/content")]
+                self.assertEqual(len(downloads), 2)
+
+    def test_an_ended_batch_says_what_happened_in_one_line(self) -> None:
+        jobs = os.path.join(self.tmp.name, "jobs.txt")
+        with open(jobs, "w") as handle:
+            handle.write("a\nb\nc\nd\n")
+        for plan, words in (("expired", "expired: 2 of 4 jobs done, 2 not (its window passed)"), ("failed", "failed")):
+            with self.subTest(plan):
+                self.api.reset()
+                self.api.batch_plan, self.api.batch_at_once = plan, True
+                shutil.rmtree(self.out(), ignore_errors=True)
+                cli = main_in_process("batch", jobs, "-o", self.out(), "--batch-api", base_url=self.api.url)
+                self.assertEqual(cli.returncode, 1)
+                last = cli.stderr.strip().splitlines()[-1]
+                self.assertIn(f"the batch batch_2 {words}", last)
+                self.assertIn("--resume", last)
+                self.assertNotIn("line None", cli.stderr)
+
+    def test_input_mistakes_are_caught_before_anything_is_sent(self) -> None:
+        jobs = os.path.join(self.tmp.name, "jobs.json")
+        with open(jobs, "w") as handle:
+            handle.write('{"prompt": "a fox", "size": "1024x1024"}\n{"prompt": "a cat", "sise": "1"}\n')
+        cli = main_in_process("batch", jobs, "-o", self.out(), base_url=self.api.url)
+        self.assertEqual(cli.returncode, 2)
+        self.assertIn("jobs.json line 2: unknown field 'sise' (did you mean 'size'?)", cli.stderr)
+        with open(jobs, "w") as handle:
+            handle.write('{"prompt": "a fox"}\n')
+        cli = main_in_process("batch", jobs, "-o", self.out(), "--param", "sise=1", base_url=self.api.url)
+        self.assertEqual(cli.returncode, 2)
+        self.assertIn("--param sise: unknown field 'sise' (did you mean 'size'?)", cli.stderr)
+        self.assertEqual(self.api.requests, [])
+        cli = main_in_process("batch", jobs, "-o", self.out(), "--extra", "new_field=7", base_url=self.api.url)
+        self.assertEqual(cli.returncode, 0, cli)
+        self.assertEqual((prompts_sent(self.api), self.api.requests[0].json["new_field"]), (["a fox"], 7))
+        for option in (["-m", "other"], ["--param", "quality=high"], ["--size", "512x512"], ["--extra", "x=1"]):
+            cli = main_in_process("batch", "--resume", self.out(), *option, base_url=self.api.url)
+            self.assertEqual(cli.returncode, 2)
+            self.assertIn(f"--resume DIR runs the jobs of the run in DIR as they were; {option[0]}", cli.stderr)
+        self.assertEqual(len(self.api.requests), 1)
+
+
+HOSTILE_HEADER_VALUES = [
+    "\u00b2",
+    "1" * 5000,
+    "-5",
+    "nan",
+    "inf",
+    "1e400",
+    "",
+    "  ",
+    "0x10",
+    "\u0661\u0662",
+    "1,000",
+    "12 ms",
+    "+3",
+    "1.5.5",
+    "ms",
+]
+
+
+def rate_headers(remaining: int, limit: int, reset: str, kind: str = "requests") -> Dict[str, str]:
+    return {
+        "x-ratelimit-limit-" + kind: str(limit),
+        "x-ratelimit-remaining-" + kind: str(remaining),
+        "x-ratelimit-reset-" + kind: reset,
+    }
+
+
+class PacerParsingTests(TestCase):
+    """The pacer's header parsing: strict, bounded, never raising."""
+
+    def test_numbers(self) -> None:
+        self.assertEqual(oi._header_number("12", 1e9), 12.0)
+        self.assertEqual(oi._header_number(" 0.5 ", 1e9), 0.5)
+        self.assertIsNone(oi._header_number("2e9", 1e9))
+        self.assertIsNone(oi._header_number("2000000000", 1e9))
+        self.assertIsNone(oi._header_number(None, 1e9))
+
+    def test_durations(self) -> None:
+        cases = {
+            "1s": 1.0,
+            "850ms": 0.85,
+            "6m0s": 360.0,
+            "1h2m3.5s": 3723.5,
+            "0.5": 0.5,
+            "2m": 120.0,
+            "1m30s": 90.0,
+            "7": 7.0,
+        }
+        for text, seconds in cases.items():
+            got = oi._duration_seconds(text)
+            assert got is not None, text
+            self.assertAlmostEqual(got, seconds, msg=text)
+        self.assertIsNone(oi._duration_seconds("2h" * 3))
+        self.assertIsNone(oi._duration_seconds("25h"))
+        self.assertIsNone(oi._duration_seconds("1.2.3s"))
+
+    def test_hostile_never_raises(self) -> None:
+        for text in HOSTILE_HEADER_VALUES:
+            self.assertIsNone(oi._header_number(text, 1e10), repr(text[:20]))
+            self.assertIsNone(oi._duration_seconds(text), repr(text[:20]))
+        pacer = oi._Pacer(4)
+        for text in HOSTILE_HEADER_VALUES:
+            ticket = pacer.start(0.0)
+            headers = {
+                k: text
+                for k in (
+                    "x-ratelimit-limit-requests",
+                    "x-ratelimit-remaining-requests",
+                    "x-ratelimit-reset-requests",
+                    "x-ratelimit-remaining-tokens",
+                    "retry-after",
+                    "retry-after-ms",
+                )
+            }
+            pacer.answered(ticket, 0.1, 429, headers, None)
+            wait = pacer.delay(0.1)  # hostile: plain backoff
+            self.assertTrue(wait is not None and wait >= 1.0)
+        ticket = pacer.start(100.0)
+        pacer.answered(ticket, 100.1, 200, {}, "x")  # type: ignore[arg-type]
+        self.assertEqual(pacer.delay(1e6), 0.0)
+
+
+class PacerShapeTests(TestCase):
+    """The pacer with a fake clock, no sockets: one test per shape of limits a server has."""
+
+    def test_probe_then_concurrency_cap(self) -> None:
+        pacer = oi._Pacer(2)
+        first = pacer.start(0.0)
+        self.assertIsNone(pacer.delay(0.0))  # probing
+        pacer.answered(first, 0.3, 200, {}, None)
+        pacer.start(0.3)
+        pacer.start(0.3)
+        self.assertIsNone(pacer.delay(0.3))  # 2 in flight
+        pacer.abandoned(first, 0.4)  # double end: ignored
+        self.assertIsNone(pacer.delay(0.4))
+
+    def test_full_headers(self) -> None:
+        pacer = oi._Pacer(8)
+        ticket = pacer.start(0.0)
+        pacer.answered(ticket, 0.3, 200, rate_headers(11, 12, "500ms"), None)
+        tickets = pacer_start_all(pacer, 0.3)
+        self.assertEqual(len(tickets), 8)  # level 11: capped by 8
+        for ticket in tickets:  # server: 4 left
+            pacer.answered(ticket, 0.6, 200, rate_headers(4, 12, "4s"), None)
+        waited = pacer_drain(pacer, 0.6, 8)  # 4 now, 4 more at 2/s
+        self.assertAlmostEqual(waited, 4 / (2 * 0.97) - 0.1, delta=0.15)
+
+    def test_tokens_bind(self) -> None:
+        pacer = oi._Pacer(8)
+        ticket = pacer.start(0.0)
+        self.assertIsNone(pacer.delay(0.0))  # probing
+        headers = rate_headers(3000, 15000, "4.8s", "tokens")  # 2500 tokens/s
+        pacer.answered(ticket, 0.3, 200, headers, 1050)
+        self.assertEqual(len(pacer_start_all(pacer, 0.3)), 3)  # ~3485 tokens
+        wait = pacer.delay(0.3)
+        assert wait is not None
+        self.assertAlmostEqual(wait, (1050 - 335) / 2425, delta=0.01)
+
+    def test_tokens_headers_without_usage_probe(self) -> None:
+        pacer = oi._Pacer(8)
+        ticket = pacer.start(0.0)
+        pacer.answered(ticket, 0.3, 200, rate_headers(13950, 15000, "420ms", "tokens"), None)
+        pacer.start(0.3)
+        self.assertIsNone(pacer.delay(0.3))  # cost unknown: one at a time
+
+    def test_remaining_only(self) -> None:
+        pacer = oi._Pacer(8)
+        rem = "x-ratelimit-remaining-requests"
+        ticket = pacer.start(0.0)
+        pacer.answered(ticket, 0.3, 200, {rem: "2"}, None)
+        a = pacer.start(0.3)
+        b = pacer.start(0.3)
+        self.assertIsNone(pacer.delay(0.3))  # empty, rate unknown
+        pacer.answered(a, 0.6, 200, {rem: "1"}, None)
+        pacer.answered(b, 0.6, 200, {rem: "0"}, None)
+        self.assertEqual(pacer.delay(0.6), 0.0)  # one probe allowed
+        c = pacer.start(2.3)
+        pacer.answered(c, 2.6, 200, {rem: "2"}, None)  # refilled ~4 in 2.3 s
+        wait = pacer.delay(2.6)
+        self.assertEqual(wait, 0.0)
+
+    def test_no_headers_429(self) -> None:
+        pacer = oi._Pacer(8)
+        first = pacer.start(0.0)
+        pacer.answered(first, 0.3, 200, {}, None)
+        self.assertEqual(pacer.delay(0.3), 0.0)  # nothing known: go
+        ticket = pacer.start(0.3)
+        pacer.answered(ticket, 0.31, 429, {"retry-after-ms": "500"}, None)
+        self.assertAlmostEqual(pacer.delay(0.31) or 0.0, 0.5)
+        probe = pacer.start(0.81)
+        self.assertIsNone(pacer.delay(0.81))  # unknown rate: one at a time
+        pacer.answered(probe, 1.1, 200, {}, None)
+        again = pacer.start(1.1)
+        pacer.answered(again, 1.11, 429, {"retry-after-ms": "200"}, None)
+        next_ok = pacer.delay(1.31)
+        self.assertEqual(next_ok, 0.0)  # rate 1/(1.31-0.81) = 2/s
+        pacer.start(1.31)
+        wait = pacer.delay(1.31)
+        assert wait is not None
+        self.assertAlmostEqual(wait, 1 / (2.0 * 0.97), delta=0.05)
+
+    def test_429_without_retry_after_backs_off(self) -> None:
+        pacer = oi._Pacer(8)
+        for strike, now in ((1.0, 0.0), (2.0, 10.0), (4.0, 20.0)):
+            ticket = pacer.start(now)
+            pacer.answered(ticket, now, 429, {}, None)
+            self.assertEqual(pacer.delay(now), strike)
+
+    def test_never_binds(self) -> None:
+        pacer = oi._Pacer(8)
+        ticket = pacer.start(0.0)
+        pacer.answered(ticket, 0.3, 200, rate_headers(99999, 100000, "1ms"), 1000)
+        for _ in range(8):
+            self.assertEqual(pacer.delay(0.3), 0.0)
+            pacer.start(0.3)
+        self.assertIsNone(pacer.delay(0.3))
+
+
+def pacer_start_all(pacer: oi._Pacer, now: float) -> List[oi._PacerTicket]:
+    """Start requests at `now` while the pacer allows."""
+    tickets = []
+    while pacer.delay(now) == 0.0:
+        tickets.append(pacer.start(now))
+    return tickets
+
+
+def pacer_drain(pacer: oi._Pacer, now: float, count: int) -> float:
+    """Start `count` requests as soon as allowed; return the time spent."""
+    start = now
+    for _ in range(count):
+        wait: Optional[float] = pacer.delay(now)
+        assert wait is not None
+        now += wait
+        ticket: oi._PacerTicket = pacer.start(now)
+        pacer.answered(ticket, now + 0.01, 200, {}, None)
+    return now - start
+
+
+class PacedBatchTests(TempFilesMixin, ServerTestCase):
+    """The live engine against servers of every shape of limits: every job
+    saved once, never more than -j in flight, few 429s, none a failure."""
+
+    def out(self) -> str:
+        return os.path.join(self.tmp.name, "out")
+
+    def test_every_shape_of_limits_is_paced_and_every_job_saved_once(self) -> None:
+        shapes = {
+            "a window that is not a minute": RateShape(6, 0.25),
+            "tokens bind before requests": RateShape(100, 0.25, tokens=1200, cost=300),
+            "remaining-only headers": RateShape(6, 0.25, headers="remaining"),
+            "no headers at all": RateShape(6, 0.25, headers="none"),
+        }
+        for name, shape in shapes.items():
+            with self.subTest(name):
+                self.api.reset()
+                shutil.rmtree(self.out(), ignore_errors=True)
+                self.api.rate_limit, self.api.latency = shape, (0.02, 0.05)
+                result = oi.run_batch([f"p{i}" for i in range(14)], self.out(), client=self.client, concurrency=4)
+                self.assertTrue(result.ok, result.failed_ids)
+                self.assertEqual(sorted(done_ids(self.out())), sorted(f"job-{i}" for i in range(1, 15)))
+                self.assertLessEqual(self.api.most_in_flight, 4)
+                self.assertLessEqual(self.api.limited, 5 if shape.headers == "none" else 2, name)  # a rate to find
+
+    def test_a_429_is_never_a_job_failure_while_the_run_goes_on(self) -> None:
+        client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))  # the call's retries cannot save it
+        self.addCleanup(client.close)
+        limited = Action(429, ERROR_BODY, headers={"retry-after-ms": "10"})
+        self.api.queue(Action(body=OK_BODY), *[limited] * 6)
+        result = oi.run_batch([f"p{i}" for i in range(4)], self.out(), client=client, concurrency=2)
+        self.assertTrue(result.ok, result.failed_ids)
+        self.assertEqual(len(done_ids(self.out())), 4)
+
+    def test_a_spent_quota_stops_the_run_with_its_message(self) -> None:
+        quota = {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}
+        self.api.queue(Action(body=OK_BODY), Action(429, quota))
+        with self.assertRaises(oi.RateLimitError) as caught:
+            oi.run_batch([f"p{i}" for i in range(6)], self.out(), client=self.client, concurrency=1)
+        self.assertIn("exceeded your current quota", str(caught.exception))
+        self.assertEqual(len(self.api.requests), 2)  # no job after it was sent
+        self.assertEqual([r["status"] for r in manifest_rows(self.out()) if r.get("status") != "started"], ["done"])
+        jobs = os.path.join(self.tmp.name, "jobs.txt")
+        with open(jobs, "w") as handle:
+            handle.write("a\nb\n")
+        self.api.queue(Action(429, quota))
+        cli = main_in_process("batch", jobs, "-o", self.out() + "-cli", base_url=self.api.url)
+        self.assertEqual(cli.returncode, 1)
+        self.assertIn("exceeded your current quota", cli.stderr)
+
+    def test_a_long_wait_costs_no_cpu_and_stop_ends_it_at_once(self) -> None:
+        self.api.queue(Action(body=OK_BODY), Action(429, ERROR_BODY, headers={"retry-after": "60"}))
+        stop = threading.Event()
+        outcome: List[oi.BatchResult] = []
+        runner = threading.Thread(
+            target=lambda: outcome.append(
+                oi.run_batch(["a", "b", "c"], self.out(), client=self.client, concurrency=1, abort_trigger=stop)
+            )
+        )
+        runner.start()
+        wait_for(lambda: self.api.limited == 0 and len(self.api.requests) == 2, 10)
+        time.sleep(0.1)
+        cpu = time.process_time()
+        time.sleep(0.5)
+        self.assertLess(time.process_time() - cpu, 0.1)  # the whole process, the test's own threads included
+        stopped = time.monotonic()
+        stop.set()
+        runner.join(5)
+        self.assertLess(time.monotonic() - stopped, 0.5)
+        self.assertTrue(outcome[0].interrupted)
+        self.assertEqual(len(done_ids(self.out())), 1)
 
 
 def free_port() -> int:

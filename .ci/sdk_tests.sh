@@ -6,6 +6,7 @@
 # client fixtures are overridden, by .ci/sdk_tests/conftest.py. Prints
 # "sdk-tests: N passed, N failed, N skipped" and exits non-zero on any failure.
 #   bash .ci/sdk_tests.sh [extra pytest arguments, e.g. -k generate]
+#   OPENAI_IMAGES_SDK_TESTS_KEEP=1 keeps the temporary directory (tests, pytest.log) for a look.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, os.environ["OPENAI_IMAGES_ROOT"])  # the repository: our openai_images.py
 
-from openai_images import AsyncOpenAI, OpenAI  # noqa: E402
+from openai_images import AsyncOpenAI, OpenAI
 
 base_url = os.environ["TEST_API_BASE_URL"]  # the fake server that .ci/sdk_tests.sh started
 api_key = "sk-sdk-tests"
@@ -49,7 +49,5 @@ async def async_client(request: Any) -> AsyncIterator[AsyncOpenAI]:
         param = param.get("strict", True)
     if not isinstance(param, bool):
         raise TypeError(f"Unexpected fixture parameter type {type(param)}, expected bool or dict")
-    async with AsyncOpenAI(
-        base_url=base_url, api_key=api_key, default_headers=TELEMETRY_HEADERS, proxies={}
-    ) as client:
+    async with AsyncOpenAI(base_url=base_url, api_key=api_key, default_headers=TELEMETRY_HEADERS, proxies={}) as client:
         yield client

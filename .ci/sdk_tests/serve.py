@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-import test_openai_images  # noqa: E402
+import test_openai_images
 
 print(test_openai_images.server().url, flush=True)
 sys.stdin.read()
