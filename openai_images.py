@@ -1674,6 +1674,15 @@ class BodyError(ValueError):
         self.truncated = truncated
 
 
+def _zlib() -> Any:
+    """The zlib module, or None on a Python built without it."""
+    try:
+        import zlib
+    except ImportError:
+        return None
+    return zlib
+
+
 class BodyDecoder:
     """A response body as bytes arrive: ``feed(chunk)`` each piece, then
     ``finish()`` for the whole body. No I/O.
@@ -1696,6 +1705,12 @@ class BodyDecoder:
         self.encoding = codings[0] if codings else None
         if codings not in ([], ["gzip"], ["x-gzip"], ["deflate"]) and not truncate:
             raise BodyError(f"The response uses a content encoding this client cannot decode ({given[:60]!r})")
+        if self.encoding is not None and _zlib() is None:
+            if not truncate:
+                raise BodyError(
+                    f"The response is {self.encoding}-compressed, but this Python has no zlib module to decode it"
+                )
+            self.encoding = None  # an error body: kept as it came, its status still reported
         self._decoder: Any = None
         self._head = b""  # the first byte of a deflate body, until the second tells zlib from raw
         self.declared: Optional[int] = None
@@ -1846,7 +1861,7 @@ class RequestBuilder:
                 "Accept": "text/event-stream" if stream else "application/json",
             }
         )
-        if not stream:
+        if not stream and _zlib() is not None:
             headers["Accept-Encoding"] = "gzip, deflate"
         if content_type:
             headers["Content-Type"] = content_type
@@ -2169,7 +2184,15 @@ def _spool(stream: IO[Any], label: str) -> IO[bytes]:
     abort or timeouts: it happens when the request is built."""
     import tempfile
 
-    spool = tempfile.TemporaryFile()  # noqa: SIM115  # returned open: the FilePart owns it
+    try:
+        spool = tempfile.TemporaryFile()  # noqa: SIM115  # returned open: the FilePart owns it
+    except OSError as exc:  # an unwritable TMPDIR, a read-only system
+        raise OSError(
+            exc.errno,
+            f"{label}: a stream that cannot be read twice is copied to a temporary file first, and none could be "
+            f"made in {_temp_dir()} ({exc.strerror or exc}); set TMPDIR to a writable directory, or pass bytes or "
+            "a file that can seek",
+        ) from None
     try:
         while True:
             block = stream.read(_UPLOAD_BLOCK)
@@ -2183,6 +2206,16 @@ def _spool(stream: IO[Any], label: str) -> IO[bytes]:
             spool.write(block)
     finally:
         spool.close()
+
+
+def _temp_dir() -> str:
+    """The temporary directory (``tempfile.gettempdir()`` raises when none is usable: then a description)."""
+    import tempfile
+
+    try:
+        return tempfile.gettempdir()
+    except OSError:
+        return "TMPDIR, /tmp, /var/tmp"
 
 
 def _open_regular(path: str, label: str) -> IO[bytes]:
@@ -2535,6 +2568,9 @@ class _Network:
 
         self.http_client = http.client
         self.socket = socket
+        # a Python built without OpenSSL has no ssl module, hence no http.client.HTTPSConnection
+        https_base: Any = getattr(http.client, "HTTPSConnection", None)
+        self.has_tls = https_base is not None
         self.urllib_request = urllib.request
         self.URLError = urllib.error.URLError
 
@@ -2691,7 +2727,7 @@ class _Network:
                 super().connect()
                 self._oi_connected()
 
-        class HTTPSConnection(CallConnection, http.client.HTTPSConnection):
+        class HTTPSConnection(CallConnection, https_base or http.client.HTTPConnection):  # type: ignore[misc]
             _context: ssl.SSLContext
             _tunnel_host: Optional[str]
 
@@ -2905,6 +2941,11 @@ class HTTPTransport:
         for name, value in request.headers.items():  # interceptors may have added some
             _check_header(name, value, "request")
         net = _Network.get()
+        if not net.has_tls and request.url[:8].lower() == "https://":  # before any traffic; never retried
+            raise OpenAIError(
+                f"{_redact_url(request.url.split('?', 1)[0])} needs TLS, but this Python has no ssl module "
+                "(it was built without OpenSSL): use a Python with ssl, or an http:// base URL"
+            )
         with self._lock:
             if self._opener is None:
                 self._opener = net.opener(self.config)
@@ -3036,9 +3077,8 @@ def _connection_error(exc: BaseException, request: Request, call: _Call, request
             limit=limit,
             request_id=request_id,
         )
-    import ssl
-
-    if isinstance(reason, ssl.SSLCertVerificationError):
+    ssl = sys.modules.get("ssl")  # loaded by any TLS connection; absent, no TLS error is possible
+    if ssl is not None and isinstance(reason, ssl.SSLCertVerificationError):
         detail = f"TLS certificate verification failed for {host}: {reason.verify_message}. "
         detail += "Pass ssl_context=... with your CA, or set SSL_CERT_FILE."
         return APIConnectionError(detail, request, request_id=request_id)
@@ -3819,11 +3859,10 @@ def _rescue_file(data: bytes, extension: str) -> str:
     a name no file has (created exclusively, so nothing is ever replaced,
     whatever ran before), in the current directory, else the temporary one.
     Returns the path; ``OSError`` names the folders it tried."""
-    import tempfile
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     tried: List[str] = []
-    for folder in (os.path.abspath(os.curdir) if os.path.isdir(os.curdir) else "", tempfile.gettempdir()):
+    for folder in (os.path.abspath(os.curdir) if os.path.isdir(os.curdir) else "", _temp_dir()):
         if not folder or folder in tried:
             continue
         tried.append(folder)
@@ -6336,7 +6375,7 @@ def _lock_run(fd: int, path: str, directory: str) -> Callable[[], None]:
     try:
         import fcntl
     except ImportError:
-        return _lock_by_file(path + ".lock", busy)
+        return _lock_by_file(path + ".lock", ValueError(f"{busy}; if no run is using it, delete {path}.lock"))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -8087,10 +8126,27 @@ def _seconds(text: str) -> float:
 
 def _read_prompt(text: str) -> str:
     if text == "-":
-        text = sys.stdin.read().strip()
+        text = _read_stdin_text().strip()
         if not text:
             raise _UsageError("the prompt read from standard input is empty")
     return text
+
+
+def _read_stdin_text() -> str:
+    """Standard input as text: UTF-8 (what the API takes) whatever the locale
+    or PYTHONIOENCODING say, else the stream's own encoding."""
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # replaced by a text-only object, or closed (None)
+        return sys.stdin.read() if sys.stdin is not None else ""
+    data: bytes = raw.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        encoding: str = getattr(sys.stdin, "encoding", None) or "utf-8"
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            raise _UsageError(f"the prompt read from standard input is neither UTF-8 nor {encoding}") from None
 
 
 def _call_for(args: _Options) -> Tuple[str, Dict[str, Any]]:
@@ -8340,6 +8396,8 @@ class _Output:
                 os.makedirs(self.directory, exist_ok=True)
             except OSError as exc:
                 raise _UsageError(f"-o {self.directory}: cannot create the directory ({exc.strerror})") from None
+        if self.to_stdout:
+            return  # a second image (rare) is saved here, or rescued: nothing to check before the call
         if self.directory:
             folder = self.directory
         elif self.path and self.path != "-":

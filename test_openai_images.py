@@ -13,6 +13,7 @@ import email.parser
 import email.policy
 import functools
 import gc
+import importlib.util
 import io
 import json
 import logging
@@ -6528,6 +6529,693 @@ class PacedBatchTests(TempFilesMixin, ServerTestCase):
         self.assertLess(time.monotonic() - stopped, 0.5)
         self.assertTrue(outcome[0].interrupted)
         self.assertEqual(len(done_ids(self.out())), 1)
+
+
+# =============================================================================
+# Restricted Pythons: the client on a Python without ssl, zlib, fcntl, termios,
+# _hashlib or asyncio, and started with -OO, -I -S, a read-only directory beside
+# the file, an unwritable temporary directory, LANG=C and ASCII-only streams.
+#
+# Paste after ServerTestCase in test_openai_images.py. It uses that file's
+# imports (json, os, shutil, subprocess, sys, tempfile, time) and helpers
+# (FakeImagesAPI, Action, Recorded, ServerTestCase, cli_environment, gzip_bytes,
+# PNG, HERE), plus importlib.util (imported here).
+# =============================================================================
+
+
+# One subprocess per row runs this driver: it blocks the row's modules exactly
+# as a Python built without them (sys.modules[name] = None, before anything
+# else is imported), runs every check of the row in-process and writes a JSON
+# report: {"checks": {name: {"ok": bool, "error": ..., "at": ...}}, ...}.
+# argv: [json config, comma-separated modules to block]. No assert statements:
+# a row runs with -OO.
+_RESTRICTED_DRIVER = r"""
+import sys
+for _name in sys.argv[2].split(","):
+    if _name:
+        sys.modules[_name] = None
+import json, os, threading, time, traceback
+
+CFG = json.loads(sys.argv[1])
+ROW, WORK, URL, GZIP_URL = CFG["row"], CFG["work"], CFG["url"], CFG["gzip_url"]
+HAS = CFG["has"]
+PROMPT = "[" + ROW + "] a white cat, caf\u00e9 \u2615"
+PNG = bytes.fromhex(CFG["png"])
+KEY = os.environ["OPENAI_API_KEY"]
+sys.path.insert(0, CFG["module_dir"])
+import tempfile
+tempfile.tempdir = CFG["tempdir"]  # the one the row gives (unwritable in its row; never the shared /tmp)
+REPORT = {"row": ROW, "checks": {}}
+oi = None
+
+
+def need(condition, what):
+    if not condition:
+        raise AssertionError(what)
+
+
+def check(function):
+    started = time.monotonic()
+    try:
+        value = function()
+        entry = {"ok": True} if value is None else {"ok": True, "value": value}
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: nothing may escape a check
+        frames = traceback.extract_tb(exc.__traceback__)
+        ours = [f for f in frames if f.filename.endswith("openai_images.py")]
+        frame = (ours or frames or [None])[-1]
+        entry = {"ok": False, "error": (type(exc).__name__ + ": " + str(exc))[:600]}
+        if frame is not None:
+            entry["at"] = "%s:%d in %s: %s" % (os.path.basename(frame.filename), frame.lineno, frame.name, frame.line)
+    entry["seconds"] = round(time.monotonic() - started, 3)
+    REPORT["checks"][function.__name__] = entry
+    return function
+
+
+def client(**options):
+    options.setdefault("api_key", KEY)
+    options.setdefault("base_url", URL)
+    options.setdefault("max_retries", 0)
+    options.setdefault("timeout", oi.Timeout(connect=5, read=10))
+    return oi.OpenAIClient(**options)
+
+
+def listener():
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    return sock
+
+
+def one_error_line(err):
+    lines = [line for line in err.splitlines() if line.startswith("openai-images:")]
+    need("Traceback" not in err and len(lines) == 1, "not one error line on stderr: %r" % err[-800:])
+    return lines[0]
+
+
+_CLI_RUNS = [0]
+
+
+def cli(*argv, stdin=None, stdout_readonly=False):
+    # main(argv) with the real sys.stdout/sys.stderr objects (their encoding,
+    # isatty) but file descriptors 1 and 2 (and 0 with stdin=) pointed at files;
+    # in a "tty" row, stderr is a pseudo-terminal read by a thread.
+    _CLI_RUNS[0] += 1
+    stem = os.path.join(WORK, "cli%d" % _CLI_RUNS[0])
+    with open(stem + ".in", "wb") as handle:
+        handle.write((stdin or "").encode("utf-8"))
+    if stdout_readonly:  # every write to standard output fails (EBADF)
+        open(stem + ".out", "wb").close()
+        out_fd = os.open(stem + ".out", os.O_RDONLY)
+    else:
+        out_fd = os.open(stem + ".out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    tty = CFG["tty"]
+    if tty:
+        err_fd, slave = os.openpty()
+        pieces = []
+
+        def drain():
+            while True:
+                try:
+                    data = os.read(err_fd, 4096)
+                except OSError:
+                    return
+                if not data:
+                    return
+                pieces.append(data)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+    else:
+        slave = os.open(stem + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    in_fd = os.open(stem + ".in", os.O_RDONLY)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (0, 1, 2)}
+    for fd, target in ((0, in_fd), (1, out_fd), (2, slave)):
+        os.dup2(target, fd)
+        os.close(target)
+    try:
+        try:
+            code = oi.main(list(argv))
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+    if tty:
+        deadline = time.monotonic() + 2
+        while reader.is_alive() and time.monotonic() < deadline:  # the slave is closed: EIO ends the reader
+            reader.join(0.05)
+        os.close(err_fd)
+        err = b"".join(pieces).decode("utf-8", "replace").replace("\r\n", "\n")
+    else:
+        with open(stem + ".err", "rb") as handle:
+            err = handle.read().decode("utf-8", "replace")
+    with open(stem + ".out", "rb") as handle:
+        RAW_OUT[0] = handle.read()
+    return code, RAW_OUT[0].decode("utf-8", "replace"), err
+
+
+RAW_OUT = [b""]
+
+
+def write(name, data):
+    path = os.path.join(WORK, name)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+def _documented():
+    "A docstring, gone under -OO."
+
+
+def unwritable(directory):
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory)
+    except OSError:
+        return True
+    os.close(fd)
+    os.unlink(probe)
+    return False
+
+
+@check
+def restriction_in_force():
+    # The row really runs as it claims: else it would prove nothing.
+    import importlib
+
+    for name in sys.argv[2].split(","):
+        if name:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                continue
+            raise AssertionError(name + " imports")
+    if CFG["optimize"]:
+        need(sys.flags.optimize == 2 and _documented.__doc__ is None, "not -OO")
+    if CFG["isolated"]:
+        need(sys.flags.isolated and sys.flags.no_site and "site" not in sys.modules, "not -I -S")
+    if CFG["readonly_module_dir"]:
+        need(unwritable(CFG["module_dir"]) and os.getcwd() == CFG["module_dir"], "the module's directory is writable")
+    if CFG["readonly_tmp"]:
+        need(unwritable(tempfile.gettempdir()) and unwritable(os.getcwd()), "the temporary directory is writable")
+    if CFG["ascii"]:
+        need(sys.stdout.encoding == sys.stdin.encoding == "ascii", "stdio is " + sys.stdout.encoding)
+    if CFG["tty"]:  # what cli() does: stderr on a pseudo-terminal
+        master, slave = os.openpty()
+        saved = os.dup(2)
+        os.dup2(slave, 2)
+        is_tty = sys.stderr.isatty()
+        os.dup2(saved, 2)
+        for fd in (master, slave, saved):
+            os.close(fd)
+        need(is_tty, "stderr is not a terminal")
+
+
+@check
+def import_module():
+    global oi
+    started = time.monotonic()
+    import openai_images as oi
+
+    need(os.path.dirname(os.path.abspath(oi.__file__)) == os.path.abspath(CFG["module_dir"]), oi.__file__)
+    return round(time.monotonic() - started, 3)
+
+
+if oi is None:  # nothing else can run
+    with open(CFG["report"], "w") as handle:
+        json.dump(REPORT, handle)
+    sys.exit(0)
+
+
+@check
+def manifest_lock():
+    # "One run per directory" for batches, with or without fcntl.
+    directory = os.path.join(WORK, "lock")
+    os.makedirs(directory)
+    first = oi._Manifest(directory)
+    try:
+        try:
+            oi._Manifest(directory).close()
+        except ValueError as exc:
+            need("another run" in str(exc), str(exc))
+        else:
+            raise AssertionError("a second run got the directory while the first held it")
+    finally:
+        first.close()
+    oi._Manifest(directory).close()  # free again once closed
+    if hasattr(os, "fork"):  # a run killed without closing (kill -9) does not lock the directory forever
+        pid = os.fork()
+        if pid == 0:
+            try:
+                oi._Manifest(directory)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        oi._Manifest(directory).close()
+
+
+@check
+def accept_encoding():
+    headers = oi.RequestBuilder(oi.OpenAIConfig(api_key=KEY)).headers(content_type=None, stream=False, extra_headers={})
+    offered = headers.get("Accept-Encoding")
+    need(("gzip" in (offered or "")) == HAS["zlib"], "Accept-Encoding: %r" % offered)
+    return offered
+
+
+@check
+def generate():
+    with client() as c:
+        result = c.images.generate(model="gpt-image-2", prompt=PROMPT)
+    need(result.data[0].to_bytes()[:8] == PNG[:8], "not a PNG")
+
+
+@check
+def edit_upload():
+    with client() as c, open(write("mask.png", PNG), "rb") as mask:
+        result = c.images.edit(
+            model="gpt-image-2", prompt=PROMPT, image=[write("a.png", PNG), ("b.png", PNG)], mask=mask
+        )
+    need(result.data[0].to_bytes()[:8] == PNG[:8], "not a PNG")
+
+
+@check
+def edit_pipe():
+    # a pipe cannot be read twice: it is copied to a temporary file first
+    read_end, write_end = os.pipe()
+    os.write(write_end, PNG)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe, client() as c:
+        try:
+            result = c.images.edit(model="gpt-image-2", prompt=PROMPT, image=pipe)
+        except OSError as exc:
+            if not CFG["readonly_tmp"]:
+                raise
+            text = str(exc)
+            need(tempfile.gettempdir() in text and "temporary" in text.lower(), "unclear: " + text)
+            return text
+    need(not CFG["readonly_tmp"], "spooled without a writable temporary directory?")
+    need(result.data[0].to_bytes()[:8] == PNG[:8], "not a PNG")
+
+
+@check
+def stream():
+    with client() as c:
+        events = list(c.images.generate(model="gpt-image-2", prompt=PROMPT, stream=True, partial_images=2))
+    kinds = [event.type for event in events]
+    need(kinds == ["image_generation.partial_image"] * 2 + ["image_generation.completed"], kinds)
+
+
+@check
+def abort():
+    silent = listener()  # accepts (the kernel does), never answers
+    trigger = threading.Event()
+    threading.Timer(0.05, trigger.set).start()
+    started = time.monotonic()
+    try:
+        with client(base_url="http://127.0.0.1:%d/v1" % silent.getsockname()[1]) as c:
+            c.images.generate(model="gpt-image-2", prompt=PROMPT, abort_trigger=trigger)
+    except oi.APIUserAbortError:
+        need(time.monotonic() - started < 2, "slow abort")
+    else:
+        raise AssertionError("not aborted")
+    finally:
+        silent.close()
+
+
+@check
+def connection_refused():
+    closed = listener()
+    port = closed.getsockname()[1]
+    closed.close()
+    try:
+        with client(base_url="http://127.0.0.1:%d/v1" % port) as c:
+            c.images.generate(model="gpt-image-2", prompt=PROMPT)
+    except oi.APIConnectionError as exc:
+        need("refused" in str(exc).lower(), str(exc))
+    else:
+        raise AssertionError("no error")
+
+
+@check
+def https_without_ssl():
+    if HAS["ssl"]:
+        return "skipped: this Python has ssl"
+    target = listener()
+    url = "https://127.0.0.1:%d/v1" % target.getsockname()[1]
+    retries = oi.RetryPolicy(max_retries=2, initial_delay=3, jitter=0)  # a retry would take 3 s
+    started = time.monotonic()
+    try:
+        with oi.OpenAIClient(config=oi.OpenAIConfig(api_key=KEY, base_url=url, retry_policy=retries)) as c:
+            c.images.generate(model="gpt-image-2", prompt=PROMPT)
+    except oi.OpenAIError as exc:
+        text = str(exc)
+        need("ssl" in text.lower(), "unclear: " + text)
+        need(not isinstance(exc, oi.APIConnectionError), "a network error (retried): %r" % exc)
+        need(time.monotonic() - started < 2, "not at once (retried?)")
+        target.setblocking(False)
+        try:
+            target.accept()[0].close()
+            raise AssertionError("it connected before failing")
+        except BlockingIOError:
+            pass
+        return text
+    finally:
+        target.close()
+    raise AssertionError("no error")
+
+
+@check
+def gzip_answer():
+    # the gzip server compresses every answer, asked or not
+    try:
+        with client(base_url=GZIP_URL, max_retries=2) as c:
+            result = c.images.generate(model="gpt-image-2", prompt=PROMPT)
+    except oi.APIError as exc:
+        need(not HAS["zlib"], "%r" % exc)
+        text = str(exc)
+        need("zlib" in text and "gzip" in text and exc.attempts == 1, "unclear or retried: " + text)
+        return text
+    need(HAS["zlib"], "decoded gzip without zlib?")
+    need(result.data[0].to_bytes()[:8] == PNG[:8], "not a PNG")
+
+
+@check
+def async_client():
+    c = oi.AsyncOpenAI(api_key=KEY, base_url=URL, max_retries=0)
+    if not HAS["asyncio"]:
+        return "constructed; calls need asyncio"
+    if not CFG["async_call"]:
+        return "constructed (calls are tried in one row only)"
+    import asyncio
+
+    async def run():
+        async with c:
+            return await c.images.generate(model="gpt-image-2", prompt=PROMPT)
+
+    need(asyncio.run(run()).data[0].to_bytes()[:8] == PNG[:8], "not a PNG")
+
+
+@check
+def help_signatures():
+    # what help() shows first: the signatures, docstrings or not (-OO)
+    import inspect
+
+    need("partial_images" in str(inspect.signature(oi.ImagesResource.generate)), "no signature")
+    need("api_key" in str(inspect.signature(oi.OpenAIClient)), "no constructor signature")
+    if not CFG["optimize"]:
+        return "docstrings kept"
+    import pydoc  # help() renders with pydoc; slow under -OO (it looks for comments instead): one row only
+
+    for function in (oi.ImagesResource.generate, oi.OpenAIClient.__init__, oi.main):
+        text = pydoc.render_doc(function, renderer=pydoc.plaintext)
+        need(str(inspect.signature(function)) in text.replace("\n", ""), text[:300])
+    need(oi.OpenAIClient.__doc__ is None, "docstrings kept under -OO?")
+    return "docstrings stripped"
+
+
+@check
+def cli_help():
+    code, out, err = cli("--help")
+    need(code == 0 and "generate" in out, (code, out[-300:], err[-300:]))
+    code, out, err = cli("generate", "--help")
+    need(code == 0 and "--dry-run" in out and "--output" in out, (code, out[-300:], err[-300:]))
+
+
+@check
+def cli_usage_error():
+    code, out, err = cli("generate", PROMPT, "--siz\u00e9", "1024x1024")
+    need(code == 2 and "unrecognized" in err and "Traceback" not in err, (code, err[-600:]))
+
+
+@check
+def cli_dry_run():
+    code, out, err = cli("generate", PROMPT, "--dry-run", "--base-url", "https://api.openai.com/v1")
+    need(code == 0 and "/images/generations" in out and "white cat" in out, (code, out[-300:], err[-300:]))
+    need(KEY not in out + err, "the key is shown")
+
+
+@check
+def cli_generate():
+    target = os.path.join(WORK, "out", "gen.png")
+    code, out, err = cli("generate", PROMPT, "-o", target)
+    need(code == 0 and target in out, (code, out[-300:], err[-600:]))
+    with open(target, "rb") as handle:
+        need(handle.read(8) == PNG[:8], "not a PNG")
+
+
+@check
+def cli_edit_and_stream():
+    target = os.path.join(WORK, "out", "edit.png")
+    code, out, err = cli("edit", PROMPT, write("edit-in.png", PNG), "--save-partials", "-o", target)
+    partial = os.path.join(WORK, "out", "edit-partial-1.png")
+    need(code == 0 and target in out and os.path.exists(partial), (code, out[-300:], err[-600:]))
+
+
+@check
+def cli_prompt_on_stdin():
+    # a UTF-8 prompt piped in arrives intact (the server side checks every prompt), whatever stdin's encoding
+    target = os.path.join(WORK, "out", "stdin.png")
+    code, out, err = cli("generate", "-", "-o", target, stdin=PROMPT + "\n")
+    need(code == 0 and os.path.exists(target), (code, err[-600:]))
+
+
+@check
+def cli_https_without_ssl():
+    if HAS["ssl"]:
+        return "skipped: this Python has ssl"
+    target = listener()
+    try:
+        url = "https://127.0.0.1:%d/v1" % target.getsockname()[1]
+        code, out, err = cli("generate", PROMPT, "--base-url", url, "-o", os.path.join(WORK, "out", "https.png"))
+    finally:
+        target.close()
+    line = one_error_line(err)
+    need(code in (1, 2) and "ssl" in line.lower(), (code, line))
+    return line
+
+
+@check
+def cli_here_unwritable():
+    # no -o: images go here; a directory that cannot take them is said at once, before the paid call
+    code, out, err = cli("generate", PROMPT)
+    if not (CFG["readonly_module_dir"] or CFG["readonly_tmp"]):
+        need(code == 0, (code, err[-600:]))
+        return
+    line = one_error_line(err)
+    need(code == 2 and os.getcwd() in line, (code, line))
+    return line
+
+
+@check
+def cli_stdout_from_here():
+    # -o - needs an open standard output, nothing else: not a writable current directory
+    code, out, err = cli("generate", PROMPT, "-o", "-")
+    need(code == 0 and RAW_OUT[0][:8] == PNG[:8], (code, err[-600:]))
+
+
+@check
+def cli_rescue():
+    # the image cannot go where asked (standard output fails): it is saved elsewhere, or the line says where it tried
+    code, out, err = cli("generate", PROMPT, "-o", "-", stdout_readonly=True)
+    line = one_error_line(err)
+    need(code == 1, (code, line))
+    if CFG["readonly_tmp"]:
+        need(os.getcwd() in line and tempfile.gettempdir() in line, "where did it try? " + line)
+    else:
+        need("saved to" in line, line)
+    return line
+
+
+@check
+def cli_batch():
+    jobs = write("jobs.txt", (PROMPT + " one\n" + PROMPT + " two\n").encode("utf-8"))
+    directory = os.path.join(WORK, "out", "batch")
+    code, out, err = cli("batch", jobs, "-o", directory, "--quiet")
+    need(code == 0 and len([n for n in os.listdir(directory) if n.endswith(".png")]) == 2, (code, err[-600:]))
+    holder = oi._Manifest(directory)  # another run holds the directory
+    try:
+        code, out, err = cli("batch", jobs, "-o", directory, "--quiet")
+    finally:
+        holder.close()
+    line = one_error_line(err)
+    need(code != 0 and "another run" in line, (code, line))
+
+
+REPORT["cpu_seconds"] = round(time.process_time(), 3)
+with open(CFG["report"], "w") as handle:
+    json.dump(REPORT, handle)
+"""
+
+
+# Root ignores file permissions: a row that needs read-only directories then
+# runs in a mount namespace of its own, where they are read-only bind mounts.
+# argv: the directories, "--", the command. Exit 97: mounting is not allowed.
+_READ_ONLY_MOUNTS = (
+    'for d; do [ "$d" = -- ] && break; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" || exit 97; '
+    'shift; done; shift; exec "$@"'
+)
+
+
+class _GzipImagesAPI(FakeImagesAPI):
+    """The fake API, every answer gzip-compressed whether the client offered gzip or not."""
+
+    def default_action(self, record: Recorded) -> Action:
+        action = super().default_action(record)
+        body = json.dumps(action.body).encode()
+        headers = {**action.headers, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+        return Action(action.status, gzip_bytes(body), headers)
+
+
+class RestrictedPythonTests(ServerTestCase):
+    """Every row is a Python (or a start) lacking something, in its own
+    subprocess: import, generate, edit uploads, stream, abort, and the command
+    line's --help, --dry-run, generate, edit and batch, over http against the
+    fake server. What it lacks either does not matter or fails at once with
+    one clear line. All rows run at once: about 2 s on two cores."""
+
+    ROWS: ClassVar[Dict[str, Dict[str, Any]]] = {
+        "no ssl, no _hashlib (built without OpenSSL)": {"block": ["ssl", "_ssl", "_hashlib"], "async_call": True},
+        "no zlib": {"block": ["zlib"]},
+        "no fcntl": {"block": ["fcntl"]},
+        "no termios, stderr a terminal": {"block": ["termios"], "tty": True},
+        "no asyncio": {"block": ["asyncio"]},
+        "-OO": {"flags": ["-OO"]},
+        "-I -S": {"flags": ["-I", "-S"]},
+        "read-only directory beside the file": {"readonly_module_dir": True},
+        "unwritable temporary directory": {"readonly_tmp": True},
+        "LANG=C, ASCII streams": {"env": {"LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": "ascii"}, "ascii": True},
+    }
+
+    gzip_api: ClassVar[_GzipImagesAPI]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.gzip_api = _GzipImagesAPI()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.gzip_api.close()
+
+    def start_row(self, row: str, spec: Dict[str, Any], work: str) -> Dict[str, Any]:
+        """Start the row's driver in ``work``; returns what ``test_…`` collects."""
+        for sub in ("out", "tmp"):
+            os.makedirs(os.path.join(work, sub))
+        blocked, flags = spec.get("block", []), spec.get("flags", [])
+        config = {
+            "row": row,
+            "work": work,
+            "url": self.api.url,
+            "gzip_url": self.gzip_api.url,
+            "png": PNG.hex(),
+            "report": os.path.join(work, "report.json"),
+            "module_dir": HERE,
+            "tempdir": os.path.join(work, "tmp"),
+            "has": {name: name not in blocked for name in ("ssl", "zlib", "asyncio")},
+            "tty": bool(spec.get("tty")) and hasattr(os, "openpty"),
+            "ascii": bool(spec.get("ascii")),
+            "optimize": "-OO" in flags,
+            "isolated": "-I" in flags,
+            "async_call": bool(spec.get("async_call")),
+            "readonly_module_dir": bool(spec.get("readonly_module_dir")),
+            "readonly_tmp": bool(spec.get("readonly_tmp")),
+        }
+        cwd, read_only = work, []
+        if config["readonly_module_dir"]:  # a copy of the file in a directory nobody may write (no __pycache__)
+            cwd = config["module_dir"] = os.path.join(work, "module")
+            os.makedirs(cwd)
+            shutil.copy2(os.path.join(HERE, "openai_images.py"), cwd)
+            compiled = importlib.util.cache_from_source(os.path.join(HERE, "openai_images.py"))
+            if os.path.exists(compiled):  # not compiling 8000 lines in the row (the cache checks the source's mtime)
+                os.makedirs(os.path.join(cwd, "__pycache__"))
+                shutil.copy2(compiled, os.path.join(cwd, "__pycache__"))
+            read_only = [cwd]
+        if config["readonly_tmp"]:  # neither the temporary directory nor the current one can take a file
+            cwd = os.path.join(work, "here")
+            os.makedirs(cwd)
+            read_only = [config["tempdir"], cwd]
+        env = cli_environment(self.api.url, {"TMPDIR": config["tempdir"], "PYTHONDONTWRITEBYTECODE": None})
+        env.update(spec.get("env", {}))
+        command = [sys.executable, *flags, "-c", _RESTRICTED_DRIVER, json.dumps(config), ",".join(blocked)]
+        for directory in read_only:
+            os.chmod(directory, 0o555)
+        if read_only and not self.writes_blocked(read_only[0]):  # root
+            if shutil.which("unshare") is None:
+                return {"skip": "running as root, and no unshare(1) for a read-only mount", "read_only": read_only}
+            command = ["unshare", "-m", "--propagation", "private", "sh", "-c", _READ_ONLY_MOUNTS, "sh"]
+            command += [*read_only, "--", sys.executable, *flags, "-c", _RESTRICTED_DRIVER]
+            command += [json.dumps(config), ",".join(blocked)]
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        return {"process": process, "report": config["report"], "read_only": read_only}
+
+    @staticmethod
+    def writes_blocked(directory: str) -> bool:
+        try:
+            with open(os.path.join(directory, ".probe"), "x"):
+                pass
+        except OSError:
+            return True
+        os.unlink(os.path.join(directory, ".probe"))
+        return False
+
+    def check_row(self, row: str, run: Dict[str, Any]) -> None:
+        if "skip" in run:
+            self.skipTest(run["skip"])
+        try:
+            _, err = run["process"].communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            run["process"].kill()
+            _, err = run["process"].communicate()
+        if run["process"].returncode == 97 or (run["read_only"] and b"unshare" in err):
+            self.skipTest("running as root, and a read-only mount is not allowed here")
+        details = f"exit status {run['process'].returncode}; stderr: {err.decode(errors='replace')[-2000:]}"
+        self.assertTrue(os.path.exists(run["report"]), f"no report from the row; {details}")
+        with open(run["report"]) as handle:
+            report = json.load(handle)
+        failed = [
+            f"  {name}: {entry['error']}" + (f"\n      at {entry['at']}" if entry.get("at") else "")
+            for name, entry in report["checks"].items()
+            if not entry["ok"]
+        ]
+        if failed:
+            self.fail(f"row {row!r}: {len(failed)} checks failed:\n" + "\n".join(failed) + f"\n{details}")
+        self.assertEqual(run["process"].returncode, 0, details)
+
+    def test_every_row_works_or_fails_with_one_clear_line(self) -> None:
+        base = tempfile.mkdtemp(prefix="oi-restricted-")
+        runs: Dict[str, Dict[str, Any]] = {}
+        try:
+            for number, (row, spec) in enumerate(self.ROWS.items()):  # all at once, then collected
+                runs[row] = self.start_row(row, spec, os.path.join(base, f"row{number}"))
+            for row, run in runs.items():
+                with self.subTest(row=row):
+                    self.check_row(row, run)
+            # What the server saw: every prompt intact (no ASCII row mangled one); gzip offered only by a
+            # Python that can decode it.
+            sent = [(str((r.json or r.form).get("prompt")), r.headers) for r in self.api.requests if r.json or r.fields]
+            self.assertEqual([p for p, _ in sent if p.startswith("[") and "white cat, caf\u00e9 \u2615" not in p], [])
+            gzip = {row: {"gzip" in h.get("Accept-Encoding", "") for p, h in sent if f"[{row}]" in p} for row in runs}
+            self.assertEqual(gzip["no zlib"], {False})
+            self.assertIn(True, gzip["no fcntl"])
+        finally:
+            for run in runs.values():
+                if "process" in run and run["process"].poll() is None:
+                    run["process"].kill()
+                    run["process"].communicate()
+                for directory in run["read_only"]:
+                    os.chmod(directory, 0o755)
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def free_port() -> int:
