@@ -432,8 +432,17 @@ class _FrozenValue(_FieldsEqual):
         return hash(tuple(getattr(self, name) for name in _field_names(type(self))))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{spec.name}={getattr(self, spec.name)!r}" for spec in fields(self) if spec.repr)  # type: ignore[arg-type]
-        return f"{type(self).__qualname__}({shown})"
+        """The settings, with the value of every header or query parameter
+        whose name says key, token, secret, auth, cookie or password hidden."""
+        shown = []
+        for spec in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, spec.name)
+            if isinstance(value, Mapping):
+                items = cast("Mapping[str, object]", value).items()
+                value = {k: "<redacted>" if _is_secret_header(str(k)) else v for k, v in items}
+            if spec.repr:
+                shown.append(f"{spec.name}={value!r}")
+        return f"{type(self).__qualname__}({', '.join(shown)})"
 
 
 def _empty_dict() -> Dict[str, Any]:
@@ -564,16 +573,22 @@ def _scrub_text(text: str, secrets: Tuple[str, ...]) -> str:
     return _scrubber(secrets).sub("<redacted>", text) if secrets and text else text
 
 
-def _scrub(value: Any, secrets: Tuple[str, ...]) -> Any:
-    """``value`` with every secret replaced by ``<redacted>``, in nested JSON too."""
+def _scrub(value: Any, secrets: Tuple[str, ...], keep: Tuple[str, ...] = ()) -> Any:
+    """``value`` with every secret replaced by ``<redacted>``, in nested JSON
+    too; the values of the keys in ``keep`` (megabytes of base64) are left as they are."""
+    if not secrets:
+        return value
     if isinstance(value, str):
         return _scrub_text(value, secrets)
     if isinstance(value, dict):
         items = cast("Dict[object, object]", value).items()
-        return {_scrub(key, secrets): _scrub(item, secrets) for key, item in items}
+        return {_scrub(key, secrets): item if key in keep else _scrub(item, secrets, keep) for key, item in items}
     if isinstance(value, list):
-        return [_scrub(item, secrets) for item in cast("List[object]", value)]
+        return [_scrub(item, secrets, keep) for item in cast("List[object]", value)]
     return value
+
+
+_IMAGE_FIELDS = ("b64_json",)  # left unscrubbed: base64 image data cannot carry a key anyone reads
 
 
 def _server_text(response: Response, text: str, limit: int = 200) -> str:
@@ -1527,6 +1542,7 @@ class Response:
         self.request = request
         self.raw = raw
         self._content = content
+        self._closed = False
         self._error_body: object = NOT_GIVEN  # parsed once, by _error_object
 
     @property
@@ -1587,16 +1603,17 @@ class Response:
             text = self.read().decode("utf-8", "replace")
         return _scrub_text(text, _secrets_sent(self.request))
 
-    def iter_bytes(self, chunk_size: Optional[int] = None) -> Iterator[bytes]:
+    def iter_bytes(self, chunk_size: Optional[int] = None, limit: Optional[int] = None) -> Iterator[bytes]:
         """The body as it arrives, decompressed, in pieces of at most about
-        ``chunk_size`` bytes received; not kept. Raises as ``read()`` does."""
+        ``chunk_size`` bytes received; not kept. Raises as ``read()`` does,
+        also once more than ``limit`` bytes came."""
         if self._content is not None:
             yield self._content
             return
         if self.raw is None:
             return
         try:
-            decoder = BodyDecoder(self.headers, limit=None, head=self.request.method == "HEAD")
+            decoder = BodyDecoder(self.headers, limit=limit, head=self.request.method == "HEAD")
             while True:
                 chunk = self.raw.read1(chunk_size or 1 << 16)
                 if not chunk:
@@ -1657,8 +1674,18 @@ class Response:
 
     def close(self) -> None:
         """Release the connection; reading afterwards is an error. Idempotent."""
+        self._closed = True
         if self.raw is not None:
             self.raw.close()
+
+    async def aclose(self) -> None:
+        """``close()``, awaitable: the async spelling of the official SDK's stream responses."""
+        self.close()
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the body was read to its end or the response closed."""
+        return self._closed or self._content is not None or self.raw is None
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}] request_id={self.request_id!r}>"
@@ -3985,6 +4012,7 @@ class ImagesResponse(_Model):
                 body=body["error"],
                 request_id=response.request_id,
             )
+        body = _scrub(body, _secrets_sent(response.request), _IMAGE_FIELDS)  # a server that echoes the key
         try:
             parsed: ImagesResponse = cls.from_dict(body)
         except _ShapeError as exc:
@@ -4222,6 +4250,7 @@ class ImageEventDecoder:
                 raise self._stream_error(
                     _error_message(body) if error or "message" in fields else "An error occurred during streaming", body
                 )
+        data = _scrub(data, _secrets_sent(self.response.request), _IMAGE_FIELDS)
         try:
             event = parse_stream_event(data, sse.event)
         except _ShapeError as exc:
@@ -4380,9 +4409,10 @@ class ImageStream:
         self._stop(self.ABORTED)
 
     def close(self) -> None:
-        """Release the connection. If no thread is in ``next()``, iteration
-        ends (``StopIteration``); if one is, it gets ``APIUserAbortError``,
-        exactly as with ``abort()``. Idempotent."""
+        """Release the connection. After the completed event, iteration ends
+        (``StopIteration``); before it, a stream cut short never looks
+        complete: the thread in ``next()``, and every later ``next()``, gets
+        ``APIUserAbortError``, exactly as with ``abort()``. Idempotent."""
         self._stop(self.CLOSED)
 
     def _stop(self, wanted: str) -> None:
@@ -4390,8 +4420,9 @@ class ImageStream:
             if self._state in (self.CLOSED, self.ABORTED):
                 return
             reading = self._state == self.READING
-            self._state = self.ABORTED if reading else wanted
-        if reading or wanted == self.ABORTED:
+            finished = wanted == self.CLOSED and self._decoder.completed is not None
+            self._state = self.CLOSED if finished and not reading else self.ABORTED
+        if reading or self._state == self.ABORTED:
             self._call.abort(AbortReason.USER)  # the reading thread wakes, and releases
         if not reading:
             self._release()
@@ -4982,6 +5013,17 @@ class _ResponseView:
         attempt = self.http_response.request.extensions.get("attempt")
         return attempt if isinstance(attempt, int) else 0
 
+    @property
+    def is_closed(self) -> bool:
+        """Whether the body was read to its end, or the response closed."""
+        return self.http_response.is_closed
+
+    @property
+    def http_version(self) -> str:
+        """``HTTP/1.1`` (urllib speaks nothing else), or ``HTTP/1.0`` for a server that does."""
+        version = getattr(getattr(self.http_response.raw, "_raw", None), "version", 11)
+        return "HTTP/1.0" if version == 10 else "HTTP/1.1"
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} [{self.status_code}] request_id={self.request_id!r}>"
 
@@ -5010,7 +5052,8 @@ class RawResponse(_ResponseView, Generic[_T]):
 
     @property
     def text(self) -> str:
-        """The body as text."""
+        """The body as text (read within ``max_response_bytes``)."""
+        self.http_response.read(self._limit)
         return self.http_response.text
 
     def json(self) -> Any:
@@ -5047,7 +5090,7 @@ class StreamedResponse(_ResponseView, Generic[_T]):
         if self.http_response.content_read:
             return iter([self.http_response.read()])
         self._consume()
-        return self.http_response.iter_bytes(chunk_size)
+        return self.http_response.iter_bytes(chunk_size, self._config.max_response_bytes)
 
     def iter_text(self, chunk_size: Optional[int] = None) -> Iterator[str]:
         """The body as UTF-8 text, as it arrives."""
@@ -5063,15 +5106,10 @@ class StreamedResponse(_ResponseView, Generic[_T]):
             yield tail
 
     def iter_lines(self) -> Iterator[str]:
-        """The body's lines, without their line endings, as they arrive."""
-        pending = ""
-        for text in self.iter_text():
-            lines = (pending + text).splitlines(keepends=True)
-            pending = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
-            for line in lines:
-                yield line.rstrip("\r\n")
-        if pending:
-            yield pending
+        """The body's lines (ended by ``\\n``, ``\\r\\n`` or ``\\r``), without
+        their endings, as they arrive: linear in the body's size, and bounded
+        by ``max_response_bytes`` like every read."""
+        return _lines(self.iter_text())
 
     def read(self) -> bytes:
         """The whole body (within the client's ``max_response_bytes``); kept,
@@ -5121,6 +5159,31 @@ class StreamedResponse(_ResponseView, Generic[_T]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _lines(texts: Iterable[str]) -> Iterator[str]:
+    """Lines from pieces of text: a line is joined once, when its end arrives
+    (never re-scanned piece after piece), and a ``\\r`` at the end of a
+    piece waits for the next, which may hold its ``\\n``."""
+    import re
+
+    ends = re.compile("\r\n|\r|\n")
+    pending: List[str] = []
+    for text in texts:
+        if pending and pending[-1].endswith("\r"):
+            text, pending[-1] = "\r" + text, pending[-1][:-1]
+        start = 0
+        for end in ends.finditer(text):
+            if end.end() == len(text) and end.group() == "\r":
+                break  # maybe the first half of "\r\n"
+            pending.append(text[start : end.start()])
+            yield "".join(pending)
+            pending, start = [], end.end()
+        if start < len(text):
+            pending.append(text[start:])
+    if pending:
+        line = "".join(pending)
+        yield line[:-1] if line.endswith("\r") else line
 
 
 class _ResponseContext(Generic[_T]):

@@ -2209,11 +2209,11 @@ class AbortTests(ServerTestCase):
             next(stream)
         self.assert_no_leaks()
 
-    def test_close_in_the_consuming_thread_just_stops(self) -> None:
+    def test_close_in_the_consuming_thread_before_the_end_never_looks_complete(self) -> None:
         stream = self.client.images.generate_stream(prompt="p")
         next(stream)
         stream.close()
-        with self.assertRaises(StopIteration):
+        with self.assertRaises(oi.APIUserAbortError):
             next(stream)
         self.assert_no_leaks()
 
@@ -2513,12 +2513,23 @@ class CallTests(TempFilesMixin, ServerTestCase):
         stream.close()  # idempotent
         self.assertEqual(stream.state, oi.ImageStream.ABORTED)
 
-    def test_close_between_events_in_the_consuming_thread_ends_iteration(self) -> None:
+    def test_a_stream_cut_short_never_looks_complete_from_any_thread(self) -> None:
+        for closer in ("this thread", "another thread"):
+            with self.subTest(closer):
+                stream = self.client.images.generate_stream(prompt="p")
+                next(stream)  # between events: nobody is reading
+                closing = threading.Thread(target=stream.close)
+                closing.start() if closer == "another thread" else stream.close()
+                closing.join() if closer == "another thread" else None
+                self.assertEqual(stream.state, oi.ImageStream.ABORTED)
+                with self.assertRaises(oi.APIUserAbortError):
+                    for _ in stream:  # code that loops never carries on as if the stream had completed
+                        pass
         stream = self.client.images.generate_stream(prompt="p")
-        next(stream)
+        events = [next(stream) for _ in range(3)]  # the last is the completed event
+        self.assertIsInstance(events[-1], oi.ImageGenCompletedEvent)
         stream.close()
-        self.assertEqual(stream.state, oi.ImageStream.CLOSED)
-        self.assertEqual(list(stream), [])
+        self.assertEqual((stream.state, list(stream)), (oi.ImageStream.CLOSED, []))  # after the end: quietly
         stream.abort()  # a no-op once closed
         self.assertEqual(stream.state, oi.ImageStream.CLOSED)
 
@@ -7216,6 +7227,98 @@ class RestrictedPythonTests(ServerTestCase):
                 for directory in run["read_only"]:
                     os.chmod(directory, 0o755)
             shutil.rmtree(base, ignore_errors=True)
+
+
+class ResponseSurfaceTests(ServerTestCase):
+    """The official SDK's response surface, a stream cut short that never
+    looks complete, reads bounded and linear, and no key in any repr."""
+
+    def test_raw_and_streamed_responses_have_the_sdk_surface(self) -> None:
+        raw = self.client.images.with_raw_response.generate(prompt="p")
+        self.assertTrue(raw.is_closed)  # its body was read
+        self.assertEqual((raw.status_code, raw.retries_taken, raw.http_version), (200, 0, "HTTP/1.1"))
+        self.assertEqual((raw.http_request.method, raw.headers["x-request-id"]), ("POST", raw.request_id))
+        self.assertEqual(raw.json()["data"][0]["b64_json"], raw.parse().data[0].b64_json)
+        self.assertIn('"b64_json"', raw.text)
+        with self.client.images.with_streaming_response.generate(prompt="p") as response:
+            self.assertFalse(response.is_closed)
+            self.assertEqual(response.json()["data"][0]["b64_json"], PNG_B64)
+            self.assertEqual((response.read()[:1], response.text()[:1]), (b"{", "{"))
+        self.assertTrue(response.is_closed)
+
+        async def streamed() -> Tuple[bool, bool, bool]:
+            async with oi.AsyncOpenAIClient(api_key=TEST_KEY, base_url=self.api.url) as client:
+                async with client.images.with_streaming_response.generate(prompt="p") as response:
+                    before = response.is_closed
+                    lines = [line async for line in response.iter_lines()]
+                stream = await client.images.generate(prompt="p", stream=True)
+                await stream.response.aclose()
+                return before, response.is_closed, bool(lines) and stream.response.is_closed
+
+        import asyncio
+
+        self.assertEqual(asyncio.run(streamed()), (False, True, True))
+
+    def test_every_read_is_bounded_by_max_response_bytes_and_linear(self) -> None:
+        client = self.make_client(max_response_bytes=1 << 20)
+        self.addCleanup(client.close)
+        endless_line = [b"x" * (1 << 20)] * 4  # 4 MiB that never ends a line
+        reads: Dict[str, Callable[[Any], object]] = {
+            "iter_lines": lambda r: list(r.iter_lines()),
+            "iter_text": lambda r: list(r.iter_text()),
+            "iter_bytes": lambda r: list(r.iter_bytes()),
+            "read": lambda r: r.read(),
+            "text": lambda r: r.text(),
+            "json": lambda r: r.json(),
+        }
+        for name, read in reads.items():
+            with self.subTest(name):
+                self.api.queue(Action(sse=endless_line, headers={"Content-Type": "application/json"}))
+                started = time.monotonic()
+                with client.images.with_streaming_response.generate(prompt="p") as response, self.assertRaises(
+                    oi.APIResponseValidationError
+                ):
+                    read(response)
+                self.assertLess(time.monotonic() - started, 2)
+        self.api.queue(Action(sse=endless_line))
+        raw = client.images.with_raw_response.generate(prompt="p", stream=True)
+        with self.assertRaises(oi.APIResponseValidationError):
+            raw.text  # noqa: B018 - a read, through a property
+        raw.parse().close()
+        started = time.monotonic()
+        lines = list(oi._lines(["y" * 65536] * 512))  # 32 MiB with no newline, as one line: linear
+        self.assertEqual((len(lines), len(lines[0])), (1, 32 * 1024 * 1024))
+        self.assertLess(time.monotonic() - started, 5)
+
+    def test_the_iterators_of_a_streamed_response_closed_early_raise(self) -> None:
+        self.api.queue(Action(sse=[b'{"a": "', 0.05, b"b" * 100, "HANG"], headers={"Content-Type": "application/json"}))
+        with self.client.images.with_streaming_response.generate(prompt="p") as response:
+            pieces = response.iter_bytes()
+            next(pieces)
+            closing = threading.Thread(target=response.close)
+            closing.start()
+            closing.join()
+            with self.assertRaises(oi.APIUserAbortError):
+                for _ in pieces:
+                    pass
+
+    def test_no_key_in_any_representation(self) -> None:
+        echoed = {
+            "created": 1,
+            "data": [{"b64_json": PNG_B64, "revised_prompt": f"the key is {TEST_KEY}"}],
+            "usage": USAGE,
+            "note": {f"k-{TEST_KEY}": TEST_KEY},
+        }
+        self.api.queue(Action(body=echoed))
+        response = self.client.images.generate(prompt="p")
+        for shown in (repr(response), response.to_json(), json.dumps(response.model_dump()), str(response.to_dict())):
+            self.assertNotIn(TEST_KEY_TAIL, shown)
+        self.assertEqual(response.data[0].to_bytes(), PNG)
+        config = oi.OpenAIConfig(
+            api_key=TEST_KEY, default_headers={"X-Api-Key": TEST_KEY}, default_query={"api-key": TEST_KEY}
+        )
+        self.assertNotIn(TEST_KEY_TAIL, repr(config))
+        self.assertNotIn(TEST_KEY_TAIL, repr(oi.OpenAIClient(config=config)))
 
 
 def free_port() -> int:
