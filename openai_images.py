@@ -569,8 +569,43 @@ def _scrubber(secrets: Tuple[str, ...]) -> Any:
 
 
 def _scrub_text(text: str, secrets: Tuple[str, ...]) -> str:
-    """``text`` with every form of every secret replaced by ``<redacted>``."""
-    return _scrubber(secrets).sub("<redacted>", text) if secrets and text else text
+    """``text`` with every form of every secret replaced by ``<redacted>``,
+    and every run of 12 or more characters of a secret (a key a server
+    echoed cut short is shown in part: that is shown too)."""
+    if not secrets or not text:
+        return text
+    return _scrub_runs(_scrubber(secrets).sub("<redacted>", text), secrets)
+
+
+_RUN = 12  # the shortest part of a secret worth hiding
+
+
+def _scrub_runs(text: str, secrets: Tuple[str, ...]) -> str:
+    """Replace every run of at least ``_RUN`` consecutive characters of a
+    secret. The first window of a run is found by one pattern of all the
+    secrets' windows; the run is then followed to its end."""
+    import re
+
+    parts = {part for secret in secrets for part in secret.split()}  # "Bearer KEY": the key, not the space
+    windows = {part[i : i + _RUN]: (part, i) for part in parts for i in range(len(part) - _RUN + 1)}
+    if not windows:
+        return text
+    pattern = re.compile("|".join(map(re.escape, windows)))
+    out: List[str] = []
+    done = 0
+    for found in pattern.finditer(text):
+        if found.start() < done:
+            continue
+        secret, index = windows[found.group()]
+        end = found.end()
+        index += _RUN
+        while end < len(text) and index < len(secret) and text[end] == secret[index]:
+            end, index = end + 1, index + 1
+        out.append(text[done : found.start()])
+        out.append("<redacted>")
+        done = end
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _scrub(value: Any, secrets: Tuple[str, ...], keep: Tuple[str, ...] = ()) -> Any:
@@ -1743,12 +1778,13 @@ class BodyDecoder:
         self.declared: Optional[int] = None
         text = headers.get("content-length")
         if text is not None and "transfer-encoding" not in headers and not head:
-            values = {value.strip() for value in text.split(",")}  # repeated, it must agree (RFC 9112)
-            text = values.pop() if len(values) == 1 else text.strip()
+            # Only a plain decimal that agrees with its repeats is believed; anything else is
+            # ignored, not an error: http.client framed the body already, and a paid answer is
+            # kept whatever its headers say. (Leading zeros count for nothing.)
+            values = {value.strip().lstrip("0") or "0" for value in text.split(",")}
+            text = values.pop() if len(values) == 1 else ""
             if text.isascii() and text.isdigit():
-                self.declared = int(text) if len(text) <= 18 else 10**18  # thousands of digits: absurd, not slow
-            elif not truncate:
-                raise BodyError(f"The response has an invalid Content-Length header ({text[:40]!r})")
+                self.declared = int(text) if len(text) <= 18 else None  # thousands of digits: absurd, not slow
         self.received = self.size = 0
         self._parts: List[bytes] = []
         if limit is not None and self.declared is not None and self.declared > limit and not truncate:
@@ -6340,6 +6376,8 @@ class _Manifest:
             raise
         if write:
             self._fd = fd
+            if os.fstat(fd).st_size and os.lseek(fd, -1, os.SEEK_END) >= 0 and os.read(fd, 1) != b"\n":
+                os.write(fd, b"\n")  # a last row without its newline: the next row must not join it
         else:
             os.close(fd)
 
@@ -7270,6 +7308,13 @@ def _id_segment(value: str) -> str:
     return quote(value, safe="").replace(".", "%2E")
 
 
+def _backoff(run: _BatchRun, attempt: int) -> float:
+    """The wait before attempt ``attempt + 1`` of a step of the run: the client's retry policy."""
+    import random
+
+    return run.client.config.retry_policy.backoff(attempt - 1, random.random())
+
+
 class _TornDownload(APIConnectionError):
     """A batch file's download ended in the middle of a line: download it again."""
 
@@ -7356,7 +7401,7 @@ def _download_lines(
             _download_once(run, file_id, target, _LineSplitter(take, take_oversize, limit))
             return
         except APIConnectionError:  # lines already taken are saved; the next attempt skips them
-            if attempt == attempts or run.stop.wait(min(8.0, 0.5 * 2**attempt)):
+            if attempt == attempts or run.stop.wait(_backoff(run, attempt)):
                 raise
 
 
@@ -7745,7 +7790,7 @@ def _once(
         except (APIConnectionError, InternalServerError, RateLimitError) as exc:
             if attempt == attempts or _is_quota_error(exc):
                 raise
-            if run.stop.wait(min(8.0, 0.5 * 2**attempt)):
+            if run.stop.wait(_backoff(run, attempt)):
                 raise APIUserAbortError(CallStage.DURING_RETRY_DELAY) from None
             found = _listed(run, listing, ours)
             if found is not None:
@@ -8365,6 +8410,17 @@ def _human_bytes(count: int) -> str:
     return f"{count / 1000:.1f} kB" if count >= 1000 else f"{count} bytes"
 
 
+def _silence_stdout() -> None:
+    """Send whatever is still written to standard output (and the exit's
+    flush) nowhere: its reader is gone, and that is not an error."""
+    silent = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(silent, 1)
+    finally:
+        os.close(silent)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - standard output, for the rest of the process
+
+
 class _Progress:
     """Progress on stderr, only when it is a terminal and not ``--quiet``: a
     spinner with the elapsed time while waiting, and a line per event. Plain
@@ -8406,8 +8462,12 @@ class _Progress:
         stream = stream or sys.stdout
         with self._lock:
             self._erase()
-            stream.write(text + "\n")
-            stream.flush()
+            try:
+                stream.write(text + "\n")
+                stream.flush()
+            except OSError:  # a pipe closed by its reader (`| head -1`): the rest goes nowhere, quietly
+                if stream is sys.stdout:
+                    _silence_stdout()
 
     def _spin(self) -> None:
         frames = "|/-\\"
@@ -8518,9 +8578,7 @@ class _Output:
                     raise OSError(errno.EIO, "standard output took no more bytes")
                 view = view[written:]
         except OSError:
-            silent = os.open(os.devnull, os.O_WRONLY)  # later writes (and the exit's flush) go nowhere, quietly
-            os.dup2(silent, fd)
-            os.close(silent)
+            _silence_stdout()  # later writes (and the exit's flush) go nowhere, quietly
             raise
 
     def save(self, data: bytes, fmt: Optional[str], *, number: int = 0, count: int = 1, suffix: str = "") -> str:
@@ -8983,6 +9041,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
     options = _Options(args)
+    if sys.stdout is None and options.output != "-":  # started with >&-: say it once, then carry on
+        print("openai-images: note: standard output is closed; what would be printed there is not", file=sys.stderr)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - standard output, for the rest of the process
     progress = _Progress(enabled=not options.quiet and not options.dry_run and sys.stderr.isatty())
     try:
         _on_sigterm_raise()
