@@ -1719,8 +1719,8 @@ class Response:
 
     @property
     def is_closed(self) -> bool:
-        """Whether the body was read to its end or the response closed."""
-        return self._closed or self._content is not None or self.raw is None
+        """Whether the body was read to its end, or the response (or its connection) closed."""
+        return self._closed or self._content is not None or self.raw is None or bool(getattr(self.raw, "closed", 0))
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}] request_id={self.request_id!r}>"
@@ -3083,6 +3083,11 @@ class _BodyReader:
             self._raw.close()
         except Exception:  # closing a socket that was shut down can fail; nothing to do
             pass
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection under the body is closed (by anyone: an abort, the call's end)."""
+        return self._raw.isclosed()
 
 
 def _network_error(exc: BaseException, request: Request, call: _Call, request_id: Optional[str] = None) -> APIError:
@@ -6241,18 +6246,14 @@ def _job_from(
         raise ValueError(f"{where}: a job is a JSON object or a prompt, not {type(item).__name__}")
     given = dict(cast("Mapping[str, Any]", item))
     job_id, output = _job_names(where, given, default_id)
-    extra = given.pop("extra_body", None)
-    if extra is not None and not isinstance(extra, dict):
-        raise ValueError(f"{where}: extra_body must be a JSON object")
-    extra = {**shared_extra, **cast("Dict[str, Any]", extra or {})}
+    extra = _job_extra(where, given, shared_extra)
     method = "edit_json" if "images" in given else "generate"
     known = _field_names(ImageGenerationRequest if method == "generate" else ImageEditJsonRequest)
     for name in given:
         _check_field_name(name, known, where)
     fields = {name: value for name, value in {**defaults, **given}.items() if name in known and value is not None}
-    for name in ("stream", "partial_images"):
-        if name in fields or name in extra:
-            raise ValueError(f"{where}: batch jobs do not stream; remove {name!r}")
+    if {"stream", "partial_images"} & (set(fields) | set(extra)):
+        raise ValueError(f"{where}: batch jobs do not stream; remove 'stream' and 'partial_images'")
     try:
         _request_from(_METHODS[method][0], None, dict(fields), None)  # the checks of a call
     except (TypeError, ValueError) as exc:
@@ -6263,6 +6264,14 @@ def _job_from(
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
     return job
+
+
+def _job_extra(where: str, given: Dict[str, Any], shared: Mapping[str, Any]) -> Dict[str, Any]:
+    """A job's ``extra_body``, taken out of ``given``, over the shared one."""
+    extra = given.pop("extra_body", None)
+    if extra is not None and not isinstance(extra, dict):
+        raise ValueError(f"{where}: extra_body must be a JSON object")
+    return {**shared, **cast("Dict[str, Any]", extra or {})}
 
 
 def _job_names(where: str, given: Dict[str, Any], default_id: str) -> Tuple[str, str]:
@@ -6704,6 +6713,7 @@ class _BatchRun:
         self.directory = directory
         self.stop = stop
         self.halt = threading.Event()
+        self.on_halt: List[Callable[[], None]] = []  # what wakes the waits a halt ends
         self.fatal: Optional[BaseException] = None  # why the run halted
         self.rescued: List[str] = []
         self.outcome: Optional[str] = None
@@ -6779,6 +6789,8 @@ class _BatchRun:
             if self.fatal is None:
                 self.fatal = exc
         self.halt.set()
+        for wake in self.on_halt:
+            wake()
 
     def finish_job(self, job: BatchJob, response: ImagesResponse, engine: str) -> None:
         """Save a job's images and move it to done; a reply that gives no
@@ -7166,16 +7178,17 @@ class _PacedTransport:
     as the run goes on: it is not one of the call's retries, and never fails
     the job. A quota 429 (``insufficient_quota``) is returned: it ends the run."""
 
-    def __init__(self, pacer: _Pacer, inner: Handler, limit: int) -> None:
+    def __init__(self, pacer: _Pacer, inner: Handler, limit: int, halt: threading.Event) -> None:
         self.pacer = pacer
         self.inner = inner
+        self.halt = halt  # set: a request still waiting for its turn is not sent (the run halted)
         self.limit = limit  # max_response_bytes: an answer is read here, to learn its token cost
         self._changed = threading.Condition()
         self.limited = 0  # 429s seen
 
     def __call__(self, request: Request) -> Response:
         call = _call_of(request)
-        call.on_abort(self._wake)
+        call.on_abort(self.wake)
         while True:
             ticket = self._wait_turn(call, request)
             try:
@@ -7199,6 +7212,8 @@ class _PacedTransport:
         with self._changed:
             while True:
                 call.check(request)
+                if self.halt.is_set():
+                    raise APIUserAbortError(CallStage.BEFORE_REQUEST, request)
                 delay = self.pacer.delay(time.monotonic())
                 if delay is not None and delay <= 0:
                     return self.pacer.start(time.monotonic())
@@ -7211,7 +7226,8 @@ class _PacedTransport:
             change(ticket, time.monotonic(), *facts)
             self._changed.notify_all()
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Wake every request waiting for its turn (an abort, a halt)."""
         with self._changed:
             self._changed.notify_all()
 
@@ -7221,7 +7237,9 @@ def _run_live(run: _BatchRun, jobs: List[BatchJob], concurrency: int) -> bool:
     stopped or halted (the jobs not run stay pending, for the next run)."""
     import collections
 
-    paced = _PacedTransport(_Pacer(concurrency), run.client.transport, run.client.config.max_response_bytes)
+    config = run.client.config
+    paced = _PacedTransport(_Pacer(concurrency), run.client.transport, config.max_response_bytes, run.halt)
+    run.on_halt.append(paced.wake)
     client = run.client.with_options(transport=paced)
     queue = collections.deque(jobs)
     lock = threading.Lock()
@@ -7903,6 +7921,19 @@ def run_batch(
     return run.result(interrupted)
 
 
+def _run_through_batches(run: _BatchRun, polls: Tuple[float, float], cancel: bool, rerun_live: int) -> bool:
+    """The Batch API engine; then, with ``rerun_live`` workers, the jobs it
+    failed, live. Returns False if stopped."""
+    finished = _run_batch_api(run, run.pending, polls[0], polls[1], cancel)
+    failed = set(run.failed_ids())
+    retry = [job for job in run.jobs if job.id in failed] if rerun_live else []
+    if not (finished and retry):
+        return finished
+    run.again(retry)
+    run.progress.status = "running the failed jobs live"
+    return _run_live(run, retry, rerun_live)
+
+
 def _run_engines(
     run: _BatchRun,
     source: object,
@@ -7923,12 +7954,7 @@ def _run_engines(
     step = run.manifest.last_event("batch_input", "batch_created", "batch_finished")
     try:
         if batch_api or cancel or (step is not None and step["event"] != "batch_finished"):
-            finished = _run_batch_api(run, run.pending, polls[0], polls[1], cancel)
-            retry = [job for job in run.jobs if job.id in set(run.failed_ids())] if rerun_failed_live else []
-            if finished and retry:
-                run.again(retry)
-                run.progress.status = "running the failed jobs live"
-                finished = _run_live(run, retry, concurrency)
+            finished = _run_through_batches(run, polls, cancel, concurrency if rerun_failed_live else 0)
         else:
             finished = _run_live(run, run.pending, concurrency)
     except APIUserAbortError:
@@ -8713,30 +8739,7 @@ def _run(args: _Options, progress: _Progress) -> int:
 def _run_batch(args: _Options, progress: _Progress) -> int:
     """``batch``: run the jobs (or resume a run), print each saved file, and
     say what failed, or how to resume."""
-    batch_api = args.batch_api
-    if args.resume:
-        if args.jobs or args.output:
-            raise _UsageError("--resume DIR takes neither JOBS nor -o: the run in DIR says what to do")
-        changing = [option for option, attr in _JOB_OPTIONS if getattr(args, attr, None) not in (None, [])]
-        if changing:
-            raise _UsageError(
-                f"--resume DIR runs the jobs of the run in DIR as they were; {changing[0]} would change them: "
-                "start a new run with JOBS -o DIR"
-            )
-        directory = args.resume
-        row = _last_run(directory)
-        jobs, defaults = row.get("jobs"), _json_object(row.get("defaults"))
-        batch_api = batch_api or bool(row.get("batch_api"))
-        if not isinstance(jobs, str) or not os.path.exists(jobs):
-            jobs = _jobs_in_progress(directory, jobs)
-    else:
-        if not args.jobs or not args.output:
-            raise _UsageError("batch needs JOBS and -o DIR (or --resume DIR)")
-        directory, jobs = args.output, args.jobs
-        if os.path.exists(directory) and not os.path.isdir(directory):
-            raise _UsageError(f"-o {directory}: not a directory")
-        defaults = _api_params(args)
-        defaults.setdefault("model", os.environ.get("OPENAI_IMAGES_MODEL") or _DEFAULT_CLI_MODEL)
+    directory, jobs, defaults, batch_api = _resumed_run(args) if args.resume else _new_run(args, args.output)
     load_jobs(jobs, defaults)  # every job checked before anything is sent or created
     os.makedirs(directory, exist_ok=True)
     _Output(os.path.join(directory, ""), lambda text: _note(args, text)).check()
@@ -8783,6 +8786,35 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
     if result.outcome:
         print(f"openai-images: {result.outcome}: {resume}", file=sys.stderr)
     return _batch_status(result, resume)
+
+
+def _resumed_run(args: _Options) -> Tuple[str, Any, Dict[str, Any], bool]:
+    """``--resume DIR``: the directory, jobs, defaults and engine of its last run."""
+    if args.jobs or args.output:
+        raise _UsageError("--resume DIR takes neither JOBS nor -o: the run in DIR says what to do")
+    changing = [option for option, attr in _JOB_OPTIONS if getattr(args, attr, None) not in (None, [])]
+    if changing:
+        raise _UsageError(
+            f"--resume DIR runs the jobs of the run in DIR as they were; {changing[0]} would change them: "
+            "start a new run with JOBS -o DIR"
+        )
+    directory = cast(str, args.resume)
+    row = _last_run(directory)
+    jobs = row.get("jobs")
+    if not isinstance(jobs, str) or not os.path.exists(jobs):
+        jobs = _jobs_in_progress(directory, jobs)
+    return directory, jobs, _json_object(row.get("defaults")), args.batch_api or bool(row.get("batch_api"))
+
+
+def _new_run(args: _Options, directory: Optional[str]) -> Tuple[str, Any, Dict[str, Any], bool]:
+    """``batch JOBS -o DIR``: the directory, jobs, defaults (from the options) and engine."""
+    if not args.jobs or not directory:
+        raise _UsageError("batch needs JOBS and -o DIR (or --resume DIR)")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise _UsageError(f"-o {directory}: not a directory")
+    defaults = _api_params(args)
+    defaults.setdefault("model", os.environ.get("OPENAI_IMAGES_MODEL") or _DEFAULT_CLI_MODEL)
+    return directory, args.jobs, defaults, args.batch_api
 
 
 _JOB_OPTIONS = (
@@ -9060,6 +9092,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _fail(options, exc, 1, f"error: {exc}")
     except (TypeError, ValueError) as exc:
         return _fail(options, exc, 2)
+    except BrokenPipeError:  # standard output's reader left (`| head -1`): it read what it wanted
+        _silence_stdout()
+        return 0
     except OSError as exc:  # a missing or unreadable file, a full disk
         missing = isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError))
         return _fail(options, exc, 2 if missing else 1)
