@@ -69,9 +69,9 @@ if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
 __version__ = "0.1.0"
 _T = TypeVar("_T")
 
-__all__ = [
+__all__ = [  # the SDK-facing names and the documented extension points; the wire primitives
+    # (Headers, RequestBuilder, MultipartEncoder, SSEParser, BodyDecoder, ...) stay importable, as advanced
     # constants
-    "DEFAULT_BASE_URL",
     "ImageModels",
     "ImageSize",
     "ImageQuality",
@@ -81,14 +81,13 @@ __all__ = [
     "ImageInputFidelity",
     "ImageResponseFormat",
     "ImageStyle",
-    "ImageComplexity",
     "CallStage",
     "AbortReason",
     "TimeoutLimit",
     "NotGiven",
     "NOT_GIVEN",
-    "not_given",
-    "omit",
+    "not_given",  # alias of NOT_GIVEN (the SDK's spelling)
+    "omit",  # alias of NOT_GIVEN (the SDK's marker)
     # errors
     "OpenAIError",
     "APIError",
@@ -112,28 +111,14 @@ __all__ = [
     "Timeout",
     "RetryPolicy",
     "OpenAIConfig",
-    # wire primitives (advanced)
-    "Headers",
+    # extension points: interceptors and transports
     "Request",
     "Response",
-    "RequestBuilder",
-    "FileContent",
-    "FileInput",
-    "FilePart",
-    "form_fields",
-    "MultipartEncoder",
-    "SSEParser",
-    "ServerSentEvent",
-    "EventTooLargeError",
-    "BodyDecoder",
-    "BodyError",
-    "ImageEventDecoder",
-    "retry_after_seconds",
-    # transport and interceptors (advanced)
-    "HTTPTransport",
     "Handler",
     "Interceptor",
     "InterceptorChain",
+    "HTTPTransport",
+    "FilePart",
     # models
     "ImageGenerationRequest",
     "ImageEditRequest",
@@ -143,30 +128,24 @@ __all__ = [
     "ImagesResponse",
     "Image",
     "ImageUsage",
-    "ImageUsageDetails",
-    "SvgUsage",
     "ImageGenPartialImageEvent",
     "ImageGenCompletedEvent",
     "ImageEditPartialImageEvent",
     "ImageEditCompletedEvent",
     "ImageStreamEvent",
     "UnknownImageStreamEvent",
-    "parse_stream_event",
-    "write_file_atomic",
-    # resources and clients
-    "ImagesResource",
+    # clients and what they return
+    "OpenAIClient",
+    "OpenAI",  # alias of OpenAIClient (the SDK's name)
+    "AzureOpenAI",
+    "AsyncOpenAIClient",
+    "AsyncOpenAI",  # alias of AsyncOpenAIClient (the SDK's name)
+    "AsyncAzureOpenAI",
     "ImageStream",
+    "AsyncImageStream",
     "RawResponse",
     "StreamedResponse",
-    "OpenAIClient",
-    "OpenAI",
-    "AzureOpenAI",
-    "AsyncImagesResource",
-    "AsyncImageStream",
     "AsyncStreamedResponse",
-    "AsyncOpenAIClient",
-    "AsyncOpenAI",
-    "AsyncAzureOpenAI",
     # many images
     "run_batch",
     "load_jobs",
@@ -175,6 +154,274 @@ __all__ = [
     "BatchResult",
     "main",
 ]
+
+# =============================================================================
+# Helpers: JSON, numbers and text from servers, redaction. Used everywhere.
+# =============================================================================
+
+
+def _str_or_none(value: object) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def _header_number(text: Optional[str], upper: float = 1e12) -> Optional[float]:
+    """A number a server wrote in a header, or ``None``: only a plain ASCII
+    decimal (``12``, ``0.5``) from 0 to ``upper``. Non-ASCII digits (``²``),
+    signs, exponents, ``nan``, thousands of digits and absurd values are
+    ignored, never raised: a header cannot break what reads it."""
+    if text is None or len(text) > 40:
+        return None
+    text = text.strip()
+    if not (0 < len(text) <= 30 and text.isascii()) or text.count(".") > 1:
+        return None
+    whole, _, fraction = text.partition(".")
+    if not (whole or fraction) or not (whole.isdigit() or not whole) or not (fraction.isdigit() or not fraction):
+        return None
+    value = float(text)
+    return value if value <= upper else None
+
+
+def _json_object(value: object) -> Dict[str, Any]:
+    """``value`` if it is a JSON object (a dict), else an empty one."""
+    return cast("Dict[str, Any]", value) if isinstance(value, dict) else {}
+
+
+_MAX_JSON_DEPTH = 64
+
+
+_MAX_JSON_CONTAINERS = 100_000
+
+
+_MAX_JSON_VALUES = 1_000_000
+
+
+def _parse_json(text: Union[str, bytes]) -> Any:
+    """A server's JSON, strictly: no ``NaN`` or ``Infinity``, at most 64 levels
+    deep, 100,000 arrays and objects and a million values (so that a reply
+    within ``max_response_bytes`` cannot expand into gigabytes of Python
+    objects; an image is one long string). Anything else raises ``ValueError``."""
+    import json
+
+    opening, comma = (("{", "["), ",") if isinstance(text, str) else ((b"{", b"["), b",")
+    containers = _count_upto(text, opening[0], _MAX_JSON_CONTAINERS)
+    if containers + _count_upto(text, opening[1], _MAX_JSON_CONTAINERS - containers) > _MAX_JSON_CONTAINERS:
+        raise ValueError(f"more than {_MAX_JSON_CONTAINERS} arrays and objects")
+    if _count_upto(text, comma, _MAX_JSON_VALUES) > _MAX_JSON_VALUES:  # each value costs dozens of bytes in Python
+        raise ValueError(f"more than {_MAX_JSON_VALUES} values")
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        value = json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep") from None
+    level: List[Tuple[object, int]] = [(value, 1)]
+    while level:  # depth, without recursion
+        item, depth = level.pop()
+        children: Iterable[object] = ()
+        if isinstance(item, dict):
+            children = cast("Dict[str, object]", item).values()
+        elif isinstance(item, list):
+            children = cast("List[object]", item)
+        else:
+            continue
+        if depth > _MAX_JSON_DEPTH:
+            raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep")
+        level.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+    return value
+
+
+def _count_upto(text: Any, char: Any, limit: int) -> int:
+    """How many times ``char`` is in ``text``, counting no further than
+    ``limit + 1``: ``find`` skips at memory speed over the megabytes of an
+    image's base64, where ``count`` would compare every byte."""
+    found, index = 0, text.find(char)
+    while index >= 0 and found <= limit:
+        found += 1
+        index = text.find(char, index + 1)
+    return found
+
+
+_FIELD_NAME_CACHE: Dict[type, Tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> Tuple[str, ...]:
+    names = _FIELD_NAME_CACHE.get(cls)
+    if names is None:
+        names = _FIELD_NAME_CACHE[cls] = tuple(spec.name for spec in fields(cls))
+    return names
+
+
+_SECRET_WORDS = ("key", "token", "secret", "auth", "cookie", "password")
+
+
+def _is_secret_header(name: str) -> bool:
+    lower = name.lower()
+    return any(word in lower for word in _SECRET_WORDS)
+
+
+def _secrets_sent(request: Optional[Request]) -> Tuple[str, ...]:
+    """The credentials a request carried: the values of headers whose name
+    says key, token, secret, auth, cookie or password, and the token after
+    ``Bearer``/``Basic``; longest first. Short values are not worth hiding."""
+    if request is None:
+        return ()
+    found: Set[str] = set()
+    for name, value in request.headers.items():
+        if _is_secret_header(name):
+            found.add(value)
+            found.add(value.split(" ", 1)[-1])
+    if "?" in request.url:  # a key in the query (default_query={"api-key": ...})
+        from urllib.parse import parse_qsl
+
+        query = request.url.partition("?")[2]
+        found.update(value for name, value in parse_qsl(query) if _is_secret_header(name) or "sig" in name.lower())
+    return tuple(sorted((secret for secret in found if len(secret) >= 8), key=len, reverse=True))
+
+
+_SCRUBBERS: Dict[Tuple[str, ...], Any] = {}
+
+
+def _scrubber(secrets: Tuple[str, ...]) -> Any:
+    """One pattern for every form a secret can take in a server's text:
+    verbatim, URL-encoded, JSON-escaped, base64 (at any alignment), each
+    also wrapped across lines (white space between any two characters)."""
+    pattern = _SCRUBBERS.get(secrets)
+    if pattern is None:
+        import base64
+        import json
+        import re
+        from urllib.parse import quote, quote_plus
+
+        forms: Set[str] = set()
+        for secret in secrets:
+            forms.update((secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]))
+            forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))
+            raw = secret.encode("utf-8", "replace")
+            forms.update((raw.hex(), raw.hex().upper(), "".join(f"\\u{ord(c):04x}" for c in secret)))
+            forms.add("".join(f"&#{ord(c)};" for c in secret))
+            for shift in range(3):  # base64 of the secret inside a longer base64 text
+                encoded = base64.b64encode(bytes(shift) + secret.encode("utf-8", "replace")).decode()
+                forms.add(encoded[4 if shift else 0 : -4])
+        alternatives = sorted((form for form in forms if len(form) >= 8), key=len, reverse=True)
+        pattern = re.compile("|".join("\\s*".join(map(re.escape, form)) for form in alternatives))
+        if len(_SCRUBBERS) > 64:
+            _SCRUBBERS.clear()
+        _SCRUBBERS[secrets] = pattern
+    return pattern
+
+
+def _scrub_text(text: str, secrets: Tuple[str, ...]) -> str:
+    """``text`` with every form of every secret replaced by ``<redacted>``,
+    and every run of 12 or more characters of a secret (a key a server
+    echoed cut short is shown in part: that is shown too)."""
+    if not secrets or not text:
+        return text
+    return _scrub_runs(_scrubber(secrets).sub("<redacted>", text), secrets)
+
+
+_RUN = 12  # the shortest part of a secret worth hiding
+
+
+def _scrub_runs(text: str, secrets: Tuple[str, ...]) -> str:
+    """Replace every run of at least ``_RUN`` consecutive characters of a
+    secret. The first window of a run is found by one pattern of all the
+    secrets' windows; the run is then followed to its end."""
+    import re
+
+    parts = {part for secret in secrets for part in secret.split()}  # "Bearer KEY": the key, not the space
+    windows = {part[i : i + _RUN]: (part, i) for part in parts for i in range(len(part) - _RUN + 1)}
+    if not windows:
+        return text
+    pattern = re.compile("|".join(map(re.escape, windows)))
+    out: List[str] = []
+    done = 0
+    for found in pattern.finditer(text):
+        if found.start() < done:
+            continue
+        secret, index = windows[found.group()]
+        end = found.end()
+        index += _RUN
+        while end < len(text) and index < len(secret) and text[end] == secret[index]:
+            end, index = end + 1, index + 1
+        out.append(text[done : found.start()])
+        out.append("<redacted>")
+        done = end
+    out.append(text[done:])
+    return "".join(out)
+
+
+def _scrub(value: Any, secrets: Tuple[str, ...], keep: Tuple[str, ...] = ()) -> Any:
+    """``value`` with every secret replaced by ``<redacted>``, in nested JSON
+    too; the values of the keys in ``keep`` (megabytes of base64) are left as they are."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return _scrub_text(value, secrets)
+    if isinstance(value, dict):
+        items = cast("Dict[object, object]", value).items()
+        return {_scrub(key, secrets): item if key in keep else _scrub(item, secrets, keep) for key, item in items}
+    if isinstance(value, list):
+        return [_scrub(item, secrets, keep) for item in cast("List[object]", value)]
+    return value
+
+
+_IMAGE_FIELDS = ("b64_json",)  # left unscrubbed: base64 image data cannot carry a key anyone reads
+
+
+def _printable(text: str) -> str:
+    """Server text made safe to show a person: control characters (terminal
+    escapes, CR, LF) become spaces, runs of white space one space."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def _redact_url(url: str) -> str:
+    """Hide ``user:password@`` in a URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def _redact_query(url: str) -> str:
+    """Hide query values whose name suggests a secret (``key``, ``token``, ``sig``)."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url
+    parts: List[str] = []
+    for item in query.split("&"):
+        name, eq, _ = item.partition("=")
+        secret = any(word in name.lower() for word in ("key", "token", "secret", "sig", "password"))
+        parts.append(f"{name}=<redacted>" if eq and secret else item)
+    return base + "?" + "&".join(parts)
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: Optional[float] = None) -> Optional[float]:
+    """The server's retry hint in seconds, or ``None``: ``retry-after-ms``, then
+    ``retry-after`` as seconds, then as an HTTP date (can be negative).
+    Only plain ASCII decimals count; a number too large for a float is
+    ``inf`` (meaning: longer than any cap), while a literal ``inf`` is ignored."""
+    import re
+
+    number = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?", re.ASCII)
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        text = (headers.get(name) or "").strip()
+        if number.fullmatch(text):
+            return float(text) * scale
+    date = headers.get("retry-after")
+    if not date:
+        return None
+    from email.utils import mktime_tz, parsedate_tz
+
+    try:
+        parsed = parsedate_tz(date)
+        if parsed is None:
+            return None
+        return float(mktime_tz(parsed)) - (time.time() if now is None else now)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
 
 # =============================================================================
 # Constants: conveniences, never allowlists. Any string goes on the wire as is.
@@ -333,85 +580,6 @@ not_given: Any = NOT_GIVEN  # the SDK's lower-case spelling
 omit: Any = NOT_GIVEN  # the SDK's marker for "leave this field out", which is what NOT_GIVEN does here
 
 
-def _str_or_none(value: object) -> Optional[str]:
-    return value if isinstance(value, str) else None
-
-
-def _header_number(text: Optional[str], upper: float = 1e12) -> Optional[float]:
-    """A number a server wrote in a header, or ``None``: only a plain ASCII
-    decimal (``12``, ``0.5``) from 0 to ``upper``. Non-ASCII digits (``²``),
-    signs, exponents, ``nan``, thousands of digits and absurd values are
-    ignored, never raised: a header cannot break what reads it."""
-    if text is None or len(text) > 40:
-        return None
-    text = text.strip()
-    if not (0 < len(text) <= 30 and text.isascii()) or text.count(".") > 1:
-        return None
-    whole, _, fraction = text.partition(".")
-    if not (whole or fraction) or not (whole.isdigit() or not whole) or not (fraction.isdigit() or not fraction):
-        return None
-    value = float(text)
-    return value if value <= upper else None
-
-
-def _json_object(value: object) -> Dict[str, Any]:
-    """``value`` if it is a JSON object (a dict), else an empty one."""
-    return cast("Dict[str, Any]", value) if isinstance(value, dict) else {}
-
-
-_MAX_JSON_DEPTH = 64
-_MAX_JSON_CONTAINERS = 100_000
-_MAX_JSON_VALUES = 1_000_000
-
-
-def _parse_json(text: Union[str, bytes]) -> Any:
-    """A server's JSON, strictly: no ``NaN`` or ``Infinity``, at most 64 levels
-    deep, 100,000 arrays and objects and a million values (so that a reply
-    within ``max_response_bytes`` cannot expand into gigabytes of Python
-    objects; an image is one long string). Anything else raises ``ValueError``."""
-    import json
-
-    opening, comma = (("{", "["), ",") if isinstance(text, str) else ((b"{", b"["), b",")
-    containers = _count_upto(text, opening[0], _MAX_JSON_CONTAINERS)
-    if containers + _count_upto(text, opening[1], _MAX_JSON_CONTAINERS - containers) > _MAX_JSON_CONTAINERS:
-        raise ValueError(f"more than {_MAX_JSON_CONTAINERS} arrays and objects")
-    if _count_upto(text, comma, _MAX_JSON_VALUES) > _MAX_JSON_VALUES:  # each value costs dozens of bytes in Python
-        raise ValueError(f"more than {_MAX_JSON_VALUES} values")
-
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
-    try:
-        value = json.loads(text, parse_constant=refuse)
-    except RecursionError:
-        raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep") from None
-    level: List[Tuple[object, int]] = [(value, 1)]
-    while level:  # depth, without recursion
-        item, depth = level.pop()
-        children: Iterable[object] = ()
-        if isinstance(item, dict):
-            children = cast("Dict[str, object]", item).values()
-        elif isinstance(item, list):
-            children = cast("List[object]", item)
-        else:
-            continue
-        if depth > _MAX_JSON_DEPTH:
-            raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep")
-        level.extend((child, depth + 1) for child in children if type(child) in (dict, list))
-    return value
-
-
-def _count_upto(text: Any, char: Any, limit: int) -> int:
-    """How many times ``char`` is in ``text``, counting no further than
-    ``limit + 1``: ``find`` skips at memory speed over the megabytes of an
-    image's base64, where ``count`` would compare every byte."""
-    found, index = 0, text.find(char)
-    while index >= 0 and found <= limit:
-        found += 1
-        index = text.find(char, index + 1)
-    return found
-
-
 class _FieldsEqual:
     """Equal when of the same class with equal fields: one ``__eq__`` for every
     model, instead of one generated per dataclass (that keeps the import fast)."""
@@ -509,135 +677,12 @@ class APIError(OpenAIError):
         return attempt + 1 if isinstance(attempt, int) else None
 
 
-def _secrets_sent(request: Optional[Request]) -> Tuple[str, ...]:
-    """The credentials a request carried: the values of headers whose name
-    says key, token, secret, auth, cookie or password, and the token after
-    ``Bearer``/``Basic``; longest first. Short values are not worth hiding."""
-    if request is None:
-        return ()
-    found: Set[str] = set()
-    for name, value in request.headers.items():
-        if _is_secret_header(name):
-            found.add(value)
-            found.add(value.split(" ", 1)[-1])
-    if "?" in request.url:  # a key in the query (default_query={"api-key": ...})
-        from urllib.parse import parse_qsl
-
-        query = request.url.partition("?")[2]
-        found.update(value for name, value in parse_qsl(query) if _is_secret_header(name) or "sig" in name.lower())
-    return tuple(sorted((secret for secret in found if len(secret) >= 8), key=len, reverse=True))
-
-
-_SECRET_WORDS = ("key", "token", "secret", "auth", "cookie", "password")
-
-
-def _is_secret_header(name: str) -> bool:
-    lower = name.lower()
-    return any(word in lower for word in _SECRET_WORDS)
-
-
-_SCRUBBERS: Dict[Tuple[str, ...], Any] = {}
-
-
-def _scrubber(secrets: Tuple[str, ...]) -> Any:
-    """One pattern for every form a secret can take in a server's text:
-    verbatim, URL-encoded, JSON-escaped, base64 (at any alignment), each
-    also wrapped across lines (white space between any two characters)."""
-    pattern = _SCRUBBERS.get(secrets)
-    if pattern is None:
-        import base64
-        import json
-        import re
-        from urllib.parse import quote, quote_plus
-
-        forms: Set[str] = set()
-        for secret in secrets:
-            forms.update((secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]))
-            forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))
-            raw = secret.encode("utf-8", "replace")
-            forms.update((raw.hex(), raw.hex().upper(), "".join(f"\\u{ord(c):04x}" for c in secret)))
-            forms.add("".join(f"&#{ord(c)};" for c in secret))
-            for shift in range(3):  # base64 of the secret inside a longer base64 text
-                encoded = base64.b64encode(bytes(shift) + secret.encode("utf-8", "replace")).decode()
-                forms.add(encoded[4 if shift else 0 : -4])
-        alternatives = sorted((form for form in forms if len(form) >= 8), key=len, reverse=True)
-        pattern = re.compile("|".join("\\s*".join(map(re.escape, form)) for form in alternatives))
-        if len(_SCRUBBERS) > 64:
-            _SCRUBBERS.clear()
-        _SCRUBBERS[secrets] = pattern
-    return pattern
-
-
-def _scrub_text(text: str, secrets: Tuple[str, ...]) -> str:
-    """``text`` with every form of every secret replaced by ``<redacted>``,
-    and every run of 12 or more characters of a secret (a key a server
-    echoed cut short is shown in part: that is shown too)."""
-    if not secrets or not text:
-        return text
-    return _scrub_runs(_scrubber(secrets).sub("<redacted>", text), secrets)
-
-
-_RUN = 12  # the shortest part of a secret worth hiding
-
-
-def _scrub_runs(text: str, secrets: Tuple[str, ...]) -> str:
-    """Replace every run of at least ``_RUN`` consecutive characters of a
-    secret. The first window of a run is found by one pattern of all the
-    secrets' windows; the run is then followed to its end."""
-    import re
-
-    parts = {part for secret in secrets for part in secret.split()}  # "Bearer KEY": the key, not the space
-    windows = {part[i : i + _RUN]: (part, i) for part in parts for i in range(len(part) - _RUN + 1)}
-    if not windows:
-        return text
-    pattern = re.compile("|".join(map(re.escape, windows)))
-    out: List[str] = []
-    done = 0
-    for found in pattern.finditer(text):
-        if found.start() < done:
-            continue
-        secret, index = windows[found.group()]
-        end = found.end()
-        index += _RUN
-        while end < len(text) and index < len(secret) and text[end] == secret[index]:
-            end, index = end + 1, index + 1
-        out.append(text[done : found.start()])
-        out.append("<redacted>")
-        done = end
-    out.append(text[done:])
-    return "".join(out)
-
-
-def _scrub(value: Any, secrets: Tuple[str, ...], keep: Tuple[str, ...] = ()) -> Any:
-    """``value`` with every secret replaced by ``<redacted>``, in nested JSON
-    too; the values of the keys in ``keep`` (megabytes of base64) are left as they are."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return _scrub_text(value, secrets)
-    if isinstance(value, dict):
-        items = cast("Dict[object, object]", value).items()
-        return {_scrub(key, secrets): item if key in keep else _scrub(item, secrets, keep) for key, item in items}
-    if isinstance(value, list):
-        return [_scrub(item, secrets, keep) for item in cast("List[object]", value)]
-    return value
-
-
-_IMAGE_FIELDS = ("b64_json",)  # left unscrubbed: base64 image data cannot carry a key anyone reads
-
-
 def _server_text(response: Response, text: str, limit: int = 200) -> str:
     """Text the server wrote, fit for a message or a log line: every secret the
     request carried scrubbed first, then control characters removed, then cut
     to ``limit`` characters."""
     text = _printable(_scrub_text(text, _secrets_sent(response.request))[: 4 * limit + 100])
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _printable(text: str) -> str:
-    """Server text made safe to show a person: control characters (terminal
-    escapes, CR, LF) become spaces, runs of white space one space."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 class APIStatusError(APIError):
@@ -1145,14 +1190,6 @@ def _quote_segment(value: str) -> str:
     if value in (".", ".."):
         raise ValueError(f"{value!r} cannot be a deployment or model name in a URL path")
     return quote(value, safe="")
-
-
-def _redact_url(url: str) -> str:
-    """Hide ``user:password@`` in a URL."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 # =============================================================================
@@ -2010,49 +2047,137 @@ FileInput = Union[
     Tuple[Optional[str], FileContent, Optional[str], Mapping[str, str]],
 ]
 
-_MAGIC_TYPES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
+# The one table of the image types this client knows: media type, the
+# extension a file of it is saved with, other extensions that name it, and
+# the bytes it starts with (WebP: RIFF at 0 and WEBP at 8; SVG after any white
+# space). Uploads, saved files and the command line all read it.
+_IMAGE_TYPES: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[bytes, ...]], ...] = (
+    ("image/png", ".png", (), (b"\x89PNG\r\n\x1a\n",)),
+    ("image/jpeg", ".jpg", (".jpeg", ".jpe"), (b"\xff\xd8\xff",)),
+    ("image/webp", ".webp", (), ()),
+    ("image/gif", ".gif", (), (b"GIF87a", b"GIF89a")),
+    ("image/svg+xml", ".svg", (), ()),
 )
-_EXTENSION_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".jpe": "image/jpeg",
-    ".webp": "image/webp",
-    ".gif": "image/gif",
+_TYPE_EXTENSIONS = {media: extension for media, extension, _, _ in _IMAGE_TYPES}
+_EXTENSION_TYPES = {name: media for media, extension, more, _ in _IMAGE_TYPES for name in (extension, *more)}
+_FORMAT_EXTENSIONS = {  # an output_format value ("jpeg", "svg") and its extension
+    **{media[6:].split("+")[0]: extension for media, extension, _, _ in _IMAGE_TYPES},
+    **{extension[1:]: extension for _, extension, _, _ in _IMAGE_TYPES},
 }
-_TYPE_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
 _UPLOAD_BLOCK = 1 << 20
 
 
 def _sniff_image_type(head: bytes) -> Optional[str]:
-    """The image media type announced by the first bytes, or ``None``."""
-    for magic, media_type in _MAGIC_TYPES:
-        if head.startswith(magic):
+    """The image media type the first bytes announce (``_IMAGE_TYPES``), or ``None``."""
+    for media_type, _, _, magics in _IMAGE_TYPES:
+        if head.startswith(magics):
             return media_type
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    if head.lstrip()[:5] in (b"<svg ", b"<?xml"):
+        return "image/svg+xml"
     return None
 
 
 def _image_suffix(data: bytes) -> str:
     """The file extension an image's bytes call for (``.png`` when unknown)."""
-    if data.lstrip()[:5] in (b"<svg ", b"<?xml"):
-        return ".svg"
-    return _TYPE_EXTENSIONS.get(_sniff_image_type(data[:16]) or "", ".png")
+    return _TYPE_EXTENSIONS.get(_sniff_image_type(data[:64]) or "", ".png")
 
 
 def _basename(name: str) -> str:
-    """The last path component, splitting on ``/`` and ``\\`` on every platform."""
-    return name.replace("\\", "/").rsplit("/", 1)[-1]
+    """The last path component by the rules of this platform: on POSIX a
+    backslash is a character of a file name (``a\\b.png`` stays whole), on
+    Windows it separates, as ``/`` does everywhere."""
+    return os.path.basename(name)
 
 
 def _escape_param(value: str) -> str:
     """WHATWG escaping of a multipart ``name`` / ``filename`` value."""
     return value.replace("\n", "%0A").replace("\r", "%0D").replace('"', "%22")
+
+
+def _file_tuple(value: object, label: str) -> Tuple[Optional[str], object, Optional[str], Optional[Mapping[str, str]]]:
+    """(filename, content, content type, part headers) of a file input: a
+    ``(filename, content[, content_type[, headers]])`` tuple, or the content
+    alone. ``application/octet-stream`` counts as no type (it is never sent)."""
+    if not isinstance(value, tuple):
+        return None, value, None, None
+    given = cast("Tuple[object, ...]", value)
+    shape = f"{label}: a file tuple is (filename, content[, content_type[, headers]])"
+    if not 2 <= len(given) <= 4:
+        raise TypeError(shape)
+    name, content = given[0], given[1]
+    kind = given[2] if len(given) > 2 else None
+    more = given[3] if len(given) > 3 else None
+    if not (
+        (name is None or isinstance(name, str))
+        and (kind is None or isinstance(kind, str))
+        and (more is None or isinstance(more, Mapping))
+    ):
+        raise TypeError(f"{shape}, where filename and content_type are strings (or None) and headers a mapping")
+    if kind is not None:
+        _check_header("Content-Type", kind, f"{label}: the content type")
+    headers = cast("Optional[Mapping[str, str]]", more)
+    for header, text in (headers or {}).items():
+        _check_header(header, text, f"{label}: the part headers")
+    return name, content, None if kind == "application/octet-stream" else kind, headers
+
+
+def _file_source(content: object, label: str) -> Tuple[Union[str, bytes, IO[bytes]], Any, int, int, Optional[str]]:
+    """(source, first bytes, size, offset, name) of a file's content: a path
+    (reopened for a retry), bytes, or a binary file object (a pipe or socket
+    is spooled to a temporary file first, so a retry can read it again)."""
+    if isinstance(content, (str, os.PathLike)):
+        path = os.fsdecode(cast("Union[str, os.PathLike[str], os.PathLike[bytes]]", content))
+        with _open_regular(path, label) as handle:
+            head = handle.read(16)
+            size = os.fstat(handle.fileno()).st_size
+        return path, head, size, 0, path
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        data = bytes(cast("Union[bytes, bytearray, memoryview]", content))
+        return data, data[:16], len(data), 0, None
+    if not hasattr(content, "read"):
+        raise TypeError(
+            f"{label}: expected a path, bytes, a binary file object or a "
+            f"(filename, content[, content_type]) tuple, not {type(content).__name__}"
+        )
+    if isinstance(content, io.TextIOBase):
+        raise TypeError(f"{label}: open the file in binary mode ('rb'), not text mode")
+    stream = cast("IO[Any]", content)  # checked by the caller: read() must return bytes
+    name = getattr(stream, "name", None)
+    named = os.fsdecode(name) if isinstance(name, (str, bytes)) else None
+    if _seekable(stream):
+        offset = stream.tell()
+        head = stream.read(16)
+        size = stream.seek(0, 2) - offset
+        stream.seek(offset)
+        return stream, head, size, offset, named
+    spooled = _spool(stream, label)  # pipes and sockets cannot be re-read
+    size = spooled.seek(0, 2)
+    spooled.seek(0)
+    return spooled, spooled.read(16), size, 0, named
+
+
+def _part_name_and_type(
+    filename: Optional[str], content_type: Optional[str], head: bytes, label: str, stem: str
+) -> Tuple[str, str]:
+    """A part's file name (the base name; made from ``stem`` and the type when
+    there is none) and its type: the caller's, else the bytes', else the
+    name's extension; none of them is an error (``application/octet-stream``
+    is never sent: the API refuses it)."""
+    # a name that is not valid UTF-8 (surrogate escapes from the file system) is sent with U+FFFD
+    base = _basename(filename).encode("utf-8", "surrogateescape").decode("utf-8", "replace") if filename else ""
+    found = content_type or _sniff_image_type(head) or _EXTENSION_TYPES.get(os.path.splitext(base)[1].lower())
+    if found is None:
+        shown = f" ({base})" if base else ""
+        raise ValueError(
+            f"{label}{shown}: cannot tell the image type; the API accepts PNG, JPEG and "
+            "WebP. Pass a real image file, or a (filename, data, 'image/png') tuple"
+        )
+    if not base:
+        subtype = found.split("/")[-1].split(";")[0].strip()
+        base = stem + _TYPE_EXTENSIONS.get(found, "." + subtype)
+    return base, found
 
 
 class FilePart:
@@ -2091,7 +2216,9 @@ class FilePart:
         cls, field_name: str, value: object, *, label: Optional[str] = None, stem: str = "image"
     ) -> FilePart:
         """Normalise one file input; ``label`` (``image[2]``, ``mask``) names it in errors.
-        A ``FilePart`` is taken as it is, under ``field_name``."""
+        A ``FilePart`` is taken as it is, under ``field_name``. In the manner of
+        httpx's ``FileField``: the tuple is unpacked, the content opened (or
+        spooled) where it can be read again, then the type and name decided."""
         if isinstance(value, FilePart):
             if value.field_name == field_name:
                 return value
@@ -2099,83 +2226,12 @@ class FilePart:
             part.headers, part.origin = value.headers, value  # the origin owns a spooled copy: keep it alive
             return part
         label = label or field_name
-        filename: Optional[str] = None
-        content_type: Optional[str] = None
-        headers: Optional[Mapping[str, str]] = None
-        content = value
-        if isinstance(value, tuple):
-            given = cast("Tuple[object, ...]", value)
-            shape = f"{label}: a file tuple is (filename, content[, content_type[, headers]])"
-            if not 2 <= len(given) <= 4:
-                raise TypeError(shape)
-            name, content = given[0], given[1]
-            kind = given[2] if len(given) > 2 else None
-            more = given[3] if len(given) > 3 else None
-            if not (
-                (name is None or isinstance(name, str))
-                and (kind is None or isinstance(kind, str))
-                and (more is None or isinstance(more, Mapping))
-            ):
-                raise TypeError(f"{shape}, where filename and content_type are strings (or None) and headers a mapping")
-            filename, content_type, headers = name, kind, cast("Optional[Mapping[str, str]]", more)
-            if kind is not None:
-                _check_header("Content-Type", kind, f"{label}: the content type")
-            for header, text in (headers or {}).items():
-                _check_header(header, text, f"{label}: the part headers")
-        if content_type == "application/octet-stream":
-            content_type = None
-        offset = 0
-        source: Union[str, bytes, IO[bytes]]
-        if isinstance(content, (str, os.PathLike)):
-            path = os.fsdecode(cast("Union[str, os.PathLike[str], os.PathLike[bytes]]", content))
-            with _open_regular(path, label) as handle:
-                head = handle.read(16)
-                size = os.fstat(handle.fileno()).st_size
-            source = path
-            filename = filename if filename is not None else path
-        elif isinstance(content, (bytes, bytearray, memoryview)):
-            source = bytes(cast("Union[bytes, bytearray, memoryview]", content))
-            head, size = source[:16], len(source)
-        elif hasattr(content, "read"):
-            if isinstance(content, io.TextIOBase):
-                raise TypeError(f"{label}: open the file in binary mode ('rb'), not text mode")
-            stream = cast("IO[Any]", content)  # checked below: read() must return bytes
-            name = getattr(stream, "name", None)
-            if filename is None and isinstance(name, (str, bytes)):
-                filename = os.fsdecode(name)
-            if _seekable(stream):
-                offset = stream.tell()
-                head = stream.read(16)
-                end = stream.seek(0, 2)
-                stream.seek(offset)
-                size = end - offset
-                source = stream
-            else:  # pipes and sockets cannot be re-read: copied to a temporary file, for retries
-                source = _spool(stream, label)
-                size = source.seek(0, 2)
-                source.seek(0)
-                head = source.read(16)
-        else:
-            raise TypeError(
-                f"{label}: expected a path, bytes, a binary file object or a "
-                f"(filename, content[, content_type]) tuple, not {type(content).__name__}"
-            )
+        filename, content, content_type, headers = _file_tuple(value, label)
+        source, head, size, offset, named = _file_source(content, label)
+        filename = filename if filename is not None else named
         if isinstance(head, str):
             raise TypeError(f"{label}: open the file in binary mode ('rb'), not text mode")
-        # a name that is not valid UTF-8 (surrogate escapes from the file system) is sent with U+FFFD
-        base = _basename(filename).encode("utf-8", "surrogateescape").decode("utf-8", "replace") if filename else ""
-        content_type = (
-            content_type or _sniff_image_type(head) or _EXTENSION_TYPES.get(os.path.splitext(base)[1].lower())
-        )
-        if content_type is None:
-            shown = f" ({base})" if base else ""
-            raise ValueError(
-                f"{label}{shown}: cannot tell the image type; the API accepts PNG, JPEG and "
-                "WebP. Pass a real image file, or a (filename, data, 'image/png') tuple"
-            )
-        if not base:
-            subtype = content_type.split("/")[-1].split(";")[0].strip()
-            base = stem + _TYPE_EXTENSIONS.get(content_type, "." + subtype)
+        base, content_type = _part_name_and_type(filename, content_type, head, label, stem)
         part = cls(field_name, base, content_type, size, source, offset, headers)
         if source is not content and hasattr(source, "close"):  # a spooled copy: closed with the part
             weakref.finalize(part, cast("IO[bytes]", source).close)
@@ -3294,19 +3350,6 @@ def _describe_body(body: Union[bytes, MultipartEncoder, None]) -> str:
     return text if len(text) <= 1000 else f"{text[:1000]}... ({len(body)} bytes)"
 
 
-def _redact_query(url: str) -> str:
-    """Hide query values whose name suggests a secret (``key``, ``token``, ``sig``)."""
-    base, sep, query = url.partition("?")
-    if not sep:
-        return url
-    parts: List[str] = []
-    for item in query.split("&"):
-        name, eq, _ = item.partition("=")
-        secret = any(word in name.lower() for word in ("key", "token", "secret", "sig", "password"))
-        parts.append(f"{name}=<redacted>" if eq and secret else item)
-    return base + "?" + "&".join(parts)
-
-
 class _RetryInterceptor:
     """Retries per the request's ``extensions["retry"]`` policy (see
     ``RetryPolicy``). Back-off waits end at once on abort; each attempt gets
@@ -3389,32 +3432,6 @@ def _should_retry(response: Response, policy: RetryPolicy) -> Tuple[bool, Option
 def _is_permanent_quota(response: Response) -> bool:
     body = _json_object(_error_object(response))
     return body.get("code") in _PERMANENT_QUOTA_CODES or body.get("type") == "insufficient_quota"
-
-
-def retry_after_seconds(headers: Mapping[str, str], now: Optional[float] = None) -> Optional[float]:
-    """The server's retry hint in seconds, or ``None``: ``retry-after-ms``, then
-    ``retry-after`` as seconds, then as an HTTP date (can be negative).
-    Only plain ASCII decimals count; a number too large for a float is
-    ``inf`` (meaning: longer than any cap), while a literal ``inf`` is ignored."""
-    import re
-
-    number = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?", re.ASCII)
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        text = (headers.get(name) or "").strip()
-        if number.fullmatch(text):
-            return float(text) * scale
-    date = headers.get("retry-after")
-    if not date:
-        return None
-    from email.utils import mktime_tz, parsedate_tz
-
-    try:
-        parsed = parsedate_tz(date)
-        if parsed is None:
-            return None
-        return float(mktime_tz(parsed)) - (time.time() if now is None else now)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 class _ErrorInterceptor:
@@ -3856,16 +3873,6 @@ def _field_types(cls: type) -> Dict[str, str]:
     if types is None:
         types = _FIELD_TYPE_CACHE[cls] = {spec.name: str(spec.type) for spec in fields(cls)}
     return types
-
-
-_FIELD_NAME_CACHE: Dict[type, Tuple[str, ...]] = {}
-
-
-def _field_names(cls: type) -> Tuple[str, ...]:
-    names = _FIELD_NAME_CACHE.get(cls)
-    if names is None:
-        names = _FIELD_NAME_CACHE[cls] = tuple(spec.name for spec in fields(cls))
-    return names
 
 
 class _ImageData:
@@ -7971,8 +7978,6 @@ def _run_engines(
 # Command line: python -m openai_images generate "a white cat"
 # =============================================================================
 
-_FORMAT_EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp", "gif": ".gif", "svg": ".svg"}
-
 
 _DEFAULT_CLI_MODEL = "gpt-image-2.5-flare"  # the command line's model when neither -m nor OPENAI_IMAGES_MODEL says
 
@@ -8644,7 +8649,7 @@ def _report_saved(
     """The path on stdout (for scripts); on a terminal's stderr the path,
     dimensions, format and size. One line only when both share a terminal."""
     size = _image_dimensions(data)
-    kind = (_sniff_image_type(data[:16]) or "").partition("/")[2] or fmt or "?"
+    kind = (_sniff_image_type(data[:16]) or "").partition("/")[2].split("+")[0] or fmt or "?"
     shown = f"{size[0]}x{size[1]} " if size else ""
     if args.output != "-" and not args.json and not (progress.enabled and sys.stdout.isatty()):
         progress.print(path)

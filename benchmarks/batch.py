@@ -1,12 +1,15 @@
 """Batch runner benchmarks (standard library only), on loopback, against the
 test suite's fake server running in a process of its own.
 
-    python benchmarks/batch.py [--only live,batch,resume] [--jobs 300] [--rate 600]
+    python benchmarks/batch.py [--only live,batch,resume,stop] [--jobs 90] [--shapes window,tokens,...]
                                [--batch-jobs 1000] [--image-bytes 1000000]
 
-1. Live engine: --jobs jobs against the rate-limited fake (--rate requests a
-   minute, each call 0.2-0.5 s): time to finish vs the rate-limit floor
-   (jobs / rate), the share of requests answered 429, peak RSS growth.
+1. Live engine, one run per shape of limits (the fake server enforces and
+   announces them as RateShape says): --jobs jobs (default 90), -j 8, calls of
+   0.2-0.5 s. Each time is against the floor measured for that shape: (jobs -
+   bucket) / refill rate with the bucket full at the start; for a limit that
+   never binds, jobs x mean latency / concurrency. Also: the share of
+   requests answered 429, the most calls in flight (<= 8), peak RSS growth.
 2. Batch API engine: --batch-jobs jobs whose output file holds images of
    --image-bytes each: time vs copying the same file plus base64-decoding its
    images (measured in the same run), and peak RSS growth.
@@ -41,7 +44,7 @@ def serve(knobs: Dict[str, Any]) -> None:
     import test_openai_images as t
 
     api = t.server()
-    api.rate_limit = knobs.get("rate")
+    api.rate_limit = t.RateShape(**knobs["shape"]) if knobs.get("shape") else None
     api.latency = tuple(knobs["latency"]) if knobs.get("latency") else None
     api.batch_image_bytes = knobs.get("image_bytes", 0)
     api.batch_files_dir = knobs.get("files_dir")
@@ -84,7 +87,7 @@ def peak_rss_growth(work: Any) -> float:
     return (status("VmHWM") - before) / 1024
 
 
-def child(kind: str, url: str, directory: str, count: int) -> None:
+def child(kind: str, url: str, directory: str, count: int, concurrency: int = 8) -> None:
     """One measured run in a fresh process: prints its seconds and peak RSS growth."""
     import openai_images as oi
 
@@ -101,19 +104,26 @@ def child(kind: str, url: str, directory: str, count: int) -> None:
 
         jobs = [f"image {i}" for i in range(count)]
         result = oi.run_batch(
-            jobs, directory, client=client, batch_api=kind == "batch", poll_interval=0.05, on_progress=progress
+            jobs,
+            directory,
+            client=client,
+            batch_api=kind == "batch",
+            poll_interval=0.05,
+            on_progress=progress,
+            concurrency=concurrency,
         )
         ended = time.perf_counter()
         outcome.update(seconds=ended - started, done=result.done, failed=len(result.failed_ids))
+        outcome["exit"] = 0 if result.ok else 1
         outcome["processing"] = ended - finished[0] if finished else None
 
     outcome["rss_mb"] = peak_rss_growth(work)
     print(json.dumps(outcome))
 
 
-def measured(kind: str, url: str, directory: str, count: int) -> Dict[str, Any]:
+def measured(kind: str, url: str, directory: str, count: int, concurrency: int = 8) -> Dict[str, Any]:
     line = subprocess.run(
-        [sys.executable, __file__, "--child", kind, url, directory, str(count)],
+        [sys.executable, __file__, "--child", kind, url, directory, str(count), str(concurrency)],
         capture_output=True,
         text=True,
         check=True,
@@ -121,19 +131,49 @@ def measured(kind: str, url: str, directory: str, count: int) -> Dict[str, Any]:
     return json.loads(line.splitlines()[-1])
 
 
-def bench_live(jobs: int, rate: int) -> None:
-    server = Server(rate=rate, latency=[0.2, 0.5])
-    with tempfile.TemporaryDirectory() as directory:
-        outcome = measured("live", server.url, directory, jobs)
-    stats = server.stats()
-    server.close()
-    floor = jobs / rate * 60
-    ratio = outcome["seconds"] / floor
-    share = stats["limited"] / max(1, stats["requests"] - 1)
-    print(f"Live engine: {jobs} jobs at {rate}/min, calls of 0.2-0.5 s ({outcome['done']} done)")
-    print(f"  time {outcome['seconds']:.1f} s vs the rate-limit floor {floor:.1f} s: {ratio:.2f}x (target <= 1.15x)")
-    print(f"  429s: {stats['limited']} of {stats['requests'] - 1} requests, {share:.1%} (target <= 5%)")
-    print(f"  peak RSS growth: {outcome['rss_mb']:.1f} MB (target < 64 MB)")
+# The shapes of limits a live batch meets (issue 20), with their targets:
+# (RateShape arguments, target time ratio, target share of 429s).
+SHAPES: Dict[str, Tuple[Dict[str, Any], float, float]] = {
+    "window": ({"limit": 12, "window": 6.0}, 1.15, 0.02),  # full headers, a 6 s window
+    "tokens": ({"limit": 1000, "window": 6.0, "tokens": 15000, "cost": 1050}, 1.15, 0.02),  # tokens bind
+    "remaining": ({"limit": 12, "window": 6.0, "headers": "remaining"}, 1.3, 0.05),  # as Azure sends
+    "none": ({"limit": 10, "window": 10 / 1.5, "headers": "none"}, 1.3, 0.10),  # only 429s and retry-after
+    "unbound": ({"limit": 100000, "window": 1.0}, 1.3, 0.0),  # a limit that never binds
+}
+LATENCY = (0.2, 0.5)
+
+
+def floor_of(shape: Dict[str, Any], jobs: int, concurrency: int) -> float:
+    """The fastest a run can be: (jobs - bucket) / rate for the binding
+    bucket; for a limit that never binds, jobs x mean latency / concurrency."""
+    floors = [jobs * sum(LATENCY) / 2 / concurrency]
+    for limit, cost in ((shape["limit"], 1.0), (shape.get("tokens", 0), shape.get("cost", 150))):
+        if limit:
+            bucket, rate = limit / cost, limit / cost / shape["window"]
+            floors.append((jobs - bucket) / rate)
+    return max(floors)
+
+
+def bench_live(jobs: int, shapes: List[str], concurrency: int = 8) -> None:
+    print(f"Live engine: {jobs} jobs, -j {concurrency}, calls of {LATENCY[0]}-{LATENCY[1]} s, per shape of limits")
+    print("  shape      time     floor   ratio (target)   429s (target)   most in flight   peak RSS")
+    for name in shapes:
+        shape, ratio_target, share_target = SHAPES[name]
+        server = Server(shape=shape, latency=list(LATENCY))
+        with tempfile.TemporaryDirectory() as directory:
+            outcome = measured("live", server.url, directory, jobs, concurrency)
+        stats = server.stats()
+        server.close()
+        floor = floor_of(shape, jobs, concurrency)
+        ratio = outcome["seconds"] / floor
+        share = stats["limited"] / max(1, stats["images"])
+        ok = ratio <= ratio_target and share <= share_target and stats["most_in_flight"] <= concurrency
+        ok = ok and outcome["done"] == jobs and outcome["exit"] == 0
+        print(
+            f"  {name:<9} {outcome['seconds']:5.1f} s  {floor:5.1f} s  {ratio:5.2f}x (<= {ratio_target}x)"
+            f"   {share:5.1%} (<= {share_target:.0%})   {stats['most_in_flight']:>2} (<= {concurrency})"
+            f"      {outcome['rss_mb']:5.1f} MB   {'ok' if ok else 'MISSED'}"
+        )
 
 
 def bench_batch(jobs: int, image_bytes: int) -> None:
@@ -245,19 +285,19 @@ def main() -> None:
         serve(json.loads(sys.argv[2]))
         return
     if sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help="comma-separated: live,batch,resume,stop")
-    parser.add_argument("--jobs", type=int, default=300)
-    parser.add_argument("--rate", type=int, default=600)
+    parser.add_argument("--jobs", type=int, default=90)
+    parser.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated: {','.join(SHAPES)}")
     parser.add_argument("--batch-jobs", type=int, default=1000)
     parser.add_argument("--image-bytes", type=int, default=1_000_000)
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs")
     if not only or "live" in only:
-        bench_live(args.jobs, args.rate)
+        bench_live(args.jobs, [name for name in args.shapes.split(",") if name])
     if not only or "batch" in only:
         bench_batch(args.batch_jobs, args.image_bytes)
     if not only or "resume" in only:
