@@ -4212,6 +4212,7 @@ class ImageEventDecoder:
         self.kind = kind  # "image_generation" or "image_edit"
         self.parser = SSEParser(max_event_bytes)
         self.events: Any = collections.deque(maxlen=_KEEP_EVENTS)
+        self.received = 0  # events decoded so far
         self.completed: Optional[ImageStreamEvent] = None
         self.failure: Optional[OpenAIError] = None
         self.done = False
@@ -4304,6 +4305,7 @@ class ImageEventDecoder:
         except _ShapeError as exc:
             raise APIResponseValidationError(f"A stream event is malformed: {exc}", response=self.response) from None
         self.events.append(event)
+        self.received += 1
         if isinstance(event, _CompletedEvent):
             self.completed = event
         return event
@@ -4440,7 +4442,9 @@ class ImageStream:
             except APITimeoutError:
                 raise
             except APIConnectionError as exc:  # dropped mid-stream: keep what arrived
-                raise decoder.incomplete(f"the connection failed ({exc.message})") from None
+                closed = "IncompleteRead" in exc.message or "closed" in exc.message.lower()
+                why = "the server closed the stream" if closed else f"the connection failed ({exc.message})"
+                raise decoder.incomplete(f"{why} after {decoder.received} event(s)") from None
             if chunk:
                 self._pending.extend(decoder.feed(chunk))
             else:
@@ -8029,7 +8033,13 @@ class _Options:
 
 
 class _UsageError(Exception):
-    """A command-line mistake: exit status 2."""
+    """A command-line mistake: exit status 2. ``usage``: the mistake is in
+    the arguments themselves, so the subcommand's usage block is shown too;
+    a runtime failure (a missing directory, an unwritable file) is one line."""
+
+    def __init__(self, message: str, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class _DryRun(Exception):
@@ -8068,12 +8078,14 @@ def _build_parser() -> Any:
                 "-m",
                 help=f"model id (default: $OPENAI_IMAGES_MODEL, else {_DEFAULT_CLI_MODEL}); any id is sent as given",
             )
-        api.add_argument("--size", "-s", help=f"{_values(ImageSize)}, or WIDTHxHEIGHT")
+        sizes = _values(ImageSize, _NOT_TAKEN.get(kind, ()))
+        api.add_argument("--size", "-s", help=sizes if kind == "variation" else f"{sizes}, or WIDTHxHEIGHT")
         api.add_argument("-n", type=int, help="number of images")
-        api.add_argument("--user", help="end-user identifier (legacy; prefer --safety-identifier)")
+        prefer = "" if kind == "variation" else " (legacy; prefer --safety-identifier)"
+        api.add_argument("--user", help=f"end-user identifier{prefer}")
         api.add_argument("--response-format", help=f"{_values(ImageResponseFormat)} (legacy: retired models only)")
         if kind != "variation":
-            api.add_argument("--quality", "-q", help=_values(ImageQuality))
+            api.add_argument("--quality", "-q", help=_values(ImageQuality, _NOT_TAKEN.get(kind, ())))
             api.add_argument("--background", help=_values(ImageBackground))
             api.add_argument("--output-format", "-f", help=_values(ImageOutputFormat))
             api.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
@@ -8182,7 +8194,7 @@ def _build_parser() -> Any:
         "jobs",
         nargs="?",
         metavar="JOBS",
-        help="a .jsonl file (one request per line: its fields, and optional id, output, extra_body) "
+        help='a JSONL file (one job per line: its API fields, plus optional "id", "output" and "extra_body" keys) '
         "or a text file (one prompt per line)",
     )
     run = batch.add_argument_group("run")
@@ -8213,10 +8225,22 @@ def _build_parser() -> Any:
     return parser
 
 
-def _values(constants: type) -> str:
+def _values(constants: type, leave_out: Iterable[str] = ()) -> str:
     """The known values of a constants class, for --help: one source, so the
-    help cannot drift from the constants (any other value is sent as given)."""
-    return ", ".join(value for name, value in vars(constants).items() if name.isupper())
+    help cannot drift from the constants (any other value is sent as given),
+    less those the subcommand's endpoint does not take."""
+    skip = set(leave_out)
+    return ", ".join(value for name, value in vars(constants).items() if name.isupper() and value not in skip)
+
+
+# The values of the constants an endpoint does not take, left out of its --help
+# (images-api.md: DALL-E 3 sizes and "hd" are generation's; variations take 256-1024 squares).
+_NOT_TAKEN: Dict[str, Tuple[str, ...]] = {
+    "edit": (ImageSize.SIZE_1792X1024, ImageSize.SIZE_1024X1792, ImageQuality.HD),
+    "variation": tuple(
+        v for k, v in vars(ImageSize).items() if k.isupper() and v not in ("256x256", "512x512", "1024x1024")
+    ),
+}
 
 
 def _unrecognized(unknown: Sequence[str], subparser: Any) -> str:
@@ -8322,7 +8346,7 @@ def _api_params(args: _Options) -> Dict[str, Any]:
         try:
             _check_field_name(key, known, f"--param {key}", extra="--extra")
         except ValueError as exc:
-            raise _UsageError(str(exc)) from None
+            raise _UsageError(str(exc), usage=True) from None
         params[key] = value
     extra = dict(_key_values("--extra", args.extra))
     if extra:
@@ -8338,7 +8362,7 @@ def _key_values(option: str, items: Sequence[str]) -> List[Tuple[str, Any]]:
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise _UsageError(f"{option} expects KEY=VALUE, got {item!r}")
+            raise _UsageError(f"{option} expects KEY=VALUE, got {item!r}", usage=True)
         try:
             pairs.append((key, _parse_json(text)))
         except ValueError:
@@ -8353,9 +8377,9 @@ def _check_output_options(args: _Options) -> None:
         if sys.stdout.isatty():
             raise _UsageError("-o - would write binary image data to the terminal; redirect standard output")
         if getattr(args, "save_partials", False) or args.json:
-            raise _UsageError("-o - cannot be combined with --save-partials or --json")
+            raise _UsageError("-o - cannot be combined with --save-partials or --json", usage=True)
     if (args.include_b64 or args.no_save) and not args.json:
-        raise _UsageError("--include-b64 and --no-save go with --json")
+        raise _UsageError("--include-b64 and --no-save go with --json", usage=True)
 
 
 def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
@@ -8364,8 +8388,11 @@ def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, A
         ImageReference(file_id=f) for f in args.file_id
     ]
     if references:
-        if args.images or args.markup:
-            raise _UsageError("use either IMAGE files or --image-url/--file-id, not both")
+        if args.images:
+            raise _UsageError("give IMAGE files, or --image-url/--file-id: not both in one edit", usage=True)
+        if args.markup:
+            raise _UsageError("--markup goes with IMAGE files (uploaded), not with --image-url/--file-id", usage=True)
+        _check_json_edit_options(params)
         params["images"] = references
         if args.mask:
             is_url = "://" in args.mask or args.mask.startswith("data:")
@@ -8374,17 +8401,44 @@ def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, A
             params["mask"] = ImageReference(image_url=args.mask) if is_url else ImageReference(file_id=args.mask)
         return "edit_json", params
     if not args.images:
-        raise _UsageError("edit needs at least one IMAGE file, --image-url or --file-id")
+        raise _UsageError("edit needs at least one IMAGE file, --image-url or --file-id", usage=True)
     for image in args.images:
         if image.startswith(("http://", "https://")):
-            raise _UsageError(f"{image}: an IMAGE is a file to upload; give a URL with --image-url")
-        if os.path.isfile(image) and os.path.getsize(image) == 0:
-            raise _UsageError(f"{image}: the file is empty")
+            raise _UsageError(f"{image}: an IMAGE is a file to upload; give a URL with --image-url", usage=True)
+    for option, path in [("IMAGE", image) for image in args.images] + [
+        ("--mask", args.mask),
+        ("--markup", args.markup),
+    ]:
+        _check_image_file(option, path)
     params["image"] = args.images[0] if len(args.images) == 1 else list(args.images)
     for name in ("mask", "markup"):
         if getattr(args, name):
             params[name] = getattr(args, name)
     return "edit", params
+
+
+def _check_json_edit_options(params: Mapping[str, Any]) -> None:
+    """An option the JSON form of edit (--image-url, --file-id) does not take,
+    named as an option (``--response-format``), not as a library argument."""
+    known = set(_field_names(ImageEditJsonRequest)) | {"extra_body", "stream"}
+    options = {api: "--" + attr.replace("_", "-") for attr, api in _CLI_FIELDS.items()}
+    for name in params:
+        if name not in known:
+            shown = options.get(name, f"--param {name}")
+            raise _UsageError(f"{shown}: edit with --image-url/--file-id does not take it (IMAGE files do)", usage=True)
+
+
+def _check_image_file(option: str, path: Optional[str]) -> None:
+    """An image file to upload that exists, is not empty and is a PNG, JPEG,
+    WebP (or GIF, SVG: the server then says what it takes), by its bytes or name."""
+    if path is None or not os.path.isfile(path):
+        return  # a missing file: the upload names it
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if not head:
+        raise _UsageError(f"{path}: the file is empty")
+    if _sniff_image_type(head) is None and os.path.splitext(path)[1].lower() not in _EXTENSION_TYPES:
+        raise _UsageError(f"{option} {path}: not an image (the API takes PNG, JPEG and WebP files)")
 
 
 def _image_dimensions(data: bytes) -> Optional[Tuple[int, int]]:
@@ -8796,7 +8850,7 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
 def _resumed_run(args: _Options) -> Tuple[str, Any, Dict[str, Any], bool]:
     """``--resume DIR``: the directory, jobs, defaults and engine of its last run."""
     if args.jobs or args.output:
-        raise _UsageError("--resume DIR takes neither JOBS nor -o: the run in DIR says what to do")
+        raise _UsageError("--resume DIR takes neither JOBS nor -o: the run in DIR says what to do", usage=True)
     changing = [option for option, attr in _JOB_OPTIONS if getattr(args, attr, None) not in (None, [])]
     if changing:
         raise _UsageError(
@@ -8814,7 +8868,7 @@ def _resumed_run(args: _Options) -> Tuple[str, Any, Dict[str, Any], bool]:
 def _new_run(args: _Options, directory: Optional[str]) -> Tuple[str, Any, Dict[str, Any], bool]:
     """``batch JOBS -o DIR``: the directory, jobs, defaults (from the options) and engine."""
     if not args.jobs or not directory:
-        raise _UsageError("batch needs JOBS and -o DIR (or --resume DIR)")
+        raise _UsageError("batch needs JOBS and -o DIR (or --resume DIR)", usage=True)
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise _UsageError(f"-o {directory}: not a directory")
     defaults = _api_params(args)
@@ -9091,7 +9145,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except _Terminated as exc:  # the call was aborted and no partial file is left, as for Ctrl-C
         return _fail(options, exc, 143, "terminated")
     except _UsageError as exc:
-        args.oi_subparsers[args.command].print_usage(sys.stderr)
+        if exc.usage:
+            args.oi_subparsers[args.command].print_usage(sys.stderr)
         return _fail(options, exc, 2, f"error: {exc}")
     except _ServerProblem as exc:
         return _fail(options, exc, 1, f"error: {exc}")

@@ -4407,6 +4407,13 @@ class ImageDimensionsTests(TestCase):
                 self.assertEqual(oi._image_dimensions(data), expected)
 
 
+# Words of the library, not of the command line: a CLI message never names a
+# function, a keyword argument, extra_body or a tuple.
+LIBRARY_WORDS = (
+    r'(?<!")extra_body|keyword argument|tuple|\b[a-z_]+\(\)|TypeError|ValueError|kwargs'  # "extra_body": a JSONL key
+)
+
+
 class CLITests(TempFilesMixin, ServerTestCase):
     """The command line as a user meets it, against the fake server: its
     logic through ``main(argv)`` in this process, and in a subprocess what
@@ -4423,6 +4430,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
         else:
             result = main_in_process(*args, base_url=self.api.url, env=env, cwd=self.tmp.name, stdin=stdin)
         self.assertNotIn("Traceback", result.stderr)
+        self.assertNotRegex(result.stderr, LIBRARY_WORDS, "the command line speaks in options, not library words")
         self.assertNotIn(TEST_KEY, result.stdout + result.stderr)
         return result
 
@@ -4641,7 +4649,23 @@ class CLITests(TempFilesMixin, ServerTestCase):
             ("option typo", ["generate", "p", "--sise", "1"], {}, 2, "(did you mean --size for --sise?)"),
             ("unknown option", ["edit", "p", "in.png", "--bogus"], {}, 2, "unrecognized arguments: --bogus"),
             ("missing file", ["edit", "p", "nope.png"], {}, 2, "nope.png"),
-            ("not an image", ["edit", "p", "notes.txt"], {}, 2, "cannot tell the image type"),
+            ("not an image", ["edit", "p", "notes.txt"], {}, 2, "IMAGE notes.txt: not an image"),
+            ("a mask that is no image", ["edit", "p", "in.png", "--mask", "notes.txt"], {}, 2, "--mask notes.txt: not"),
+            (
+                "an option the JSON edit does not take",
+                ["edit", "p", "--image-url", "https://x/a.png", "--response-format", "b64_json"],
+                {},
+                2,
+                "--response-format: edit with --image-url/--file-id does not take it",
+            ),
+            (
+                "markup with URLs",
+                ["edit", "p", "--image-url", "https://x/a.png", "--markup", "in.png"],
+                {},
+                2,
+                "--markup goes with IMAGE files",
+            ),
+            ("a missing output directory", ["generate", "p", "-o", "nowhere/deep/x.png"], {}, 2, "does not exist"),
             ("no image at all", ["edit", "p"], {}, 2, "at least one IMAGE"),
             ("files and URLs", ["edit", "p", "in.png", "--image-url", "https://x/a.png"], {}, 2, "not both"),
             ("bad --param", ["generate", "p", "--param", "novalue"], {}, 2, "KEY=VALUE"),
@@ -4726,6 +4750,8 @@ class CLITests(TempFilesMixin, ServerTestCase):
                     self.assertIn("req_1", result.stderr)
                 if name == "bad --param":  # the subcommand's usage, not the top level's
                     self.assertIn("usage: openai-images generate", result.stderr)
+                if name in ("a missing output directory", "no key", "empty stdin prompt"):  # runtime: one line
+                    self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
                 self.api.release.set()
         self.assertEqual([n for n in self.files() if n.endswith(".part")], [])
 
@@ -4802,7 +4828,17 @@ class CLITests(TempFilesMixin, ServerTestCase):
         for value in ("xhigh", "max", "gif", "svg", "transparent", "gpt-image-2.5-flare"):
             self.assertIn(value, " ".join(generate.split()).replace("gpt- image", "gpt-image"))
         self.assertIn("--response-format", self.ok("edit", "--help").stdout)
-        self.assertIn("retired", " ".join(self.ok("variation", "--help").stdout.split()))
+        variation = " ".join(self.ok("variation", "--help").stdout.split())
+        self.assertIn("retired", variation)
+        self.assertIn("--size SIZE, -s SIZE 256x256, 512x512, 1024x1024 ", variation)  # what the endpoint takes
+        edit = " ".join(self.ok("edit", "--help").stdout.split())
+        for other in ("1792x1024", "1024x1792", " hd"):  # generation's (DALL-E 3) values only
+            self.assertNotIn(other, edit)
+        for command in ("generate", "edit", "variation", "batch"):
+            shown = self.ok(command, "--help").stdout
+            self.assertNotRegex(shown, LIBRARY_WORDS)
+            if command == "variation":  # no advice names an option the subcommand lacks
+                self.assertNotIn("--safety-identifier", shown)
 
     def test_a_default_model_is_sent(self) -> None:
         for argv, env, model in (
