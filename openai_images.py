@@ -6562,32 +6562,110 @@ def _time_of(text: object) -> Optional[float]:
 
 
 def _save_job(
-    job: BatchJob, images: Sequence[_ImageData], directory: str, client: Optional[OpenAIClient]
+    job: BatchJob,
+    images: Sequence[_ImageData],
+    directory: str,
+    client: Optional[OpenAIClient],
+    decoded: Optional[Mapping[str, str]] = None,
 ) -> Tuple[List[str], List[str]]:
     """Save a job's images atomically (``output.png``, or ``output-N.ext``),
-    downloading URL images. Returns the file names, and a line for each
-    image DIR could not take: it was rescued under a new name (see
-    ``_rescue_file``), and its full path is among the names."""
+    downloading URL images; an image ``decoded`` to a temporary file already
+    (its ``b64_json`` is the key) is renamed into place. Returns the file
+    names, and a line for each image DIR could not take: it was rescued
+    under a new name (see ``_rescue_file``), and its full path is among the names."""
     names: List[str] = []
     rescued: List[str] = []
     stems = job.stems()
     for number, image in enumerate(images, 1):
-        url = getattr(image, "url", None)  # stream events have none
-        if image.b64_json is None and isinstance(url, str) and client is not None:
-            data = _download(client, url)
-        else:
-            data = image.to_bytes()
-        name = (stems[number - 1] if number <= len(stems) else f"{job.output}+{number}") + _image_suffix(data)
+        stem = stems[number - 1] if number <= len(stems) else f"{job.output}+{number}"
+        temp = (decoded or {}).get(image.b64_json or "")
         try:
-            write_file_atomic(os.path.join(directory, name), data)
-        except OSError as exc:  # paid for: it goes somewhere, and the row says where
-            path = _rescue_file(data, _image_suffix(data))
-            rescued.append(
-                f"job {job.id}: could not save {name} in {directory} ({exc.strerror or exc}); saved as {path}"
-            )
-            name = path
+            name = _save_decoded(temp, stem, directory) if temp else _save_image(image, stem, directory, client)
+        except _Unsaved as unsaved:  # paid for: it goes somewhere, and the row says where
+            name = _rescue_file(unsaved.data, _image_suffix(unsaved.data))
+            rescued.append(f"job {job.id}: could not save {stem} in {directory} ({unsaved.reason}); saved as {name}")
         names.append(name)
     return names, rescued
+
+
+class _Unsaved(Exception):
+    """An image DIR could not take: its bytes, and why."""
+
+    def __init__(self, data: bytes, reason: str) -> None:
+        super().__init__(reason)
+        self.data, self.reason = data, reason
+
+
+def _save_image(image: _ImageData, stem: str, directory: str, client: Optional[OpenAIClient]) -> str:
+    url = getattr(image, "url", None)  # stream events have none
+    data = _download(client, url) if image.b64_json is None and isinstance(url, str) and client else image.to_bytes()
+    name = stem + _image_suffix(data)
+    try:
+        write_file_atomic(os.path.join(directory, name), data)
+    except OSError as exc:
+        raise _Unsaved(data, str(exc.strerror or exc)) from None
+    return name
+
+
+def _save_decoded(temp: str, stem: str, directory: str) -> str:
+    """An image decoded to ``temp`` in DIR, renamed into place (atomically)."""
+    with open(temp, "rb") as handle:
+        name = stem + _image_suffix(handle.read(64))
+    try:
+        os.replace(temp, os.path.join(directory, name))
+    except OSError as exc:
+        with open(temp, "rb") as handle:
+            data = handle.read()
+        os.unlink(temp)
+        raise _Unsaved(data, str(exc.strerror or exc)) from None
+    return name
+
+
+def _decode_images(line: bytearray, directory: str, stem: str) -> Tuple[str, Dict[str, str]]:
+    """The text of a Batch API output line, with each ``b64_json`` value
+    decoded in chunks straight to a temporary file in DIR and replaced by a
+    key for it: processing a line of images costs about its own size in
+    memory, not four times it. A value with escapes, or that is not base64,
+    is left in the text, for the checks that name it."""
+    import re
+
+    files: Dict[str, str] = {}
+    pieces: List[bytes] = []
+    done = 0
+    for found in re.finditer(rb'"b64_json"\s*:\s*"', line):
+        start = found.end()
+        end = line.find(b'"', start)
+        if end < 0 or line.find(b"\\", start, end) >= 0:
+            continue
+        key = f"#decoded-{len(files)}"  # "#" is no base64 character: no value can be taken for it
+        path = os.path.join(directory, f".{stem}-{len(files)}.{os.urandom(4).hex()}.part")
+        if not _decode_to_file(memoryview(line)[start:end], path):
+            continue
+        pieces += [bytes(line[done:start]), key.encode()]
+        files[key] = path
+        done = end
+    pieces.append(bytes(line[done:]))
+    return b"".join(pieces).decode("utf-8", "replace"), files
+
+
+def _decode_to_file(b64: memoryview, path: str) -> bool:
+    """Decode strict base64 to ``path``, a megabyte at a time; False (and no
+    file) when it is not valid base64."""
+    import binascii
+    import re
+
+    step = 1 << 20  # a multiple of 4: every chunk but the last is whole groups
+    try:
+        with open(path, "wb") as out:
+            for start in range(0, len(b64), step):
+                chunk = b64[start : start + step]
+                if not re.fullmatch(rb"[A-Za-z0-9+/]*={0,2}", chunk) or len(chunk) % 4:
+                    raise ValueError("not base64")
+                out.write(binascii.a2b_base64(chunk))
+    except (ValueError, binascii.Error):
+        os.unlink(path)
+        return False
+    return True
 
 
 def _done_row(job: BatchJob, files: List[str], response: ImagesResponse, engine: str) -> Dict[str, Any]:
@@ -6803,15 +6881,17 @@ class _BatchRun:
         for wake in self.on_halt:
             wake()
 
-    def finish_job(self, job: BatchJob, response: ImagesResponse, engine: str) -> None:
-        """Save a job's images and move it to done; a reply that gives no
-        usable image (none, bad base64, a URL that cannot be downloaded)
-        fails the job."""
+    def finish_job(
+        self, job: BatchJob, response: ImagesResponse, engine: str, decoded: Optional[Dict[str, str]] = None
+    ) -> None:
+        """Save a job's images (some maybe ``decoded`` to files already) and
+        move it to done; a reply that gives no usable image (none, bad
+        base64, a URL that cannot be downloaded) fails the job."""
         self.move(job, "answered")
         try:
             if not response.data:
                 raise _ServerProblem("the server returned no images")
-            files, rescued = _save_job(job, response.data, self.directory, self.client)
+            files, rescued = _save_job(job, response.data, self.directory, self.client, decoded)
         except Exception as exc:
             self.move(job, "failed", _failed_row(job, _error_info(exc), engine, response.request_id))
             return
@@ -7390,11 +7470,11 @@ class _LineSplitter:
         self.line, self.size = bytearray(), 0
         if size > self.limit:
             self.take_oversize(line)
-        elif line.strip():
+        elif line and not line.isspace():  # (strip() would copy the line)
             self.take(line)
 
     def end(self) -> None:
-        if not self.line.strip():
+        if not self.line or self.line.isspace():
             return
         try:
             _parse_json(self.line.decode("utf-8", "replace"))
@@ -7463,7 +7543,7 @@ class _FileWriter:
         import queue
 
         self._handle = open(path, "wb")  # noqa: SIM115 - closed by the writing thread
-        self._queue: Any = queue.Queue(maxsize=8)  # bounded: memory stays flat if the disk is slow
+        self._queue: Any = queue.Queue(maxsize=2)  # bounded: memory stays flat if the disk is slow
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._run, name="openai-images-writer", daemon=True)
         self._thread.start()
@@ -7697,8 +7777,17 @@ def _batch_line_taker(
         return None if run.manifest.done(job) else job
 
     def take(text: bytearray) -> None:
+        text_of_line, decoded = _decode_images(text, run.directory, "batch-image")
         try:
-            line = _json_object(_parse_json(text.decode("utf-8", "replace")))
+            take_line(text_of_line, decoded)
+        finally:
+            for temp in decoded.values():  # a decoded image that no job took
+                if os.path.exists(temp):
+                    os.unlink(temp)
+
+    def take_line(text: str, decoded: Dict[str, str]) -> None:
+        try:
+            line = _json_object(_parse_json(text))
         except ValueError:
             return
         job = job_for(line.get("custom_id"))
@@ -7714,7 +7803,7 @@ def _batch_line_taker(
             run.move(job, "failed", _failed_row(job, _error_info(exc), "batch_api", request_id))
             return
         response.request_id = request_id
-        run.finish_job(job, response, "batch_api")
+        run.finish_job(job, response, "batch_api", decoded)
 
     def oversize(head: bytearray) -> None:
         import re

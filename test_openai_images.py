@@ -6265,6 +6265,20 @@ class BatchHostileTests(TempFilesMixin, ServerTestCase):
         self.assertEqual((result.done, result.failed_ids), (2, ["job-2"]))
         self.assertIn("longer than max_response_bytes (100000)", self.manifest_text())
 
+    def test_an_output_line_costs_about_its_size_in_memory(self) -> None:
+        files = os.path.join(self.tmp.name, "server-files")
+        os.makedirs(files)
+        self.api.batch_files_dir, self.api.batch_image_bytes, self.api.batch_at_once = files, 12_000_000, True
+        stop = threading.Event()  # the batch runs upstream, and the run stops before its download
+        self.run_api(["a"], abort_trigger=stop, on_progress=lambda p: p.status.startswith("completed") and stop.set())
+        line = max(os.path.getsize(os.path.join(files, name)) for name in os.listdir(files))
+        with peak_memory_growth() as peak:
+            result = self.run_api(["a"])
+        self.assertTrue(result.ok)
+        self.assertEqual(os.path.getsize(os.path.join(self.out(), "job-1.png")), 12_000_008)
+        # the line is about 16 MB: held once, its image decoded to disk a megabyte at a time
+        self.assertLess(peak.value, 1.5 * line if peak.traced else 3 * line)  # 4x before
+
     def test_server_text_in_rows_is_printable_bounded_and_holds_no_key(self) -> None:
         seen: List[str] = []
         result = self.run_api(["HOSTILE a", "b"], on_progress=lambda p: seen.append(p.status))
