@@ -138,21 +138,24 @@ __all__ = [  # the SDK-facing names and the documented extension points; the wir
     "OpenAIClient",
     "OpenAI",  # alias of OpenAIClient (the SDK's name)
     "AzureOpenAI",
+    "ImageStream",
+    "RawResponse",
+    "StreamedResponse",
+    "main",
+    # [cut:async]
     "AsyncOpenAIClient",
     "AsyncOpenAI",  # alias of AsyncOpenAIClient (the SDK's name)
     "AsyncAzureOpenAI",
-    "ImageStream",
     "AsyncImageStream",
-    "RawResponse",
-    "StreamedResponse",
     "AsyncStreamedResponse",
-    # many images
+    # [end:async]
+    # [cut:batch]
     "run_batch",
     "load_jobs",
     "BatchJob",
     "BatchProgress",
     "BatchResult",
-    "main",
+    # [end:batch]
 ]
 
 # =============================================================================
@@ -368,6 +371,18 @@ def _scrub(value: Any, secrets: Tuple[str, ...], keep: Tuple[str, ...] = ()) -> 
 
 
 _IMAGE_FIELDS = ("b64_json",)  # left unscrubbed: base64 image data cannot carry a key anyone reads
+
+
+def _check_field_name(name: str, known: Iterable[str], where: str, extra: str = "extra_body") -> None:
+    """A ``ValueError`` for a field no request of this kind has, with the closest known one."""
+    known = sorted(known)
+    if name in known:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"{where}: unknown field {name!r}{hint}; a field this version does not know goes in {extra}")
 
 
 def _printable(text: str) -> str:
@@ -5650,6 +5665,7 @@ def _download(client: OpenAIClient, url: str) -> bytes:
         return response.read()
 
 
+# [cut:async]  (the marks: see "A smaller file" in README.md)
 # =============================================================================
 # AsyncOpenAIClient
 # =============================================================================
@@ -6009,6 +6025,7 @@ class AsyncAzureOpenAI(AsyncOpenAIClient):
     __init__ = AzureOpenAI.__init__
 
 
+# [end:async]
 # =============================================================================
 # The module client: openai_images.images.generate(...), as openai.images
 # =============================================================================
@@ -6070,6 +6087,7 @@ class _ModuleImages:
 images = cast(ImagesResource, _ModuleImages())
 
 
+# [cut:batch]
 # =============================================================================
 # Batch runner: many images, live or through the Batch API, resumably
 # =============================================================================
@@ -6231,18 +6249,6 @@ def _file_entries(path: str) -> List[Tuple[str, str, object]]:
 
 
 _BATCH_FIELDS = frozenset(_field_names(ImageGenerationRequest)) | frozenset(_field_names(ImageEditJsonRequest))
-
-
-def _check_field_name(name: str, known: Iterable[str], where: str, extra: str = "extra_body") -> None:
-    """A ``ValueError`` for a field no request of this kind has, with the closest known one."""
-    known = sorted(known)
-    if name in known:
-        return
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ValueError(f"{where}: unknown field {name!r}{hint}; a field this version does not know goes in {extra}")
 
 
 def _job_from(
@@ -8067,6 +8073,7 @@ def _run_engines(
     return not finished and run.fatal is None
 
 
+# [end:batch]
 # =============================================================================
 # Command line: python -m openai_images generate "a white cat"
 # =============================================================================
@@ -8271,6 +8278,8 @@ def _build_parser() -> Any:
     )
     variation.add_argument("image", help="the image file")
     common(variation, kind="variation")
+    subparsers: Dict[str, Any] = {"generate": generate, "edit": edit, "variation": variation}
+    # [cut:batch]
     batch = commands.add_parser(
         "batch",
         help="many images from a jobs file, resumably (live, or through the Batch API)",
@@ -8310,7 +8319,9 @@ def _build_parser() -> Any:
     api.add_argument("--moderation", help=_values(ImageModeration))
     fields(api)
     connection(batch, dry_run=False)
-    parser.set_defaults(oi_subparsers={"generate": generate, "edit": edit, "variation": variation, "batch": batch})
+    subparsers["batch"] = batch
+    # [end:batch]
+    parser.set_defaults(oi_subparsers=subparsers)
     return parser
 
 
@@ -8854,8 +8865,10 @@ def _elide_b64(value: Any, keep: bool) -> Any:
 
 def _run(args: _Options, progress: _Progress) -> int:
     """The command: collect the call, check the outputs, call, save, report."""
+    # [cut:batch]
     if args.command == "batch":
         return _run_batch(args, progress)
+    # [end:batch]
     if getattr(args, "prompt", None) == "-":
         progress.status = "reading the prompt from standard input"
     method, params = _call_for(args)
@@ -8884,6 +8897,7 @@ def _run(args: _Options, progress: _Progress) -> int:
     return 1 if output.rescued else 0
 
 
+# [cut:batch]
 def _run_batch(args: _Options, progress: _Progress) -> int:
     """``batch``: run the jobs (or resume a run), print each saved file, and
     say what failed, or how to resume."""
@@ -9019,6 +9033,9 @@ def _last_run(directory: str) -> Dict[str, Any]:
     if row is None:
         raise _UsageError(f"{manifest.path} does not say which jobs file it ran")
     return row
+
+
+# [end:batch]
 
 
 def _client_options(args: _Options, progress: _Progress) -> Dict[str, Any]:

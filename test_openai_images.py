@@ -7574,7 +7574,7 @@ class LayerTests(TestCase):
         starts = [
             n + 1 for n, line in enumerate(lines[:-1]) if line.startswith("# ====") and lines[n + 1][2:3].isalpha()
         ]
-        self.assertGreaterEqual(len(starts), 14)
+        self.assertGreaterEqual(len(starts), 12)
 
         def section(line: int) -> int:
             return max((start for start in starts if start <= line), default=0)
@@ -7642,6 +7642,49 @@ def runtime_uses(tree: Any) -> List[Tuple[str, int]]:
 
     visit(tree, set())
     return uses
+
+
+class SmallerFileTests(TempFilesMixin, ServerTestCase):
+    def test_the_file_cut_at_its_marks_keeps_the_client_and_its_command_line(self) -> None:
+        """The README's one command cuts the async client and the batch runner;
+        what remains imports, passes the core tests, and generates and edits."""
+        with open(os.path.join(HERE, "README.md"), encoding="utf-8") as handle:
+            command = next(line for line in handle if "[cut:(async|batch)" in line).strip()
+        cut = os.path.join(self.tmp.name, "vendor")
+        os.makedirs(os.path.join(cut, "myapp", "vendor"))
+        shutil.copy(os.path.join(HERE, "openai_images.py"), os.path.join(cut, "myapp", "vendor"))
+        shutil.copy(os.path.join(HERE, "test_openai_images.py"), os.path.join(cut, "myapp", "vendor"))
+        subprocess.run(["bash", "-c", command], cwd=cut, check=True, timeout=60)
+        where = os.path.join(cut, "myapp", "vendor")
+        with open(os.path.join(where, "openai_images.py"), encoding="utf-8") as handle:
+            left = handle.read()
+        for gone in ("class AsyncOpenAIClient", "def run_batch", "[cut:", "[end:"):
+            self.assertNotIn(gone, left)
+        with open(os.path.join(HERE, "openai_images.py"), encoding="utf-8") as handle:
+            self.assertLess(left.count("\n"), 0.8 * handle.read().count("\n"))
+        env = {**cli_environment(self.api.url), "PYTHONPATH": where}
+        core = ["test_openai_images.ConfigTests", "test_openai_images.MultipartTests", "test_openai_images.LayerTests"]
+        tests = subprocess.run(
+            [sys.executable, "-m", "unittest", *core], cwd=where, env=env, capture_output=True, text=True, timeout=120
+        )
+        self.assertEqual(tests.returncode, 0, tests.stderr[-2000:])
+        image = self.write("in.png", PNG)
+        for argv in (["generate", "a cat", "-o", "cat.png"], ["edit", "a hat", image, "-o", "hat.png"]):
+            result = subprocess.run(
+                [sys.executable, "-m", "openai_images", *argv],
+                cwd=self.tmp.name,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(
+            sorted(n for n in os.listdir(self.tmp.name) if n.endswith(".png")), ["cat.png", "hat.png", "in.png"]
+        )
+        gone = subprocess.run(
+            [sys.executable, "-m", "openai_images", "batch", "x"], cwd=where, env=env, capture_output=True, text=True
+        )
+        self.assertEqual(gone.returncode, 2)  # argparse: no such subcommand any more
 
 
 def free_port() -> int:
