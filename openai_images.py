@@ -2678,6 +2678,220 @@ class SSEParser:
 # =============================================================================
 
 
+class _Replay(io.RawIOBase):
+    """The first byte of a response, read while the upload was still
+    going (to see whether the server had answered), then the rest."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            count = min(len(buffer), len(self._head))
+            buffer[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        data = self._rest.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._rest.close()
+        super().close()
+
+
+class _CallConnection:
+    """Resolves names and connects under the call's control, registers
+    every socket with the call before connecting (abort shuts it down),
+    and watches for an early answer while uploading."""
+
+    _oi_call: _Call
+    _oi_read_timeout: Optional[float]
+    _oi_response_class: Any  # set by each connection class: the response class to read with
+    sock: Any
+    response_class: Any
+
+    def __init__(self, *args: Any, oi_call: _Call, oi_read_timeout: Optional[float], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._oi_call = oi_call
+        self._oi_read_timeout = oi_read_timeout
+        self._create_connection = self._oi_open_socket
+        self.response_class = self._oi_response_class
+        self._oi_head = b""  # what the server sent while the request was being sent
+
+    def _oi_open_socket(self, address: Tuple[str, int], timeout: Any, source_address: Any = None) -> socket.socket:
+        import socket
+
+        host, port = address
+        limit = None if timeout is socket._GLOBAL_DEFAULT_TIMEOUT else timeout  # type: ignore[attr-defined]
+        error: Optional[OSError] = None
+        for family, kind, proto, _, addr in _resolve(self._oi_call, host, port, limit):
+            sock = socket.socket(family, kind, proto)
+            self._oi_call.attach(sock)
+            try:
+                sock.settimeout(limit)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(addr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+                if self._oi_call.aborted:
+                    break
+        raise error or OSError(f"getaddrinfo returned no address for {host}")
+
+    def _oi_connected(self) -> None:
+        self.sock.settimeout(self._oi_read_timeout)
+        self._oi_call.connected = True
+
+    def send(self, data: Any) -> None:
+        """Send as http.client does, but stop when the server answers
+        (or closes) before it has read the whole request: its answer
+        (a 401, a 413) is then read as the response, instead of the
+        upload failing with a broken pipe or stalling. The socket is
+        non-blocking meanwhile, so no send can hide an answer."""
+        import contextlib
+        import socket
+
+        if self.sock is None:
+            self.connect()  # type: ignore[attr-defined]
+        call = self._oi_call
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")  # (PyPy sends slices of a cast view very slowly: cast only if needed)
+        sock = cast("socket.socket", self.sock)
+        limit = sock.gettimeout()
+        largest = 1 << 14 if hasattr(sock, "pending") else 1 << 20  # TLS: one record per send
+        ssl = sys.modules.get("ssl")
+        later = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
+        try:
+            sock.settimeout(0.0)
+            while view and not call.answered_early:
+                if call.aborted:  # the socket is shut down (or, on Windows, closed)
+                    call.answered_early = True
+                    return
+                readable, writable = _wait_io(sock, limit)
+                if readable and self._oi_answered():
+                    return
+                if not (readable or writable):
+                    raise socket.timeout("timed out")
+                try:
+                    sent = sock.send(view[:largest])
+                except later:
+                    continue  # the buffer is full (TLS retries the same bytes)
+                except OSError:  # closed by the server (reset, broken pipe, TLS EOF): read what it said
+                    call.answered_early = True
+                    return
+                view = view[sent:]
+        finally:
+            with contextlib.suppress(OSError):  # a socket closed under us has no timeout to restore
+                sock.settimeout(limit)
+
+    def _oi_answered(self) -> bool:
+        """Something arrived during the upload (the socket is
+        non-blocking). True when it is the server's final answer (a
+        status of 200 or more) or its close; false for interim 1xx
+        responses (kept, and skipped when the response is read) and
+        TLS records such as session tickets."""
+        try:
+            data = self.sock.recv(65536)
+        except OSError as exc:
+            ssl = sys.modules.get("ssl")
+            waiting = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
+            if isinstance(exc, waiting):
+                return False
+            data = b""  # reset or closed: no answer to read
+        if data:
+            import functools
+
+            self._oi_head += data
+            self.response_class = functools.partial(self._oi_response_class, oi_head=self._oi_head)
+            if _only_interim(self._oi_head):
+                return False
+        self._oi_call.answered_early = True
+        return True
+
+
+def _open_handler_class() -> Any:
+    """The urllib handler of this module's connections, and the classes it
+    needs that subclass http.client's: made on first use (``_Network``), so
+    that importing this module loads no network module. A Python built
+    without ssl has no ``HTTPSConnection``: then https is refused before any
+    traffic (``HTTPTransport``)."""
+    import functools
+    import http.client
+    import urllib.request
+
+    https_base: Any = getattr(http.client, "HTTPSConnection", None)
+
+    class HTTPResponse(http.client.HTTPResponse):
+        """Skips every 1xx interim response (``103 Early Hints``), not only
+        ``100``, and puts back the byte of an early answer."""
+
+        def __init__(self, sock: Any, *args: Any, oi_head: bytes = b"", **kwargs: Any) -> None:
+            super().__init__(sock, *args, **kwargs)
+            if oi_head:
+                self.fp = io.BufferedReader(_Replay(oi_head, self.fp))
+
+        def _read_status(self) -> Tuple[str, int, str]:
+            while True:
+                version, status, reason = cast("Tuple[str, int, str]", super()._read_status())  # type: ignore[misc]
+                if not 101 < status < 200:  # begin() skips 100 itself; 101 is final
+                    return version, status, reason
+                http.client.parse_headers(self.fp)  # pyright: ignore[reportArgumentType]
+
+    class HTTPConnection(_CallConnection, http.client.HTTPConnection):
+        _oi_response_class = HTTPResponse
+
+        def connect(self) -> None:
+            super().connect()
+            self._oi_connected()
+
+    class HTTPSConnection(_CallConnection, https_base or http.client.HTTPConnection):  # type: ignore[misc]
+        _oi_response_class = HTTPResponse
+        _context: ssl.SSLContext
+        _tunnel_host: Optional[str]
+
+        def connect(self) -> None:
+            # HTTPSConnection.connect, with the handshake after the TLS
+            # socket is registered, so that abort can interrupt it.
+            http.client.HTTPConnection.connect(self)
+            server_hostname = self._tunnel_host or self.host
+            sock = self._context.wrap_socket(self.sock, server_hostname=server_hostname, do_handshake_on_connect=False)
+            self.sock = sock
+            self._oi_call.attach(sock)
+            sock.do_handshake()
+            self._oi_connected()
+
+    class OpenHandler(urllib.request.AbstractHTTPHandler):
+        def __init__(self, context: Callable[[], ssl.SSLContext]) -> None:
+            super().__init__()
+            self._context = context
+
+        def http_open(self, req: Any) -> http.client.HTTPResponse:
+            return self.do_open(
+                functools.partial(HTTPConnection, oi_call=req.oi_call, oi_read_timeout=req.oi_read_timeout), req
+            )
+
+        def https_open(self, req: Any) -> http.client.HTTPResponse:
+            return self.do_open(
+                functools.partial(HTTPSConnection, oi_call=req.oi_call, oi_read_timeout=req.oi_read_timeout),
+                req,
+                context=self._context(),
+            )
+
+        http_request = urllib.request.AbstractHTTPHandler.do_request_
+        https_request = urllib.request.AbstractHTTPHandler.do_request_
+
+    return OpenHandler
+
+
 class _Network:
     """The network classes, built on first use so that importing this module
     does not load urllib, http.client, ssl or email."""
@@ -2693,8 +2907,6 @@ class _Network:
             return cls._instance
 
     def __init__(self) -> None:
-        import contextlib
-        import functools
         import http.client
         import socket
         import urllib.error
@@ -2703,202 +2915,10 @@ class _Network:
         self.http_client = http.client
         self.socket = socket
         # a Python built without OpenSSL has no ssl module, hence no http.client.HTTPSConnection
-        https_base: Any = getattr(http.client, "HTTPSConnection", None)
-        self.has_tls = https_base is not None
+        self.has_tls = hasattr(http.client, "HTTPSConnection")
         self.urllib_request = urllib.request
         self.URLError = urllib.error.URLError
-
-        class Replay(io.RawIOBase):
-            """The first byte of a response, read while the upload was still
-            going (to see whether the server had answered), then the rest."""
-
-            def __init__(self, head: bytes, rest: Any) -> None:
-                super().__init__()
-                self._head = head
-                self._rest = rest
-
-            def readable(self) -> bool:
-                return True
-
-            def readinto(self, buffer: Any) -> int:
-                if self._head:
-                    count = min(len(buffer), len(self._head))
-                    buffer[:count] = self._head[:count]
-                    self._head = self._head[count:]
-                    return count
-                data = self._rest.read1(len(buffer))
-                buffer[: len(data)] = data
-                return len(data)
-
-            def close(self) -> None:
-                self._rest.close()
-                super().close()
-
-        class HTTPResponse(http.client.HTTPResponse):
-            """Skips every 1xx interim response (``103 Early Hints``), not only
-            ``100``, and puts back the byte of an early answer."""
-
-            def __init__(self, sock: Any, *args: Any, oi_head: bytes = b"", **kwargs: Any) -> None:
-                super().__init__(sock, *args, **kwargs)
-                if oi_head:
-                    self.fp = io.BufferedReader(Replay(oi_head, self.fp))
-
-            def _read_status(self) -> Tuple[str, int, str]:
-                while True:
-                    version, status, reason = cast("Tuple[str, int, str]", super()._read_status())  # type: ignore[misc]
-                    if not 101 < status < 200:  # begin() skips 100 itself; 101 is final
-                        return version, status, reason
-                    http.client.parse_headers(self.fp)  # pyright: ignore[reportArgumentType]
-
-        class CallConnection:
-            """Resolves names and connects under the call's control, registers
-            every socket with the call before connecting (abort shuts it down),
-            and watches for an early answer while uploading."""
-
-            _oi_call: _Call
-            _oi_read_timeout: Optional[float]
-            sock: Any
-            response_class: Any
-
-            def __init__(self, *args: Any, oi_call: _Call, oi_read_timeout: Optional[float], **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                self._oi_call = oi_call
-                self._oi_read_timeout = oi_read_timeout
-                self._create_connection = self._oi_open_socket
-                self.response_class = HTTPResponse
-                self._oi_head = b""  # what the server sent while the request was being sent
-
-            def _oi_open_socket(
-                self, address: Tuple[str, int], timeout: Any, source_address: Any = None
-            ) -> socket.socket:
-                host, port = address
-                limit = None if timeout is socket._GLOBAL_DEFAULT_TIMEOUT else timeout  # type: ignore[attr-defined]
-                error: Optional[OSError] = None
-                for family, kind, proto, _, addr in _resolve(self._oi_call, host, port, limit):
-                    sock = socket.socket(family, kind, proto)
-                    self._oi_call.attach(sock)
-                    try:
-                        sock.settimeout(limit)
-                        if source_address:
-                            sock.bind(source_address)
-                        sock.connect(addr)
-                        return sock
-                    except OSError as exc:
-                        sock.close()
-                        error = exc
-                        if self._oi_call.aborted:
-                            break
-                raise error or OSError(f"getaddrinfo returned no address for {host}")
-
-            def _oi_connected(self) -> None:
-                self.sock.settimeout(self._oi_read_timeout)
-                self._oi_call.connected = True
-
-            def send(self, data: Any) -> None:
-                """Send as http.client does, but stop when the server answers
-                (or closes) before it has read the whole request: its answer
-                (a 401, a 413) is then read as the response, instead of the
-                upload failing with a broken pipe or stalling. The socket is
-                non-blocking meanwhile, so no send can hide an answer."""
-                if self.sock is None:
-                    self.connect()  # type: ignore[attr-defined]
-                call = self._oi_call
-                view = memoryview(data)
-                if view.format != "B" or view.ndim != 1:
-                    view = view.cast("B")  # (PyPy sends slices of a cast view very slowly: cast only if needed)
-                sock = cast("socket.socket", self.sock)
-                limit = sock.gettimeout()
-                largest = 1 << 14 if hasattr(sock, "pending") else 1 << 20  # TLS: one record per send
-                ssl = sys.modules.get("ssl")
-                later = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
-                try:
-                    sock.settimeout(0.0)
-                    while view and not call.answered_early:
-                        if call.aborted:  # the socket is shut down (or, on Windows, closed)
-                            call.answered_early = True
-                            return
-                        readable, writable = _wait_io(sock, limit)
-                        if readable and self._oi_answered():
-                            return
-                        if not (readable or writable):
-                            raise socket.timeout("timed out")
-                        try:
-                            sent = sock.send(view[:largest])
-                        except later:
-                            continue  # the buffer is full (TLS retries the same bytes)
-                        except OSError:  # closed by the server (reset, broken pipe, TLS EOF): read what it said
-                            call.answered_early = True
-                            return
-                        view = view[sent:]
-                finally:
-                    with contextlib.suppress(OSError):  # a socket closed under us has no timeout to restore
-                        sock.settimeout(limit)
-
-            def _oi_answered(self) -> bool:
-                """Something arrived during the upload (the socket is
-                non-blocking). True when it is the server's final answer (a
-                status of 200 or more) or its close; false for interim 1xx
-                responses (kept, and skipped when the response is read) and
-                TLS records such as session tickets."""
-                try:
-                    data = self.sock.recv(65536)
-                except OSError as exc:
-                    ssl = sys.modules.get("ssl")
-                    waiting = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
-                    if isinstance(exc, waiting):
-                        return False
-                    data = b""  # reset or closed: no answer to read
-                if data:
-                    self._oi_head += data
-                    self.response_class = functools.partial(HTTPResponse, oi_head=self._oi_head)
-                    if _only_interim(self._oi_head):
-                        return False
-                self._oi_call.answered_early = True
-                return True
-
-        class HTTPConnection(CallConnection, http.client.HTTPConnection):
-            def connect(self) -> None:
-                super().connect()
-                self._oi_connected()
-
-        class HTTPSConnection(CallConnection, https_base or http.client.HTTPConnection):  # type: ignore[misc]
-            _context: ssl.SSLContext
-            _tunnel_host: Optional[str]
-
-            def connect(self) -> None:
-                # HTTPSConnection.connect, with the handshake after the TLS
-                # socket is registered, so that abort can interrupt it.
-                http.client.HTTPConnection.connect(self)
-                server_hostname = self._tunnel_host or self.host
-                sock = self._context.wrap_socket(
-                    self.sock, server_hostname=server_hostname, do_handshake_on_connect=False
-                )
-                self.sock = sock
-                self._oi_call.attach(sock)
-                sock.do_handshake()
-                self._oi_connected()
-
-        class OpenHandler(urllib.request.AbstractHTTPHandler):
-            def __init__(self, context: Callable[[], ssl.SSLContext]) -> None:
-                super().__init__()
-                self._context = context
-
-            def http_open(self, req: Any) -> http.client.HTTPResponse:
-                return self.do_open(
-                    functools.partial(HTTPConnection, oi_call=req.oi_call, oi_read_timeout=req.oi_read_timeout), req
-                )
-
-            def https_open(self, req: Any) -> http.client.HTTPResponse:
-                return self.do_open(
-                    functools.partial(HTTPSConnection, oi_call=req.oi_call, oi_read_timeout=req.oi_read_timeout),
-                    req,
-                    context=self._context(),
-                )
-
-            http_request = urllib.request.AbstractHTTPHandler.do_request_
-            https_request = urllib.request.AbstractHTTPHandler.do_request_
-
-        self.OpenHandler = OpenHandler
+        self.OpenHandler = _open_handler_class()
 
     def opener(self, config: OpenAIConfig) -> urllib.request.OpenerDirector:
         """An opener with only what an API client needs: proxies, http(s), no
