@@ -5295,6 +5295,17 @@ class _ResponseContext(Generic[_T]):
 # =============================================================================
 
 
+def _client_config(config: Optional[OpenAIConfig], changes: Dict[str, Any], max_retries: Optional[int]) -> OpenAIConfig:
+    """A client's settings: ``config`` (else the environment's) with ``changes``."""
+    if config is None:
+        config = OpenAIConfig.from_env(**changes)
+    elif changes:
+        config = replace(config, **changes)
+    if max_retries is not None:
+        config = replace(config, retry_policy=replace(config.retry_policy, max_retries=max_retries))
+    return config
+
+
 class _BaseClient:
     """What the sync and async clients share: settings, the interceptor
     chain, and the calls in flight (see ``OpenAIClient``)."""
@@ -5341,27 +5352,14 @@ class _BaseClient:
             if base_url is not None:
                 raise ValueError("data_residency and base_url cannot both be given: data_residency picks the URL")
             base_url = _residency_url(data_residency)
-        changes: Dict[str, Any] = {
-            "api_key": api_key,
-            "base_url": base_url,
-            "organization": organization,
-            "project": project,
-            "default_headers": default_headers,
-            "default_query": default_query,
-            "ssl_context": ssl_context,
-            "proxies": proxies,
-        }
+        changes: Dict[str, Any] = {"api_key": api_key, "base_url": base_url, "organization": organization}
+        changes.update(project=project, default_headers=default_headers, default_query=default_query)
+        changes.update(ssl_context=ssl_context, proxies=proxies)
         if timeout is not NOT_GIVEN:
             changes["timeout"] = Timeout.coerce(timeout)
-        changes = {k: v for k, v in changes.items() if v is not None}
         if not _enforce_credentials:
             changes["require_api_key"] = False
-        if config is None:
-            config = OpenAIConfig.from_env(**changes)
-        elif changes:
-            config = replace(config, **changes)
-        if max_retries is not None:
-            config = replace(config, retry_policy=replace(config.retry_policy, max_retries=max_retries))
+        config = _client_config(config, {k: v for k, v in changes.items() if v is not None}, max_retries)
         if config.api_key is None and config.require_api_key:
             config.resolve_api_key()  # raises the "no API key" error before any traffic
         _configure_logging_from_env()
@@ -8184,97 +8182,11 @@ def _build_parser() -> Any:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    def common(sub: Any, *, kind: str) -> None:
-        api = sub.add_argument_group("API parameters (any value is sent as given)")
-        if kind == "variation":
-            api.add_argument("--model", "-m", help="model id (compatible servers only)")
-        else:
-            api.add_argument(
-                "--model",
-                "-m",
-                help=f"model id (default: $OPENAI_IMAGES_MODEL, else {_DEFAULT_CLI_MODEL}); any id is sent as given",
-            )
-        sizes = _values(ImageSize, _NOT_TAKEN.get(kind, ()))
-        api.add_argument("--size", "-s", help=sizes if kind == "variation" else f"{sizes}, or WIDTHxHEIGHT")
-        api.add_argument("-n", type=int, help="number of images")
-        prefer = "" if kind == "variation" else " (legacy; prefer --safety-identifier)"
-        api.add_argument("--user", help=f"end-user identifier{prefer}")
-        api.add_argument("--response-format", help=f"{_values(ImageResponseFormat)} (legacy: retired models only)")
-        if kind != "variation":
-            api.add_argument("--quality", "-q", help=_values(ImageQuality, _NOT_TAKEN.get(kind, ())))
-            api.add_argument("--background", help=_values(ImageBackground))
-            api.add_argument("--output-format", "-f", help=_values(ImageOutputFormat))
-            api.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
-            api.add_argument("--moderation", help=_values(ImageModeration))
-            api.add_argument("--safety-identifier", help="stable end-user id for safety monitoring")
-            api.add_argument("--stream", action="store_true", help="stream the result, with partial images")
-            api.add_argument(
-                "--partial-images", type=int, metavar="0-3", help="partial images to stream (implies --stream)"
-            )
-        if kind == "generate":
-            api.add_argument("--style", help=f"{_values(ImageStyle)} (retired dall-e-3 only)")
-        if kind == "edit":
-            api.add_argument("--input-fidelity", help=_values(ImageInputFidelity))
-        fields(api)
-        out = sub.add_argument_group("output")
-        out.add_argument(
-            "-o",
-            "--output",
-            metavar="PATH",
-            help="output file (numbered -1, -2, ... when several), a directory (ending in /), "
-            "or - for standard output; default: new image-DATE-TIME files here",
-        )
-        if kind != "variation":
-            out.add_argument(
-                "--save-partials",
-                action="store_true",
-                help="also save streamed partial images (as NAME-partial-N.EXT; implies --stream)",
-            )
-        out.add_argument("--json", action="store_true", help="print the response as JSON (base64 elided)")
-        out.add_argument("--include-b64", action="store_true", help="with --json: keep the base64 data")
-        out.add_argument("--no-save", action="store_true", help="with --json: do not write image files")
-        out.add_argument("--quiet", action="store_true", help="no progress or notes on stderr")
-        connection(sub)
-
-    def fields(api: Any) -> None:
-        api.add_argument(
-            "--param",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="another API field this version knows; VALUE is parsed as JSON when it can be (repeatable)",
-        )
-        api.add_argument(
-            "--extra",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="a field this version does not know, sent as given (repeatable)",
-        )
-
-    def connection(sub: Any, dry_run: bool = True) -> None:
-        conn = sub.add_argument_group("connection")
-        conn.add_argument("--base-url", help="API base URL (default: OPENAI_BASE_URL or https://api.openai.com/v1)")
-        conn.add_argument(
-            "--timeout",
-            type=_seconds,
-            metavar="SECONDS",
-            help="give up after this long without data from the server (default 600)",
-        )
-        conn.add_argument("--max-retries", type=int, metavar="N", help="retries of transient failures (default 2)")
-        conn.add_argument("--verbose", "-v", action="store_true", help="log HTTP requests to stderr (keys redacted)")
-        if dry_run:
-            conn.add_argument(
-                "--dry-run",
-                action="store_true",
-                help="print the request that would be sent (key redacted) and exit; no network",
-            )
-
     generate = commands.add_parser(
         "generate", help="create images from a prompt", description="Create images from a prompt."
     )
     generate.add_argument("prompt", help="the prompt, or - to read it from standard input")
-    common(generate, kind="generate")
+    _add_api_options(generate, kind="generate")
     edit = commands.add_parser(
         "edit",
         help="edit images (files, URLs or file ids)",
@@ -8289,7 +8201,7 @@ def _build_parser() -> Any:
         "--mask", help="mask: a PNG file whose transparent areas are edited (JSON form: a URL, or a file id)"
     )
     edit.add_argument("--markup", help="markup file (a transparent PNG drawn over the image as a guide)")
-    common(edit, kind="edit")
+    _add_api_options(edit, kind="edit")
     variation = commands.add_parser(
         "variation",
         help="variations of an image (retired upstream; for compatible servers)",
@@ -8297,9 +8209,110 @@ def _build_parser() -> Any:
         "this command is kept for compatible servers that still offer it.",
     )
     variation.add_argument("image", help="the image file")
-    common(variation, kind="variation")
+    _add_api_options(variation, kind="variation")
     subparsers: Dict[str, Any] = {"generate": generate, "edit": edit, "variation": variation}
     # [cut:batch]
+    subparsers["batch"] = _add_batch_parser(commands)
+    # [end:batch]
+    parser.set_defaults(oi_subparsers=subparsers)
+    return parser
+
+
+def _add_api_options(sub: Any, *, kind: str) -> None:
+    """The API parameters and output options of generate, edit or variation."""
+    api = sub.add_argument_group("API parameters (any value is sent as given)")
+    if kind == "variation":
+        api.add_argument("--model", "-m", help="model id (compatible servers only)")
+    else:
+        api.add_argument(
+            "--model",
+            "-m",
+            help=f"model id (default: $OPENAI_IMAGES_MODEL, else {_DEFAULT_CLI_MODEL}); any id is sent as given",
+        )
+    sizes = _values(ImageSize, _NOT_TAKEN.get(kind, ()))
+    api.add_argument("--size", "-s", help=sizes if kind == "variation" else f"{sizes}, or WIDTHxHEIGHT")
+    api.add_argument("-n", type=int, help="number of images")
+    prefer = "" if kind == "variation" else " (legacy; prefer --safety-identifier)"
+    api.add_argument("--user", help=f"end-user identifier{prefer}")
+    api.add_argument("--response-format", help=f"{_values(ImageResponseFormat)} (legacy: retired models only)")
+    if kind != "variation":
+        api.add_argument("--quality", "-q", help=_values(ImageQuality, _NOT_TAKEN.get(kind, ())))
+        api.add_argument("--background", help=_values(ImageBackground))
+        api.add_argument("--output-format", "-f", help=_values(ImageOutputFormat))
+        api.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
+        api.add_argument("--moderation", help=_values(ImageModeration))
+        api.add_argument("--safety-identifier", help="stable end-user id for safety monitoring")
+        api.add_argument("--stream", action="store_true", help="stream the result, with partial images")
+        api.add_argument(
+            "--partial-images", type=int, metavar="0-3", help="partial images to stream (implies --stream)"
+        )
+    if kind == "generate":
+        api.add_argument("--style", help=f"{_values(ImageStyle)} (retired dall-e-3 only)")
+    if kind == "edit":
+        api.add_argument("--input-fidelity", help=_values(ImageInputFidelity))
+    _add_field_options(api)
+    out = sub.add_argument_group("output")
+    out.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="output file (numbered -1, -2, ... when several), a directory (ending in /), "
+        "or - for standard output; default: new image-DATE-TIME files here",
+    )
+    if kind != "variation":
+        out.add_argument(
+            "--save-partials",
+            action="store_true",
+            help="also save streamed partial images (as NAME-partial-N.EXT; implies --stream)",
+        )
+    out.add_argument("--json", action="store_true", help="print the response as JSON (base64 elided)")
+    out.add_argument("--include-b64", action="store_true", help="with --json: keep the base64 data")
+    out.add_argument("--no-save", action="store_true", help="with --json: do not write image files")
+    out.add_argument("--quiet", action="store_true", help="no progress or notes on stderr")
+    _add_connection_options(sub)
+
+
+def _add_field_options(api: Any) -> None:
+    """--param (a field this version knows) and --extra (one it does not)."""
+    api.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another API field this version knows; VALUE is parsed as JSON when it can be (repeatable)",
+    )
+    api.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a field this version does not know, sent as given (repeatable)",
+    )
+
+
+def _add_connection_options(sub: Any, dry_run: bool = True) -> None:
+    """--base-url, --timeout, --max-retries, --verbose (and --dry-run)."""
+    conn = sub.add_argument_group("connection")
+    conn.add_argument("--base-url", help="API base URL (default: OPENAI_BASE_URL or https://api.openai.com/v1)")
+    conn.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="give up after this long without data from the server (default 600)",
+    )
+    conn.add_argument("--max-retries", type=int, metavar="N", help="retries of transient failures (default 2)")
+    conn.add_argument("--verbose", "-v", action="store_true", help="log HTTP requests to stderr (keys redacted)")
+    if dry_run:
+        conn.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the request that would be sent (key redacted) and exit; no network",
+        )
+
+
+# [cut:batch]
+def _add_batch_parser(commands: Any) -> Any:
+    """The batch subcommand."""
     batch = commands.add_parser(
         "batch",
         help="many images from a jobs file, resumably (live, or through the Batch API)",
@@ -8337,12 +8350,12 @@ def _build_parser() -> Any:
     api.add_argument("--output-format", "-f", help=_values(ImageOutputFormat))
     api.add_argument("--compression", type=int, metavar="0-100", help="output compression (jpeg, webp)")
     api.add_argument("--moderation", help=_values(ImageModeration))
-    fields(api)
-    connection(batch, dry_run=False)
-    subparsers["batch"] = batch
-    # [end:batch]
-    parser.set_defaults(oi_subparsers=subparsers)
-    return parser
+    _add_field_options(api)
+    _add_connection_options(batch, dry_run=False)
+    return batch
+
+
+# [end:batch]
 
 
 def _values(constants: type, leave_out: Iterable[str] = ()) -> str:
