@@ -617,15 +617,29 @@ class _FrozenValue(_FieldsEqual):
     def __repr__(self) -> str:
         """The settings, with the value of every header or query parameter
         whose name says key, token, secret, auth, cookie or password hidden."""
-        shown = []
+        shown: List[str] = []
         for spec in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, spec.name)
-            if isinstance(value, Mapping):
-                items = cast("Mapping[str, object]", value).items()
-                value = {k: "<redacted>" if _is_secret_header(str(k)) else v for k, v in items}
             if spec.repr:
-                shown.append(f"{spec.name}={value!r}")
+                shown.append(f"{spec.name}={_redacted_setting(getattr(self, spec.name))!r}")
         return f"{type(self).__qualname__}({', '.join(shown)})"
+
+
+def _redacted_setting(value: object) -> object:
+    """A setting as a repr may show it: the values of secret-named headers
+    and query parameters hidden, and in a URL its password and secret query values."""
+    if isinstance(value, str) and "://" in value:
+        from urllib.parse import parse_qsl
+
+        shown = _redact_url(value)
+        for name, secret in parse_qsl(value.partition("?")[2]):
+            if (_is_secret_header(name) or "sig" in name.lower()) and secret:
+                shown = shown.replace(secret, "<redacted>")
+        return shown
+    if isinstance(value, Mapping):
+        items = cast("Mapping[object, object]", value).items()
+        hidden = {k: _is_secret_header(str(k)) or "sig" in str(k).lower() for k, _ in items}
+        return {k: "<redacted>" if hidden[k] else _redacted_setting(v) for k, v in items}
+    return value
 
 
 def _empty_dict() -> Dict[str, Any]:
@@ -1797,6 +1811,34 @@ def _zlib() -> Any:
     return zlib
 
 
+def _content_encoding(headers: Mapping[str, str], truncate: bool) -> Optional[str]:
+    """The body's compression (``gzip``, ``deflate``) or ``None``; one this
+    client cannot undo is a ``BodyError`` (with ``truncate``, an error body,
+    it is kept as it came instead, its status still reported)."""
+    given = headers.get("content-encoding", "")
+    codings = [c.strip().lower() for c in given.split(",") if c.strip().lower() not in ("", "identity")]
+    if codings not in ([], ["gzip"], ["x-gzip"], ["deflate"]) and not truncate:
+        raise BodyError(f"The response uses a content encoding this client cannot decode ({given[:60]!r})")
+    encoding = codings[0] if codings else None
+    if encoding is not None and _zlib() is None:
+        if not truncate:
+            raise BodyError(f"The response is {encoding}-compressed, but this Python has no zlib module to decode it")
+        return None
+    return encoding
+
+
+def _declared_length(text: Optional[str]) -> Optional[int]:
+    """A ``Content-Length`` believed: a plain decimal that agrees with its
+    repeats. Anything else is ignored, not an error: http.client framed the
+    body already, and a paid answer is kept whatever its headers say.
+    (Leading zeros count for nothing; thousands of digits are absurd, not slow.)"""
+    if text is None:
+        return None
+    values = {value.strip().lstrip("0") or "0" for value in text.split(",")}
+    number = values.pop() if len(values) == 1 else ""
+    return int(number) if number.isascii() and number.isdigit() and len(number) <= 18 else None
+
+
 class BodyDecoder:
     """A response body as bytes arrive: ``feed(chunk)`` each piece, then
     ``finish()`` for the whole body. No I/O.
@@ -1814,29 +1856,11 @@ class BodyDecoder:
     ) -> None:
         self.limit = limit
         self.truncate = truncate
-        given = headers.get("content-encoding", "")
-        codings = [c.strip().lower() for c in given.split(",") if c.strip().lower() not in ("", "identity")]
-        self.encoding = codings[0] if codings else None
-        if codings not in ([], ["gzip"], ["x-gzip"], ["deflate"]) and not truncate:
-            raise BodyError(f"The response uses a content encoding this client cannot decode ({given[:60]!r})")
-        if self.encoding is not None and _zlib() is None:
-            if not truncate:
-                raise BodyError(
-                    f"The response is {self.encoding}-compressed, but this Python has no zlib module to decode it"
-                )
-            self.encoding = None  # an error body: kept as it came, its status still reported
+        self.encoding = _content_encoding(headers, truncate)
         self._decoder: Any = None
         self._head = b""  # the first byte of a deflate body, until the second tells zlib from raw
-        self.declared: Optional[int] = None
-        text = headers.get("content-length")
-        if text is not None and "transfer-encoding" not in headers and not head:
-            # Only a plain decimal that agrees with its repeats is believed; anything else is
-            # ignored, not an error: http.client framed the body already, and a paid answer is
-            # kept whatever its headers say. (Leading zeros count for nothing.)
-            values = {value.strip().lstrip("0") or "0" for value in text.split(",")}
-            text = values.pop() if len(values) == 1 else ""
-            if text.isascii() and text.isdigit():
-                self.declared = int(text) if len(text) <= 18 else None  # thousands of digits: absurd, not slow
+        framed = "transfer-encoding" not in headers and not head
+        self.declared = _declared_length(headers.get("content-length")) if framed else None
         self.received = self.size = 0
         self._parts: List[bytes] = []
         if limit is not None and self.declared is not None and self.declared > limit and not truncate:
@@ -2862,7 +2886,7 @@ def _open_handler_class() -> Any:
             # HTTPSConnection.connect, with the handshake after the TLS
             # socket is registered, so that abort can interrupt it.
             http.client.HTTPConnection.connect(self)
-            server_hostname = self._tunnel_host or self.host
+            server_hostname = cast(str, self._tunnel_host or self.host)  # pyright: ignore[reportUnknownMemberType]
             sock = self._context.wrap_socket(self.sock, server_hostname=server_hostname, do_handshake_on_connect=False)
             self.sock = sock
             self._oi_call.attach(sock)
@@ -3109,16 +3133,7 @@ class HTTPTransport:
         timeout = _timeout_of(request)
         body = request.body
         upload = _upload(body.iter_chunks(), call) if isinstance(body, MultipartEncoder) else None
-        plain = {k: v for k, v in request.headers.items() if not _is_secret_header(k)}
-        if isinstance(body, MultipartEncoder):
-            plain["Content-Length"] = str(body.content_length)
-        data: Any = body if upload is None else upload  # bytes, or an iterator of blocks sent as they are
-        url_request = net.urllib_request.Request(request.url, data=data, headers=plain, method=request.method)
-        for name, value in request.headers.items():
-            if _is_secret_header(name):  # never carried across a redirect
-                url_request.add_unredirected_header(name, value)
-        url_request.oi_call = call  # pyright: ignore[reportAttributeAccessIssue]
-        url_request.oi_read_timeout = timeout.read  # pyright: ignore[reportAttributeAccessIssue]
+        url_request = _url_request(net, request, upload)
         try:
             raw = opener.open(url_request, timeout=timeout.connect)
         except _LocalFailure as failure:
@@ -3144,6 +3159,24 @@ class HTTPTransport:
             else:
                 response.read(self.config.max_response_bytes)
         return response
+
+
+def _url_request(net: _Network, request: Request, upload: Optional[Iterator[Union[bytes, memoryview]]]) -> Any:
+    """The urllib request of ``request``: credentials as unredirected headers
+    (never carried across a redirect), a multipart body sent block by block
+    (``upload``) with its length, and the call and read timeout for the connection."""
+    body = request.body
+    plain = {k: v for k, v in request.headers.items() if not _is_secret_header(k)}
+    if isinstance(body, MultipartEncoder):
+        plain["Content-Length"] = str(body.content_length)
+    data: Any = body if upload is None else upload  # bytes, or an iterator of blocks sent as they are
+    url_request = net.urllib_request.Request(request.url, data=data, headers=plain, method=request.method)
+    for name, value in request.headers.items():
+        if _is_secret_header(name):
+            url_request.add_unredirected_header(name, value)
+    url_request.oi_call = _call_of(request)  # pyright: ignore[reportAttributeAccessIssue]
+    url_request.oi_read_timeout = _timeout_of(request).read  # pyright: ignore[reportAttributeAccessIssue]
+    return url_request
 
 
 class _BodyReader:
@@ -3236,9 +3269,10 @@ def _connection_error(exc: BaseException, request: Request, call: _Call, request
             limit=limit,
             request_id=request_id,
         )
-    ssl = sys.modules.get("ssl")  # loaded by any TLS connection; absent, no TLS error is possible
+    ssl: Any = sys.modules.get("ssl")  # loaded by any TLS connection; absent, no TLS error is possible
     if ssl is not None and isinstance(reason, ssl.SSLCertVerificationError):
-        detail = f"TLS certificate verification failed for {host}: {reason.verify_message}. "
+        verify: object = getattr(reason, "verify_message", "")
+        detail = f"TLS certificate verification failed for {host}: {verify}. "
         detail += "Pass ssl_context=... with your CA, or set SSL_CERT_FILE."
         return APIConnectionError(detail, request, request_id=request_id)
     if isinstance(reason, net.socket.gaierror):
@@ -4507,7 +4541,8 @@ class ImageStream:
             if self._state in (self.CLOSED, self.ABORTED):
                 return
             reading = self._state == self.READING
-            finished = wanted == self.CLOSED and self._decoder.completed is not None
+            # complete: the completed event was delivered (received, and nothing left to hand over)
+            finished = wanted == self.CLOSED and self._decoder.completed is not None and not self._pending
             self._state = self.CLOSED if finished and not reading else self.ABORTED
         if reading or self._state == self.ABORTED:
             self._call.abort(AbortReason.USER)  # the reading thread wakes, and releases
@@ -4999,18 +5034,25 @@ class ImagesResource(_Images):
                 call=call,
                 leave_body=mode == _STREAMED,
             )
-            response = client.chain(sent)
-            limit = config.max_response_bytes
-            if mode == _STREAMED:
-                call.hand_over()  # the StreamedResponse finishes the call when it is closed
-                return StreamedResponse[Any](response, sent, call, endpoint.kind if streaming else None, config)
-            if not streaming:
-                if mode == _RAW:
-                    response.read(limit)  # the body is read now; parse() parses it
-                    return RawResponse[Any](response, sent, limit)
-                return ImagesResponse.parse(response, limit)
-            image_stream = _stream_of(response, call, endpoint.kind, config)
-            return image_stream if mode == _PARSED else RawResponse[Any](response, sent, limit, image_stream)
+            return _result(client.chain(sent), sent, call, mode, endpoint.kind if streaming else None, config)
+
+
+def _result(
+    response: Response, sent: Request, call: _Call, mode: str, stream_kind: Optional[str], config: OpenAIConfig
+) -> Any:
+    """What a call returns, by ``mode`` (see ``ImagesResource._call``) and
+    whether it streams (``stream_kind``, the events' kind)."""
+    limit = config.max_response_bytes
+    if mode == _STREAMED:
+        call.hand_over()  # the StreamedResponse finishes the call when it is closed
+        return StreamedResponse[Any](response, sent, call, stream_kind, config)
+    if stream_kind is None:
+        if mode == _RAW:
+            response.read(limit)  # the body is read now; parse() parses it
+            return RawResponse[Any](response, sent, limit)
+        return ImagesResponse.parse(response, limit)
+    image_stream = _stream_of(response, call, stream_kind, config)
+    return image_stream if mode == _PARSED else RawResponse[Any](response, sent, limit, image_stream)
 
 
 def _given(value: Any) -> Any:
@@ -5196,7 +5238,8 @@ class StreamedResponse(_ResponseView, Generic[_T]):
         """The body's lines (ended by ``\\n``, ``\\r\\n`` or ``\\r``), without
         their endings, as they arrive: linear in the body's size, and bounded
         by ``max_response_bytes`` like every read."""
-        return _lines(self.iter_text())
+        secrets = _secrets_sent(self.http_response.request)  # the attempt's request: it carried the key
+        return (_scrub_text(line, secrets) for line in _lines(self.iter_text()))
 
     def read(self) -> bytes:
         """The whole body (within the client's ``max_response_bytes``); kept,
@@ -6219,7 +6262,7 @@ def load_jobs(
     else:
         entries = [(f"job {number}", f"job-{number}", item) for number, item in enumerate(source, 1)]
     shared = dict(defaults or {})
-    shared_extra = shared.pop("extra_body", None) or {}
+    shared_extra: object = shared.pop("extra_body", None) or {}
     if not isinstance(shared_extra, dict):
         raise ValueError("the defaults' extra_body must be a JSON object")
     for name in shared:
@@ -6529,22 +6572,53 @@ def _lock_run(fd: int, path: str, directory: str) -> Callable[[], None]:
 
 
 def _lock_by_file(lock: str, busy: Exception) -> Callable[[], None]:
-    """The portable lock: ``lock`` created exclusively, holding our process id."""
-    for _ in range(3):
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            if _lock_holder_alive(lock):
-                raise busy from None
+    """The portable lock: ``lock`` holding our process id, created whole and
+    at once (linked from a file written first, so nobody reads it empty).
+    A lock whose process is gone is taken over by renaming it away first:
+    of two runs that both find it stale, one rename wins. Released only by
+    its owner."""
+    mine = f"{lock}.{os.getpid()}.{os.urandom(4).hex()}"
+    with open(mine, "w", encoding="ascii") as handle:
+        handle.write(str(os.getpid()))
+    try:
+        for _ in range(3):
             try:
-                os.unlink(lock)  # its process is gone (killed): the lock is stale
-            except FileNotFoundError:
-                pass
-            continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(str(os.getpid()))
-        return lambda: os.unlink(lock)
-    raise busy
+                os.link(mine, lock)
+                return lambda: _unlock_file(lock, mine)
+            except FileExistsError:
+                if _lock_holder_alive(lock):
+                    raise busy from None
+                _take_stale(lock)
+        raise busy
+    except BaseException:
+        os.unlink(mine)
+        raise
+
+
+def _take_stale(lock: str) -> None:
+    """Move a stale lock out of the way (one run wins the rename), and drop it."""
+    stale = f"{lock}.stale.{os.urandom(4).hex()}"
+    try:
+        os.rename(lock, stale)
+    except FileNotFoundError:
+        return  # another run took it first
+    if _lock_holder_alive(stale):  # a live lock made meanwhile: put it back if the place is free
+        try:
+            os.link(stale, lock)
+        except FileExistsError:
+            pass
+    os.unlink(stale)
+
+
+def _unlock_file(lock: str, mine: str) -> None:
+    """Release the lock if it is still ours (the same file as ``mine``)."""
+    try:
+        if os.path.samefile(lock, mine):
+            os.unlink(lock)
+    except OSError:
+        pass
+    finally:
+        os.unlink(mine)
 
 
 def _lock_holder_alive(lock: str) -> bool:
@@ -7053,7 +7127,7 @@ class _Bucket:
     peak: float = 0.0  # highest level seen before a charge
     rate: Optional[float] = None  # refill per second
     base: Optional[Tuple[float, float, int]] = None  # (time, level, seq)
-    points: List[_SupplyPoint] = field(default_factory=list)  # of the segment
+    points: List[_SupplyPoint] = field(default_factory=lambda: cast("List[_SupplyPoint]", []))  # of the segment
     segment: int = 0  # ignore points of older tickets
     stated: Deque[float] = field(default_factory=lambda: collections.deque(maxlen=_PACER_WINDOW))
 
@@ -7696,7 +7770,7 @@ def _poll_batch(run: _BatchRun, batch_id: str, total: int, polls: Tuple[float, f
             raise _ServerProblem(f"the batch {_safe_text(batch_id)} has no status in the server's reply")
         counts = _json_object(batch.get("request_counts"))
         done, of = _header_count(counts.get("completed")), _header_count(counts.get("total"))
-        run.progress.status = f"{_safe_text(status, 40)} ({done}/{of if of is not None else total} done upstream)"
+        run.progress.status = f"{_safe_text(status, 40)} ({done}/{of or total} done upstream)"
         run.report()
         if status in _BATCH_FINAL:
             return batch
@@ -7714,7 +7788,7 @@ def _batch_errors(batch: Mapping[str, Any]) -> str:
     """Why a batch failed, from its ``errors``: one bounded, printable line."""
     errors = _json_object(batch.get("errors")).get("data")
     found = [_json_object(e) for e in cast("List[object]", errors if isinstance(errors, list) else [])[:5]]
-    details = []
+    details: List[str] = []
     for error in found:
         line = error.get("line")
         where = f"line {line}: " if isinstance(line, int) and not isinstance(line, bool) else ""
@@ -8071,8 +8145,8 @@ def _run_engines(
     """Run the planned jobs with the engine the run asks for (or the one a
     batch in progress needs); returns whether the run was interrupted."""
     if isinstance(source, (str, os.PathLike)):  # what `batch --resume DIR` needs to run it again
-        path = os.path.abspath(os.fspath(cast("Union[str, os.PathLike[str]]", source)))
-        row = {"event": "run", "jobs": path, "defaults": dict(defaults or {}), "batch_api": batch_api}
+        path: str = os.path.abspath(os.fspath(cast("Union[str, os.PathLike[str]]", source)))
+        row: Dict[str, Any] = {"event": "run", "jobs": path, "defaults": dict(defaults or {}), "batch_api": batch_api}
         run.manifest.append(_scrub({**row, "at": _now_text()}, tuple(run.secrets)))
     run.report()
     step = run.manifest.last_event("batch_input", "batch_created", "batch_finished")
@@ -8683,9 +8757,13 @@ class _Progress:
             try:
                 stream.write(text + "\n")
                 stream.flush()
-            except OSError:  # a pipe closed by its reader (`| head -1`): the rest goes nowhere, quietly
+            except BrokenPipeError:  # a pipe closed by its reader (`| head -1`): the rest goes nowhere, quietly
                 if stream is sys.stdout:
                     _silence_stdout()
+            except OSError:  # a full disk: what the caller needed is lost, and that is an error
+                if stream is sys.stdout:
+                    _silence_stdout()
+                    raise
 
     def _spin(self) -> None:
         frames = "|/-\\"
@@ -9219,8 +9297,19 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, OpenAIError) and str(exc).startswith("No API key"):
         return "no API key: set the OPENAI_API_KEY environment variable"
     text = " ".join(str(exc).split())
+    if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, OpenAIError):
+        text = _in_option_words(text)
     attempts = getattr(exc, "attempts", None)
     return f"{text} (after {attempts} attempts)" if attempts and attempts > 1 else text
+
+
+def _in_option_words(text: str) -> str:
+    """A request model's check in the command line's words: the field
+    ``ImageGenerationRequest.user`` is the option ``--user`` (or ``--param user``)."""
+    import re
+
+    options = {api: "-n" if attr == "n" else "--" + attr.replace("_", "-") for attr, api in _CLI_FIELDS.items()}
+    return re.sub(r"\bImage\w*Request\.(\w+)", lambda found: options.get(found[1], f"--param {found[1]}"), text)
 
 
 def _json_error(exc: BaseException, code: int) -> str:

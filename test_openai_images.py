@@ -4666,6 +4666,7 @@ class CLITests(TempFilesMixin, ServerTestCase):
                 "--markup goes with IMAGE files",
             ),
             ("a missing output directory", ["generate", "p", "-o", "nowhere/deep/x.png"], {}, 2, "does not exist"),
+            ("a field of the wrong type", ["generate", "p", "--param", "user=1"], {}, 2, "--user must be str"),
             ("no image at all", ["edit", "p"], {}, 2, "at least one IMAGE"),
             ("files and URLs", ["edit", "p", "in.png", "--image-url", "https://x/a.png"], {}, 2, "not both"),
             ("bad --param", ["generate", "p", "--param", "novalue"], {}, 2, "KEY=VALUE"),
@@ -6487,6 +6488,21 @@ class BatchHostileTests(TempFilesMixin, ServerTestCase):
         finally:
             os.close(write)
         self.assertEqual((gone.returncode, gone.stderr), (0, b""))  # ends quietly
+        if os.path.exists("/dev/full"):  # a full disk is not a closed pipe: the paths are lost, and that is an error
+            with open("/dev/full", "w") as full:
+                lost = run_cli(
+                    "generate",
+                    "x",
+                    "-o",
+                    "full.png",
+                    base_url=self.api.url,
+                    cwd=work,
+                    stdout=full,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            self.assertEqual(lost.returncode, 1, lost.stderr)
+            self.assertIn("No space left on device", lost.stderr)
 
     def test_input_mistakes_are_caught_before_anything_is_sent(self) -> None:
         jobs = os.path.join(self.tmp.name, "jobs.json")
@@ -7560,6 +7576,20 @@ class ResponseSurfaceTests(ServerTestCase):
         )
         self.assertNotIn(TEST_KEY_TAIL, repr(config))
         self.assertNotIn(TEST_KEY_TAIL, repr(oi.OpenAIClient(config=config)))
+        for settings in (
+            {"default_query": {"sig": TEST_KEY}},
+            {"base_url": f"https://example.com/v1?api-key={TEST_KEY}"},
+            {"proxies": {"https": f"http://user:{TEST_KEY}@proxy.example:3128"}},
+        ):
+            config = oi.OpenAIConfig(api_key="sk-other-key-123456", **settings)  # type: ignore[arg-type]
+            self.assertNotIn(TEST_KEY_TAIL, repr(config), settings)
+
+    def test_closing_before_the_completed_event_is_delivered_never_looks_complete(self) -> None:
+        self.api.queue(Action(body=OK_BODY))  # a server that ignored stream=true: the events are all received
+        stream = self.client.images.generate_stream(prompt="p")
+        stream.close()  # the completed event was received, never delivered
+        with self.assertRaises(oi.APIUserAbortError):
+            list(stream)
 
 
 class LayerTests(TestCase):
