@@ -4809,6 +4809,65 @@ def _request_from(endpoint: _Endpoint, request: Any, params: Dict[str, Any], str
     return cls(**params)
 
 
+# The options every method takes besides its request's fields: name, type (as help() shows it), default.
+_CALL_OPTIONS: Tuple[Tuple[str, str, object], ...] = (
+    ("timeout", "Union[float, Timeout, None]", NOT_GIVEN),
+    ("extra_headers", "Optional[Mapping[str, Optional[str]]]", None),
+    ("extra_query", "Optional[Mapping[str, object]]", None),
+    ("extra_body", "Optional[Mapping[str, Any]]", None),
+    ("abort_trigger", "object", None),
+)
+
+
+class _ResourceMethod:
+    """A method of ``ImagesResource``, made from its endpoint's request model:
+    ``method(request=None, /, **fields_and_options)``. What ``help()`` shows
+    is built from the model's fields on first look (one copy of each field:
+    the dataclass), so importing the module imports no ``inspect``."""
+
+    def __init__(self, name: str, returns: str, doc: str) -> None:
+        def method(self: Any, request: Any = None, /, **arguments: Any) -> Any:
+            return self._call(name, {"request": request, **arguments})
+
+        method.__name__ = name
+        method.__qualname__ = f"ImagesResource.{name}"
+        method.__doc__ = " ".join(doc.split())
+        self.function = method
+        self.returns = returns
+
+    def __get__(self, instance: object, owner: Optional[type] = None) -> Any:
+        function = self.function
+        if "__signature__" not in function.__dict__:  # the first look: build what help() shows
+            function.__signature__ = _method_signature(function.__name__, self.returns)  # type: ignore[attr-defined]
+        return function if instance is None else function.__get__(instance, owner)
+
+
+def _method_signature(name: str, returns: str) -> Any:
+    """The signature of an images method: ``self``, the request (positional
+    only), each field of its request model as a keyword (a required one
+    defaults to ``NOT_GIVEN``), the call options, then ``**unexpected``."""
+    import inspect
+
+    endpoint, always_streams = _METHODS[name]
+    kind = inspect.Parameter
+    model = endpoint.request_class
+    parameters = [
+        kind("self", kind.POSITIONAL_ONLY),
+        kind("request", kind.POSITIONAL_ONLY, default=None, annotation=f"Optional[{model.__name__}]"),
+    ]
+    for spec in fields(model):
+        if not (always_streams and spec.name == "stream"):
+            required = spec.default is _NO_DEFAULT and spec.default_factory is _NO_DEFAULT
+            parameters.append(
+                kind(
+                    spec.name, kind.KEYWORD_ONLY, default=NOT_GIVEN if required else spec.default, annotation=spec.type
+                )
+            )
+    parameters += [kind(option, kind.KEYWORD_ONLY, default=d, annotation=a) for option, a, d in _CALL_OPTIONS]
+    parameters.append(kind("unexpected", kind.VAR_KEYWORD, annotation="Any"))
+    return inspect.Signature(parameters, return_annotation=returns)
+
+
 class ImagesResource(_Images):
     """``client.images``: generate, edit (multipart and JSON), variations, and
     their streaming forms (``generate_stream``, …, or ``stream=True``).
@@ -4840,144 +4899,33 @@ class ImagesResource(_Images):
         return cast("_StreamedImages", _DerivedImages(self, _STREAMED))
 
     if not TYPE_CHECKING:  # type checkers see the overloads of _ImagesSurface; help() sees these
-
-        def generate(
-            self,
-            request: Optional[ImageGenerationRequest] = None,
-            /,
-            *,
-            prompt: str = NOT_GIVEN,
-            model: Optional[str] = None,
-            background: Optional[str] = None,
-            complexity: Optional[str] = None,
-            frame_count: Optional[int] = None,
-            frame_duration_ms: Optional[int] = None,
-            moderation: Optional[str] = None,
-            n: Optional[int] = None,
-            output_compression: Optional[int] = None,
-            output_format: Optional[str] = None,
-            partial_images: Optional[int] = None,
-            quality: Optional[str] = None,
-            response_format: Optional[str] = None,
-            safety_identifier: Optional[str] = None,
-            size: Optional[str] = None,
-            stream: Optional[bool] = None,
-            style: Optional[str] = None,
-            svg: Optional[Mapping[str, Any]] = None,
-            user: Optional[str] = None,
-            timeout: Union[float, Timeout, None] = NOT_GIVEN,
-            extra_headers: Optional[Mapping[str, Optional[str]]] = None,
-            extra_query: Optional[Mapping[str, object]] = None,
-            extra_body: Optional[Mapping[str, Any]] = None,
-            abort_trigger: object = None,
-            **unexpected: Any,
-        ) -> Union[ImagesResponse, ImageStream]:
+        generate = _ResourceMethod(
+            "generate",
+            "Union[ImagesResponse, ImageStream]",
             """Create images from a prompt (``POST /images/generations``). With
             ``stream=True`` (or a request whose ``stream`` is true) returns an
-            ``ImageStream`` of ``ImageGen*Event``s."""
-            return self._call("generate", locals())
-
-        def edit(
-            self,
-            request: Optional[ImageEditRequest] = None,
-            /,
-            *,
-            image: Union[FileInput, Sequence[FileInput]] = NOT_GIVEN,
-            prompt: str = NOT_GIVEN,
-            mask: Optional[FileInput] = None,
-            markup: Optional[FileInput] = None,
-            background: Optional[str] = None,
-            complexity: Optional[str] = None,
-            frame_count: Optional[int] = None,
-            frame_duration_ms: Optional[int] = None,
-            input_fidelity: Optional[str] = None,
-            model: Optional[str] = None,
-            moderation: Optional[str] = None,
-            n: Optional[int] = None,
-            output_compression: Optional[int] = None,
-            output_format: Optional[str] = None,
-            partial_images: Optional[int] = None,
-            quality: Optional[str] = None,
-            response_format: Optional[str] = None,
-            safety_identifier: Optional[str] = None,
-            size: Optional[str] = None,
-            stream: Optional[bool] = None,
-            svg: Optional[Mapping[str, Any]] = None,
-            user: Optional[str] = None,
-            timeout: Union[float, Timeout, None] = NOT_GIVEN,
-            extra_headers: Optional[Mapping[str, Optional[str]]] = None,
-            extra_query: Optional[Mapping[str, object]] = None,
-            extra_body: Optional[Mapping[str, Any]] = None,
-            abort_trigger: object = None,
-            **unexpected: Any,
-        ) -> Union[ImagesResponse, ImageStream]:
+            ``ImageStream`` of ``ImageGen*Event``s.""",
+        )
+        edit = _ResourceMethod(
+            "edit",
+            "Union[ImagesResponse, ImageStream]",
             """Edit or extend images (multipart ``POST /images/edits``). Files are
-            streamed from disk; see ``ImageEditRequest`` for the accepted forms."""
-            return self._call("edit", locals())
-
-        def edit_json(
-            self,
-            request: Optional[ImageEditJsonRequest] = None,
-            /,
-            *,
-            images: Sequence[Union[ImageReference, str, Mapping[str, str]]] = NOT_GIVEN,
-            prompt: str = NOT_GIVEN,
-            mask: Optional[Union[ImageReference, str, Mapping[str, str]]] = None,
-            model: Optional[str] = None,
-            background: Optional[str] = None,
-            input_fidelity: Optional[str] = None,
-            moderation: Optional[str] = None,
-            n: Optional[int] = None,
-            output_compression: Optional[int] = None,
-            output_format: Optional[str] = None,
-            partial_images: Optional[int] = None,
-            quality: Optional[str] = None,
-            size: Optional[str] = None,
-            stream: Optional[bool] = None,
-            user: Optional[str] = None,
-            timeout: Union[float, Timeout, None] = NOT_GIVEN,
-            extra_headers: Optional[Mapping[str, Optional[str]]] = None,
-            extra_query: Optional[Mapping[str, object]] = None,
-            extra_body: Optional[Mapping[str, Any]] = None,
-            abort_trigger: object = None,
-            **unexpected: Any,
-        ) -> Union[ImagesResponse, ImageStream]:
-            """Edit images given by URL or file id (JSON ``POST /images/edits``)."""
-            return self._call("edit_json", locals())
-
-        def create_variation(
-            self,
-            request: Optional[ImageVariationRequest] = None,
-            /,
-            *,
-            image: FileInput = NOT_GIVEN,
-            model: Optional[str] = None,
-            n: Optional[int] = None,
-            response_format: Optional[str] = None,
-            size: Optional[str] = None,
-            user: Optional[str] = None,
-            timeout: Union[float, Timeout, None] = NOT_GIVEN,
-            extra_headers: Optional[Mapping[str, Optional[str]]] = None,
-            extra_query: Optional[Mapping[str, object]] = None,
-            extra_body: Optional[Mapping[str, Any]] = None,
-            abort_trigger: object = None,
-            **unexpected: Any,
-        ) -> ImagesResponse:
+            streamed from disk; see ``ImageEditRequest`` for the accepted forms.""",
+        )
+        edit_json = _ResourceMethod(
+            "edit_json",
+            "Union[ImagesResponse, ImageStream]",
+            """Edit images given by URL or file id (JSON ``POST /images/edits``).""",
+        )
+        create_variation = _ResourceMethod(
+            "create_variation",
+            "ImagesResponse",
             """Variations of an image (``POST /images/variations``). The endpoint is
-            retired; a ``DeprecationWarning`` says so on every call."""
-            return self._call("create_variation", locals())
-
-        def generate_stream(self, request: Optional[ImageGenerationRequest] = None, /, **params: Any) -> ImageStream:
-            """``generate`` that always streams (sends ``stream: true``)."""
-            return self._call("generate_stream", {"request": request, **params})
-
-        def edit_stream(self, request: Optional[ImageEditRequest] = None, /, **params: Any) -> ImageStream:
-            """``edit`` that always streams."""
-            return self._call("edit_stream", {"request": request, **params})
-
-        def edit_json_stream(self, request: Optional[ImageEditJsonRequest] = None, /, **params: Any) -> ImageStream:
-            """``edit_json`` that always streams."""
-            return self._call("edit_json_stream", {"request": request, **params})
+            retired; a ``DeprecationWarning`` says so on every call.""",
+        )
+        generate_stream = _ResourceMethod("generate_stream", "ImageStream", "``generate`` that always streams.")
+        edit_stream = _ResourceMethod("edit_stream", "ImageStream", "``edit`` that always streams.")
+        edit_json_stream = _ResourceMethod("edit_json_stream", "ImageStream", "``edit_json`` that always streams.")
 
     def _call(
         self,
