@@ -7043,21 +7043,22 @@ def _duration_seconds(text: Optional[str]) -> Optional[float]:
     return total if total <= _PACER_MAX_SECONDS else None
 
 
-@dataclass
 class _PacerTicket:
     """A started request (opaque). cost: estimate until answered; settled:
-    finished before it; unsure: in flight, sent < _PACER_SKEW s before it."""
+    finished before it; unsure: in flight, sent < _PACER_SKEW s before it.
+    (Plain classes, not dataclasses, here: each dataclass costs the import
+    about half a millisecond.)"""
 
-    seq: int
-    sent_at: float
-    cost: Dict[str, float]
-    settled: Dict[str, float]
-    unsure: Dict[str, float]
-    done: bool = False
+    __slots__ = ("cost", "done", "sent_at", "seq", "settled", "unsure")
+
+    def __init__(
+        self, seq: int, sent_at: float, cost: Dict[str, float], settled: Dict[str, float], unsure: Dict[str, float]
+    ) -> None:
+        self.seq, self.sent_at, self.cost, self.settled, self.unsure = seq, sent_at, cost, settled, unsure
+        self.done = False
 
 
-@dataclass
-class _SupplyPoint:
+class _SupplyPoint(NamedTuple):
     """S(t) >= lo for the true t in [t_lo, t_hi]; S(t) <= hi there too."""
 
     t_lo: float
@@ -7066,18 +7067,18 @@ class _SupplyPoint:
     hi: float
 
 
-@dataclass
 class _Bucket:
     """Client-side view of one server bucket."""
 
-    name: str
-    limit: Optional[float] = None  # stated capacity
-    peak: float = 0.0  # highest level seen before a charge
-    rate: Optional[float] = None  # refill per second
-    base: Optional[Tuple[float, float, int]] = None  # (time, level, seq)
-    points: List[_SupplyPoint] = field(default_factory=lambda: cast("List[_SupplyPoint]", []))  # of the segment
-    segment: int = 0  # ignore points of older tickets
-    stated: Deque[float] = field(default_factory=lambda: collections.deque(maxlen=_PACER_WINDOW))
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.limit: Optional[float] = None  # stated capacity
+        self.peak = 0.0  # highest level seen before a charge
+        self.rate: Optional[float] = None  # refill per second
+        self.base: Optional[Tuple[float, float, int]] = None  # (time, level, seq)
+        self.points: List[_SupplyPoint] = []  # of the segment
+        self.segment = 0  # ignore points of older tickets
+        self.stated: Deque[float] = collections.deque(maxlen=_PACER_WINDOW)
 
     def cap(self) -> float:
         """Capacity for replay: stated, else the peak seen, else infinite."""
