@@ -6445,8 +6445,11 @@ class _Manifest:
         line = (json.dumps(row, separators=(",", ":")) + "\n").encode()
         with self._lock:
             written = 0
-            while written < len(line):
-                written += os.write(self._fd, line[written:])
+            try:
+                while written < len(line):
+                    written += os.write(self._fd, line[written:])
+            except OSError as exc:  # a full disk: say which file
+                raise OSError(exc.errno, f"could not write {self.path} ({exc.strerror or exc})") from None
             self._remember(row)
 
     def done(self, job: BatchJob) -> bool:
@@ -6885,7 +6888,18 @@ class _BatchRun:
         row = {"id": job.id, **(fields or {}), "status": status, "at": _now_text()}
         if status == "started":
             row["fingerprint"] = job.fingerprint()
-        self.manifest.append(_scrub(row, secrets))
+        try:
+            self.manifest.append(_scrub(row, secrets))
+        except OSError as exc:  # a full disk: nothing more is sent; what was saved stays where it is
+            files = ", ".join(row.get("files") or ()) or "none"
+            self.halt_with(
+                OSError(
+                    exc.errno,
+                    f"{exc.strerror}; the run stopped, nothing more is sent: free some space and run it again "
+                    f"(job {job.id}'s images: {files})",
+                )
+            )
+            return
         if status != "started":
             self._count(job, row)
 
@@ -7416,6 +7430,9 @@ def _live_job(run: _BatchRun, client: OpenAIClient, job: BatchJob) -> None:
     """One job, live: sent, answered, saved; a failure fails this job only,
     but a spent quota halts the run (waiting will not help)."""
     run.move(job, "sent")
+    if run.halt.is_set():  # its row could not be written, or the run halted meanwhile: not sent
+        run.move(job, "not run")
+        return
     try:
         method = getattr(client.images, job.method)
         response = method(**job.fields, extra_body=job.extra_body or None, abort_trigger=run.stop)

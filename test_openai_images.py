@@ -2499,7 +2499,7 @@ class CallTests(TempFilesMixin, ServerTestCase):
                 self.api.reset()
                 self.api.queue(stalled_body(framing))
                 with self.assertRaises(oi.APITimeoutError) as timed:
-                    self.client.images.generate(prompt="p", timeout=oi.Timeout(read=10, total=0.5))
+                    self.client.images.generate(prompt="p", timeout=oi.Timeout(read=10, total=0.25))
                 self.assertEqual(timed.exception.limit, "total")
                 self.assertEqual(len(self.api.requests), 1)
 
@@ -3329,7 +3329,7 @@ class HostileInputTests(TempFilesMixin, ServerTestCase):
         many = b'{"data": [' + b"{}," * 5_000_000 + b"{}]}"
         rows: List[Tuple[str, Action, Callable[[], Any], str]] = [
             ("a stream answered with endless JSON", Action(sse=endless(b'{"data": [{"b64_json": "', b"A" * 65536), headers=json_type), lambda: list(client.images.generate_stream(prompt="p")), "larger than the configured limit"),
-            ("a stream answered with a JSON gzip bomb", Action(200, gzip_bytes(b"[" + b" " * 200_000_000 + b"]"), {**json_type, "Content-Encoding": "gzip"}), lambda: list(client.images.generate_stream(prompt="p")), "larger than the configured limit"),
+            ("a stream answered with a JSON gzip bomb", Action(200, gzip_bytes(b"[" + b" " * int(200_000_000 * LOAD_SCALE) + b"]"), {**json_type, "Content-Encoding": "gzip"}), lambda: list(client.images.generate_stream(prompt="p")), "larger than the configured limit"),
             ("millions of empty images in a small gzip", Action(200, gzip_bytes(many), {**json_type, "Content-Encoding": "gzip"}), lambda: self.make_client(max_response_bytes=32 << 20).images.generate(prompt="p"), "more than 100000 arrays and objects"),
         ]  # fmt: skip
         for name, action, call, message in rows:
@@ -6430,6 +6430,88 @@ class BatchHostileTests(TempFilesMixin, ServerTestCase):
                 )
                 self.assertEqual(self.client.images.generate(prompt="p").data[0].to_bytes(), PNG)
                 self.assertEqual(len(self.api.requests), 1)
+
+    def test_a_full_disk_keeps_every_paid_image_and_stops_with_one_line(self) -> None:
+        """DIR on a small tmpfs (root only): images that no longer fit are
+        rescued elsewhere under fresh names; a manifest that cannot be written
+        stops the run with one line, before anything more is paid."""
+        if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("mount")):
+            self.skipTest("needs root to mount a small tmpfs")
+        os.makedirs(self.out())
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", self.out()]).returncode:
+            self.skipTest("this machine cannot mount a tmpfs")
+        self.addCleanup(subprocess.run, ["umount", "-l", self.out()])
+        work = os.path.join(self.tmp.name, "work")
+        os.makedirs(work)
+        big = base64.b64encode(PNG[:8] + b"\0" * 40_000).decode()
+        self.api.queue(*[Action(body={"created": 1, "data": [{"b64_json": big}]})] * 3)
+        jobs = os.path.join(work, "jobs.txt")
+        with open(jobs, "w") as handle:
+            handle.write("a\nb\nc\n")
+        result = main_in_process("batch", jobs, "-o", self.out(), "-j", "1", base_url=self.api.url, cwd=work)
+        self.assertEqual(result.returncode, 1, result)
+        rescued = [name for name in os.listdir(work) if name.startswith("openai-images-rescued-")]
+        in_dir = [name for name in os.listdir(self.out()) if name.endswith(".png")]
+        self.assertEqual((len(in_dir), len(rescued)), (1, 2))  # every paid image kept, none replaced
+        self.assertEqual(result.stderr.count("saved as"), 2)
+        self.assertEqual(len(done_ids(self.out())), 3)
+        manifest = os.path.join(self.out(), "manifest.jsonl")
+        with open(manifest, "ab") as padding:  # blank lines to the end of its last page: a new row needs a page
+            padding.write(b"\n" * (-os.path.getsize(manifest) % 4096))
+        with contextlib.suppress(OSError), open(os.path.join(self.out(), "filler"), "wb") as filler:
+            while True:  # until the disk is full: now the manifest cannot grow
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        sent = len(self.api.requests)
+        with open(jobs, "a") as handle:
+            handle.write("d\n")
+        result = main_in_process("batch", jobs, "-o", self.out(), base_url=self.api.url, cwd=work)
+        self.assertEqual(result.returncode, 1, result)
+        self.assertIn("could not write", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(len(self.api.requests), sent)  # nothing sent: its row could not be written first
+
+    def test_kill_9_between_creating_and_recording_never_pays_twice(self) -> None:
+        """The Batch API engine killed (SIGKILL) as the server creates the
+        input file, then as it creates the batch: the runs after find each by
+        the run's token, and nothing is uploaded or created twice."""
+        jobs = os.path.join(self.tmp.name, "jobs.txt")
+        with open(jobs, "w") as handle:
+            handle.write("a\nb\nc\n")
+        self.api.batch_at_once = True
+        original = self.api.batch_action
+        victims: List[subprocess.Popen[bytes]] = []
+        kill_at = ["/v1/files", "/v1/batches"]
+
+        def killing(record: Recorded) -> Action:
+            action = original(record)  # the file or batch exists upstream now
+            if record.method == "POST" and kill_at and record.path == kill_at[0]:
+                kill_at.pop(0)
+                victims[-1].kill()  # before the reply: the run never learns of it
+                victims[-1].wait()
+            return action
+
+        self.api.batch_action = killing  # type: ignore[method-assign]
+        self.addCleanup(setattr, self.api, "batch_action", original)
+        command = [sys.executable, "-m", "openai_images", "batch", jobs, "-o", self.out(), "--batch-api"]
+        for _ in range(2):
+            victims.append(
+                subprocess.Popen(
+                    [*command, "--poll-interval", "0.01"],
+                    env=cli_environment(self.api.url),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            victims[-1].wait(60)
+            self.assertEqual(victims[-1].returncode, -signal.SIGKILL)
+        final = run_cli("batch", "--resume", self.out(), "--poll-interval", "0.01", base_url=self.api.url, text=True)
+        self.assertEqual(final.returncode, 0, final.stderr)
+        posts = [r.path for r in self.api.requests if r.method == "POST"]
+        self.assertEqual((posts.count("/v1/files"), posts.count("/v1/batches")), (1, 1))
+        self.assertEqual(
+            sorted(n for n in os.listdir(self.out()) if n.endswith(".png")), [f"line-{i}.png" for i in (1, 2, 3)]
+        )
 
     def test_a_manifest_row_without_its_newline_is_never_joined(self) -> None:
         self.assertTrue(oi.run_batch(["a"], self.out(), client=self.client).ok)
