@@ -5250,14 +5250,18 @@ response = client.images.with_raw_response.generate(prompt="a cat", model="gpt-i
 print(response.headers.get("X-Request-ID"), response.status_code, response.http_request.url)
 image = response.parse()
 assert image.data[0].b64_json and response.request_id == image._request_id
+assert response.is_closed and response.http_version == "HTTP/1.1" and response.retries_taken == 0
 """,
     "streaming response": """
 from openai import OpenAI
 client = OpenAI()
 with client.images.with_streaming_response.generate(prompt="a cat", model="gpt-image-1") as response:
     print(response.headers.get("x-request-id"))
+    assert not response.is_closed
     lines = list(response.iter_lines())
-assert lines and '"data"' in "".join(lines)
+assert lines and '"data"' in "".join(lines) and response.is_closed
+stream = client.images.generate(prompt="a cat", stream=True)
+stream.response.close()
 """,
     "client-level raw response": """
 from openai import OpenAI
@@ -5323,8 +5327,11 @@ async def main() -> None:
     response = await client.images.with_raw_response.generate(prompt="a cat")
     assert response.parse().data and response.headers.get("x-request-id")
     async with client.images.with_streaming_response.generate(prompt="a cat") as streamed:
+        assert not streamed.is_closed
         chunks = [chunk async for chunk in streamed.iter_bytes()]
-    assert b"".join(chunks).startswith(b"{")
+    assert b"".join(chunks).startswith(b"{") and streamed.is_closed
+    stream = await client.images.generate(prompt="a cat", stream=True)
+    await stream.response.aclose()
     await client.close()
 asyncio.run(main())
 """,
@@ -7767,7 +7774,11 @@ class SmallerFileTests(TempFilesMixin, ServerTestCase):
         os.makedirs(os.path.join(cut, "myapp", "vendor"))
         shutil.copy(os.path.join(HERE, "openai_images.py"), os.path.join(cut, "myapp", "vendor"))
         shutil.copy(os.path.join(HERE, "test_openai_images.py"), os.path.join(cut, "myapp", "vendor"))
-        subprocess.run(["bash", "-c", command], cwd=cut, check=True, timeout=60)
+        bindir = os.path.join(self.tmp.name, "bin")  # `python`, as the README writes it, is this Python
+        os.makedirs(bindir)
+        os.symlink(sys.executable, os.path.join(bindir, "python"))
+        path = bindir + os.pathsep + os.environ.get("PATH", "")
+        subprocess.run(["bash", "-c", command], cwd=cut, check=True, timeout=60, env={**os.environ, "PATH": path})
         where = os.path.join(cut, "myapp", "vendor")
         with open(os.path.join(where, "openai_images.py"), encoding="utf-8") as handle:
             left = handle.read()
