@@ -3102,11 +3102,16 @@ def endless(head: bytes, piece: bytes) -> Iterator[bytes]:
         yield piece
 
 
+# Load and size tests run at LOAD_SCALE of their full size (OPENAI_IMAGES_LOAD_SCALE,
+# default 0.3); CI's deep stage runs them at 1.
+LOAD_SCALE = float(os.environ.get("OPENAI_IMAGES_LOAD_SCALE", "0.3"))
+
+
 class HostileServerTests(ServerTestCase):
     """Servers that never stop talking: memory stays bounded by the configured
     limits and the call ends with a clear error."""
 
-    LIMIT = 1 << 20
+    LIMIT = max(1 << 18, int((1 << 20) * LOAD_SCALE))  # the limits every endless body runs into (1 MiB at full scale)
     SAFETY_NET = oi.Timeout(connect=5, read=5, total=8)  # a missing limit fails the test instead of hanging it
 
     def bounded(self, call: Callable[[], Any], error: type, message: str, *actions: Action) -> BaseException:
@@ -3430,11 +3435,6 @@ class HostileInputTests(TempFilesMixin, ServerTestCase):
             with self.assertRaises(ValueError):
                 oi.OpenAIClient(config=config).images.generate(model="..", prompt="p")
             self.assertEqual(self.api.requests, [])
-
-
-# Load and size tests run at LOAD_SCALE of their full size (OPENAI_IMAGES_LOAD_SCALE,
-# default 0.3); CI's deep stage runs them at 1.
-LOAD_SCALE = float(os.environ.get("OPENAI_IMAGES_LOAD_SCALE", "0.3"))
 
 
 class LoadTests(ServerTestCase):
@@ -6828,16 +6828,27 @@ class PacedBatchTests(TempFilesMixin, ServerTestCase):
             "remaining-only headers": RateShape(6, 0.25, headers="remaining"),
             "no headers at all": RateShape(6, 0.25, headers="none"),
         }
-        for name, shape in shapes.items():
+
+        def run(name: str, shape: RateShape) -> Tuple[oi.BatchResult, List[str], int, int]:
+            api = FakeImagesAPI()  # each shape its own server: they run at once (most of a run is waiting)
+            api.rate_limit, api.latency = shape, (0.02, 0.05)
+            client = self.make_client(base_url=api.url)
+            out = os.path.join(self.tmp.name, name)
+            try:
+                result = oi.run_batch([f"p{i}" for i in range(14)], out, client=client, concurrency=4)
+            finally:
+                client.close()
+                api.close()
+            return result, done_ids(out), api.most_in_flight, api.limited
+
+        with concurrent.futures.ThreadPoolExecutor(len(shapes)) as pool:
+            outcomes = dict(zip(shapes, pool.map(run, shapes, shapes.values())))
+        for name, (result, done, most, limited) in outcomes.items():
             with self.subTest(name):
-                self.api.reset()
-                shutil.rmtree(self.out(), ignore_errors=True)
-                self.api.rate_limit, self.api.latency = shape, (0.02, 0.05)
-                result = oi.run_batch([f"p{i}" for i in range(14)], self.out(), client=self.client, concurrency=4)
                 self.assertTrue(result.ok, result.failed_ids)
-                self.assertEqual(sorted(done_ids(self.out())), sorted(f"job-{i}" for i in range(1, 15)))
-                self.assertLessEqual(self.api.most_in_flight, 4)
-                self.assertLessEqual(self.api.limited, 5 if shape.headers == "none" else 2, name)  # a rate to find
+                self.assertEqual(sorted(done), sorted(f"job-{i}" for i in range(1, 15)))
+                self.assertLessEqual(most, 4)
+                self.assertLessEqual(limited, 5 if shapes[name].headers == "none" else 2, name)  # a rate to find
 
     def test_a_429_is_never_a_job_failure_while_the_run_goes_on(self) -> None:
         client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))  # the call's retries cannot save it
