@@ -7822,6 +7822,41 @@ class SmallerFileTests(TempFilesMixin, ServerTestCase):
         self.assertEqual(gone.returncode, 2)  # argparse: no such subcommand any more
 
 
+class BatchPlanTests(TestCase):
+    """The planning step alone: jobs, the manifest's rows and DIR's files
+    (name -> modification time) in; what to run, adopt or skip out. No I/O."""
+
+    def test_run_skip_adopt_and_refuse(self) -> None:
+        a, b, c, d = (oi.BatchJob(name, "generate", {"prompt": name}, name) for name in "abcd")
+        rows = {
+            "a": {"id": "a", "status": "done", "files": ["a.png"], "fingerprint": a.fingerprint()},
+            "b": {"id": "b", "status": "started", "fingerprint": b.fingerprint(), "at": "2026-12-02T10:00:00.000Z"},
+            "c": {"id": "c", "status": "started", "fingerprint": c.fingerprint(), "at": "2026-12-02T10:00:00.000Z"},
+            "d": {"id": "d", "status": "failed", "files": []},
+        }
+        sent = oi._time_of("2026-12-02T10:00:00.000Z") or 0.0
+        files = {"a.png": sent - 100, "b.png": sent + 5, "c.png": sent - 100}  # c.png: older than c was sent
+        plan = oi._plan([a, b, c, d], rows, files)
+        self.assertEqual([job.id for job in plan.done], ["a"])
+        self.assertEqual([(job.id, names) for job, names in plan.adopt], [("b", ["b.png"])])
+        self.assertEqual([job.id for job in plan.run], ["c", "d"])
+        changed = oi.BatchJob("a", "generate", {"prompt": "another"}, "a")
+        with self.assertRaises(ValueError) as caught:
+            oi._plan([changed], rows, files)
+        self.assertIn("changed since it was done", str(caught.exception))
+        thief = oi.BatchJob("e", "generate", {"prompt": "e"}, "a")  # its output would replace a's images
+        with self.assertRaises(ValueError) as caught:
+            oi._plan([a, thief], rows, files)
+        self.assertIn("would replace the images of job 'a'", str(caught.exception))
+
+    def test_the_life_of_a_job_is_one_table(self) -> None:
+        life = oi._JOB_LIFE
+        for state, (moves, _status) in life.items():
+            self.assertTrue(set(moves) <= set(life), state)
+        self.assertEqual({status for _, status in life.values() if status}, {"started", "done", "failed"})
+        self.assertEqual(life["done"][0], ())  # done is final: a job is paid once
+
+
 def free_port() -> int:
     """A loopback port with nothing listening (bound, then released)."""
     with socket.socket() as probe:
