@@ -9241,7 +9241,8 @@ def _show_retries(progress: _Progress) -> None:
             if message.startswith("Retrying") and len(values) >= 6:
                 delay, cause, attempt, attempts = values[2], values[3], values[-2], values[-1]
                 why = "rate limited" if cause == 429 else f"status {cause}" if isinstance(cause, int) else str(cause)
-                progress.status = f"{why}; retrying in {delay:.0f} s (attempt {attempt} of {attempts})"
+                shown = f"{delay:.1f}" if isinstance(delay, float) and delay < 10 else f"{delay:.0f}"
+                progress.status = f"{why}; retrying in {shown} s (attempt {attempt} of {attempts})"
             elif message.startswith("Request ") and len(values) >= 3 and isinstance(values[2], int) and values[2]:
                 progress.status = f"waiting for the server (attempt {values[2] + 1})"
 

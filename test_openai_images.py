@@ -4821,10 +4821,10 @@ class CLITests(TempFilesMixin, ServerTestCase):
         self.assertIn("downloading the image failed: 404", failed.stderr)
 
     def test_the_spinner_says_when_it_waits_to_retry(self) -> None:
-        self.api.queue(Action(429, {"error": {"message": "slow down"}}, {"retry-after": "1"}))
+        self.api.queue(Action(429, {"error": {"message": "slow down"}}, {"retry-after-ms": "400"}))
         code, _, shown = self.run_on_terminal("generate", "p", "-o", "r.png")
         self.assertEqual(code, 0, shown)
-        self.assertIn("rate limited; retrying in 1 s (attempt 2 of 3)", shown)
+        self.assertIn("rate limited; retrying in 0.4 s (attempt 2 of 3)", shown)
 
     def test_help_lists_the_values_from_the_constants(self) -> None:
         generate = self.ok("generate", "--help").stdout
