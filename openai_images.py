@@ -4468,33 +4468,54 @@ class ImageStream:
     def __iter__(self) -> ImageStream:
         return self
 
-    def __next__(self) -> ImageStreamEvent:
+    # Every change of state, in one table: (state, what happens) -> the state after.
+    # "next": a thread starts reading; "event": it got one to deliver; "end": the
+    # stream ended or failed by itself; "cut": it was aborted while being read;
+    # "close"/"abort": by anyone, from any thread; "close done": close() once the
+    # completed event was delivered. A change not in the table leaves the state
+    # as it is (closed and aborted are final).
+    MOVES: ClassVar[Dict[Tuple[str, str], str]] = {
+        (OPEN, "next"): READING,
+        (READING, "event"): OPEN,
+        (READING, "end"): CLOSED,
+        (READING, "cut"): ABORTED,
+        (OPEN, "close done"): CLOSED,
+        (OPEN, "close"): ABORTED,
+        (OPEN, "abort"): ABORTED,
+        (READING, "close"): ABORTED,
+        (READING, "close done"): ABORTED,
+        (READING, "abort"): ABORTED,
+    }
+
+    def _move(self, happened: str) -> Tuple[str, str]:
+        """Apply ``happened`` (under the lock); returns the states before and after.
+        An abort of the call (a trigger, ``client.close()``, a deadline) counts
+        as an abort of an open stream."""
         with self._lock:
             if self._state == self.OPEN and self._call.aborted:
                 self._state = self.ABORTED
-            state = self._state
-            if state == self.OPEN:
-                self._state = self.READING
-        if state == self.ABORTED:
+            before = self._state
+            self._state = self.MOVES.get((before, happened), before)
+            return before, self._state
+
+    def __next__(self) -> ImageStreamEvent:
+        before, _ = self._move("next")
+        if before == self.ABORTED:
             self._release()
             raise self._call.error(self.response.request, self.request_id)
-        if state == self.CLOSED:
+        if before == self.CLOSED:
             raise StopIteration
-        if state == self.READING:
+        if before == self.READING:
             raise RuntimeError("another thread is reading this ImageStream")
         try:
             event = self._next_event()
         except BaseException as exc:
-            ended = self.ABORTED if self._call.aborted or isinstance(exc, APIUserAbortError) else self.CLOSED
-            with self._lock:
-                if self._state == self.READING:
-                    self._state = ended
+            self._move("cut" if self._call.aborted or isinstance(exc, APIUserAbortError) else "end")
             self._release()
             raise
-        with self._lock:
-            if self._state == self.READING:
-                self._state = self.OPEN
-                return event
+        before, after = self._move("event")
+        if after == self.OPEN:
+            return event
         self._release()  # aborted while this event was being read: it is not delivered
         raise self._call.error(self.response.request, self.request_id)
 
@@ -4537,16 +4558,15 @@ class ImageStream:
         self._stop(self.CLOSED)
 
     def _stop(self, wanted: str) -> None:
-        with self._lock:
-            if self._state in (self.CLOSED, self.ABORTED):
-                return
-            reading = self._state == self.READING
-            # complete: the completed event was delivered (received, and nothing left to hand over)
-            finished = wanted == self.CLOSED and self._decoder.completed is not None and not self._pending
-            self._state = self.CLOSED if finished and not reading else self.ABORTED
-        if reading or self._state == self.ABORTED:
-            self._call.abort(AbortReason.USER)  # the reading thread wakes, and releases
-        if not reading:
+        # done: the completed event was delivered (received, and nothing is left to hand over)
+        done = wanted == self.CLOSED and self._decoder.completed is not None and not self._pending
+        before, after = self._move("abort" if wanted == self.ABORTED else "close done" if done else "close")
+        if before in (self.CLOSED, self.ABORTED):
+            self._release()  # (idempotent) a stream whose call was aborted may hold its connection yet
+            return
+        if after == self.ABORTED:
+            self._call.abort(AbortReason.USER)  # a reading thread wakes, and releases
+        if before != self.READING:
             self._release()
 
     def final_image(self) -> ImageStreamEvent:
