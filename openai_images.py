@@ -9285,7 +9285,7 @@ def _error_text(exc: BaseException) -> str:
         return f"{exc.strerror or exc}{name}"
     if isinstance(exc, OpenAIError) and str(exc).startswith("No API key"):
         return "no API key: set the OPENAI_API_KEY environment variable"
-    text = " ".join(str(exc).split())
+    text = " ".join(str(exc).split()).replace("; see .events", "")  # (an attribute: the library's word)
     if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, OpenAIError):
         text = _in_option_words(text)
     attempts = getattr(exc, "attempts", None)

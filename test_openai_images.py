@@ -4669,6 +4669,13 @@ class CLITests(TempFilesMixin, ServerTestCase):
             ),
             ("a missing output directory", ["generate", "p", "-o", "nowhere/deep/x.png"], {}, 2, "does not exist"),
             ("a field of the wrong type", ["generate", "p", "--param", "user=1"], {}, 2, "--user must be str"),
+            (
+                "a stream cut short",
+                ["generate", "p", "--stream", "--max-retries", "0"],
+                {},
+                1,
+                "the server closed the stream after 1 event(s) before its completed event (1 partial image(s) received)",
+            ),
             ("no image at all", ["edit", "p"], {}, 2, "at least one IMAGE"),
             ("files and URLs", ["edit", "p", "in.png", "--image-url", "https://x/a.png"], {}, 2, "not both"),
             ("bad --param", ["generate", "p", "--param", "novalue"], {}, 2, "KEY=VALUE"),
@@ -4741,6 +4748,8 @@ class CLITests(TempFilesMixin, ServerTestCase):
                     )
                 if name == "no images":
                     self.api.queue(Action(200, {"created": 1, "data": []}))
+                if name == "a stream cut short":
+                    self.api.queue(Action(sse=[image_events()[0], "CUT"]))
                 if name == "undecodable image data":
                     self.api.queue(Action(200, {"created": 1, "data": [{"b64_json": "not base64!"}]}))
                 encoding = "PYTHONIOENCODING" in env  # standard streams' encoding: only a process has one
