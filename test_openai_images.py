@@ -7227,9 +7227,15 @@ def stream():
 
 @check
 def abort():
-    silent = listener()  # accepts (the kernel does), never answers
+    silent = listener()  # accepts, never answers
     trigger = threading.Event()
-    threading.Timer(0.05, trigger.set).start()
+    accepted = []
+
+    def abort_once_connected():  # the abort fires on an event of the server, not after a delay
+        accepted.append(silent.accept()[0])
+        trigger.set()
+
+    threading.Thread(target=abort_once_connected, daemon=True).start()
     started = time.monotonic()
     try:
         with client(base_url="http://127.0.0.1:%d/v1" % silent.getsockname()[1]) as c:
@@ -7239,7 +7245,8 @@ def abort():
     else:
         raise AssertionError("not aborted")
     finally:
-        silent.close()
+        for sock in accepted + [silent]:
+            sock.close()
 
 
 @check
