@@ -4490,10 +4490,14 @@ class ImageStream:
     def _move(self, happened: str) -> Tuple[str, str]:
         """Apply ``happened`` (under the lock); returns the states before and after.
         An abort of the call (a trigger, ``client.close()``, a deadline) counts
-        as an abort of an open stream."""
+        as an abort of an open stream; a close or abort once the completed
+        event was delivered (received, nothing left to hand over) ends it
+        quietly: it is complete."""
         with self._lock:
             if self._state == self.OPEN and self._call.aborted:
                 self._state = self.ABORTED
+            if happened in ("close", "abort") and self._decoder.completed is not None and not self._pending:
+                happened = "close done"
             before = self._state
             self._state = self.MOVES.get((before, happened), before)
             return before, self._state
@@ -4558,9 +4562,7 @@ class ImageStream:
         self._stop(self.CLOSED)
 
     def _stop(self, wanted: str) -> None:
-        # done: the completed event was delivered (received, and nothing is left to hand over)
-        done = wanted == self.CLOSED and self._decoder.completed is not None and not self._pending
-        before, after = self._move("abort" if wanted == self.ABORTED else "close done" if done else "close")
+        before, after = self._move("abort" if wanted == self.ABORTED else "close")
         if before in (self.CLOSED, self.ABORTED):
             self._release()  # (idempotent) a stream whose call was aborted may hold its connection yet
             return
@@ -4956,8 +4958,8 @@ class ImagesResource(_Images):
     ) -> Any:
         """The one call path of every method of every images resource.
 
-        ``arguments`` are the method's (its ``locals()``, or the keywords a
-        derived resource was given). ``mode`` says what to return: the parsed
+        ``arguments`` are the request (``request``) and the keywords the
+        method was given. ``mode`` says what to return: the parsed
         result or ``ImageStream`` (``_PARSED``), a ``RawResponse`` whose body has
         been read (``_RAW``), or a ``StreamedResponse`` whose body has not
         (``_STREAMED``). ``on_open`` gets the call as soon as it exists (the
@@ -4971,8 +4973,7 @@ class ImagesResource(_Images):
                 DeprecationWarning,
                 stacklevel=3,
             )
-        params = {name: value for name, value in arguments.items() if name not in ("self", "unexpected")}
-        params.update(arguments.get("unexpected") or {})
+        params = dict(arguments)  # every keyword is a field or an option: any other name is a TypeError below
         request = params.pop("request", None)
         options = {name: _without_not_given(params.pop(name, NOT_GIVEN)) for name in _OPTION_NAMES}
         stream = True if always_streams else params.pop("stream", None)
@@ -7553,11 +7554,14 @@ class _LineSplitter:
 
     def _flush(self) -> None:
         line, size = self.line, self.size
-        self.line, self.size = bytearray(), 0
-        if size > self.limit:
-            self.take_oversize(line)
-        elif line and not line.isspace():  # (strip() would copy the line)
-            self.take(line)
+        self.size = 0
+        try:
+            if size > self.limit:
+                self.take_oversize(line)
+            elif line and not line.isspace():  # (strip() would copy the line)
+                self.take(line)
+        finally:
+            del line[:]  # one buffer for every line: no garbage per line
 
     def end(self) -> None:
         if not self.line or self.line.isspace():

@@ -700,8 +700,10 @@ class FakeImagesAPI:
         b64 = json.dumps(base64.b64encode(image).decode())
         for kind, line in reversed(self.batches[batch_id]["oi_outcomes"]):
             if kind == ("error" if errors else "output"):
-                big = json.dumps(base64.b64encode(PNG[:8] + b"\0" * 300_000).decode())
-                yield json.dumps(line).replace('"IMAGE"', b64).replace('"BIGIMAGE"', big).encode() + b"\n"
+                text = json.dumps(line)
+                if '"BIGIMAGE"' in text:  # (made only for the line that asks: the fake's memory is measured too)
+                    text = text.replace('"BIGIMAGE"', json.dumps(base64.b64encode(PNG[:8] + b"\0" * 300_000).decode()))
+                yield text.replace('"IMAGE"', b64).encode() + b"\n"
 
     def save_outputs(self, batch: Dict[str, Any], directory: str) -> None:
         """Write a finished batch's files to ``directory`` (benchmarks: the files are gigabytes)."""
@@ -6220,14 +6222,16 @@ class BatchTests(TempFilesMixin, ServerTestCase):
         self.assertEqual(len([r for r in self.api.requests if r.path == "/v1/batches" and r.method == "POST"]), 1)
 
     def test_huge_batch_outputs_are_processed_in_flat_memory(self) -> None:
-        self.api.batch_image_bytes = 1_000_000  # 40 lines of 1.33 MB: 53 MB of output
+        # 40 lines of 1.33 MB: 53 MB of output (PyPy, measured by its peak RSS, which also counts garbage not
+        # yet collected and its JIT's code: 120 lines, 160 MB, so that flat and a copy stay far apart)
+        lines = 120 if sys.implementation.name == "pypy" else 40
+        self.api.batch_image_bytes = 1_000_000
         with peak_memory_growth() as peak:
             result = oi.run_batch(
-                [f"p{i}" for i in range(40)], self.out(), client=self.client, batch_api=True, poll_interval=0.001
+                [f"p{i}" for i in range(lines)], self.out(), client=self.client, batch_api=True, poll_interval=0.001
             )
         self.assertTrue(result.ok)
-        # a copy of the output would be 53 MB; PyPy's peak RSS also counts garbage not yet collected
-        self.assertLess(peak.value, 24_000_000 if peak.traced else 40_000_000)
+        self.assertLess(peak.value, 24_000_000 if peak.traced else 64_000_000)  # a copy: 53 MB, or 160 MB on PyPy
         self.assertEqual(os.path.getsize(os.path.join(self.out(), "job-1.png")), 1_000_008)
 
 
@@ -7713,6 +7717,19 @@ class ResponseSurfaceTests(ServerTestCase):
         ):
             config = oi.OpenAIConfig(api_key="sk-other-key-123456", **settings)  # type: ignore[arg-type]
             self.assertNotIn(TEST_KEY_TAIL, repr(config), settings)
+
+    def test_the_methods_made_from_the_models_refuse_every_unknown_keyword(self) -> None:
+        for keywords in ({"unexpected": {"model": "x"}}, {"unexpected": 5}, {"self": 1}, {"sise": "1"}):
+            with self.subTest(keywords), self.assertRaises(TypeError):
+                self.client.images.generate(prompt="p", **keywords)
+        self.assertEqual(self.api.requests, [])
+
+    def test_an_abort_once_the_completed_event_was_delivered_changes_nothing(self) -> None:
+        stream = self.client.images.generate_stream(prompt="p")
+        for event in stream:
+            if isinstance(event, oi.ImageGenCompletedEvent):
+                stream.abort()  # the stream is complete: a no-op, as after close()
+        self.assertEqual(stream.state, oi.ImageStream.CLOSED)
 
     def test_closing_before_the_completed_event_is_delivered_never_looks_complete(self) -> None:
         self.api.queue(Action(body=OK_BODY))  # a server that ignored stream=true: the events are all received
