@@ -27,9 +27,9 @@ from openai_images import AsyncOpenAI, OpenAI
 # `isinstance(stream, openai.Stream)` the SDK's stream class. openai_images
 # returns its own, pydantic-free equivalents. So the fixtures hand the tests
 # an adapter of our client: every ImagesResponse it returns (directly, or from
-# parse()) is validated into the SDK's model with `model_validate` (
-# each of our fields must fit the type of the SDK's field), and everything else passes
-# through untouched. `openai.Stream` / `openai.AsyncStream` name our stream
+# parse()) is validated into the SDK's model with `model_validate` (each of
+# our fields must fit the type of the SDK's field; fields the SDK lacks are
+# let through, as its models do), and everything else passes through untouched. `openai.Stream` / `openai.AsyncStream` name our stream
 # classes for the test module, which imports them after this conftest.
 openai.Stream = openai_images.ImageStream  # type: ignore[misc, assignment]
 openai.AsyncStream = openai_images.AsyncImageStream  # type: ignore[misc, assignment]
