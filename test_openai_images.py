@@ -7846,20 +7846,19 @@ class SmallerFileTests(TempFilesMixin, ServerTestCase):
             self.assertLess(left.count("\n"), 0.8 * handle.read().count("\n"))
         env = {**cli_environment(self.api.url), "PYTHONPATH": where}
         core = ["test_openai_images.ConfigTests", "test_openai_images.MultipartTests", "test_openai_images.LayerTests"]
-        tests = subprocess.run(
-            [sys.executable, "-m", "unittest", *core], cwd=where, env=env, capture_output=True, text=True, timeout=120
-        )
-        self.assertEqual(tests.returncode, 0, tests.stderr[-2000:])
         image = self.write("in.png", PNG)
-        for argv in (["generate", "a cat", "-o", "cat.png"], ["edit", "a hat", image, "-o", "hat.png"]):
-            result = subprocess.run(
-                [sys.executable, "-m", "openai_images", *argv],
-                cwd=self.tmp.name,
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            self.assertEqual(result.returncode, 0, result.stderr)
+        runs = [  # at once: each is mostly a Python starting
+            ([sys.executable, "-m", "unittest", *core], where),
+            ([sys.executable, "-m", "openai_images", "generate", "a cat", "-o", "cat.png"], self.tmp.name),
+            ([sys.executable, "-m", "openai_images", "edit", "a hat", image, "-o", "hat.png"], self.tmp.name),
+        ]
+
+        def run(command: List[str], cwd: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+        with concurrent.futures.ThreadPoolExecutor(len(runs)) as pool:
+            for result in list(pool.map(run, *zip(*runs))):
+                self.assertEqual(result.returncode, 0, result.stderr[-2000:])
         self.assertEqual(
             sorted(n for n in os.listdir(self.tmp.name) if n.endswith(".png")), ["cat.png", "hat.png", "in.png"]
         )
