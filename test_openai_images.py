@@ -6875,7 +6875,8 @@ class PacedBatchTests(TempFilesMixin, ServerTestCase):
                 self.assertTrue(result.ok, result.failed_ids)
                 self.assertEqual(sorted(done), sorted(f"job-{i}" for i in range(1, 15)))
                 self.assertLessEqual(most, 4)
-                self.assertLessEqual(limited, 5 if shapes[name].headers == "none" else 2, name)  # a rate to find
+                # with no headers, the rate is found from the first 429s (the benchmark's 90 jobs: 2 %)
+                self.assertLessEqual(limited, 8 if shapes[name].headers == "none" else 2, name)
 
     def test_a_429_is_never_a_job_failure_while_the_run_goes_on(self) -> None:
         client = self.make_client(retry_policy=oi.RetryPolicy(max_retries=0))  # the call's retries cannot save it
