@@ -6231,7 +6231,7 @@ class BatchTests(TempFilesMixin, ServerTestCase):
                 [f"p{i}" for i in range(lines)], self.out(), client=self.client, batch_api=True, poll_interval=0.001
             )
         self.assertTrue(result.ok)
-        self.assertLess(peak.value, 24_000_000 if peak.traced else 64_000_000)  # a copy: 53 MB, or 160 MB on PyPy
+        self.assertLess(peak.value, 24_000_000 if peak.traced else 80_000_000)  # a copy: 53 MB, or 160 MB on PyPy
         self.assertEqual(os.path.getsize(os.path.join(self.out(), "job-1.png")), 1_000_008)
 
 
@@ -6312,7 +6312,9 @@ class BatchHostileTests(TempFilesMixin, ServerTestCase):
         self.assertTrue(result.ok)
         self.assertEqual(os.path.getsize(os.path.join(self.out(), "job-1.png")), 12_000_008)
         # the line is about 16 MB: held once, its image decoded to disk a megabyte at a time
-        self.assertLess(peak.value, 1.5 * line if peak.traced else 3 * line)  # 4x before
+        # traced (CPython): Python's allocations, 4x before; else PyPy's peak RSS, which also holds its JIT's code
+        # and garbage it has not collected yet: a bound that still tells one copy of the line from several
+        self.assertLess(peak.value, 1.5 * line if peak.traced else 5 * line)
 
     def test_server_text_in_rows_is_printable_bounded_and_holds_no_key(self) -> None:
         seen: List[str] = []
