@@ -5742,8 +5742,9 @@ def _discard(result: object) -> None:
 
 async def _in_thread(work: Callable[[], _T], cancel: Callable[[], None]) -> _T:
     """Run ``work`` in a thread of its own and return (or raise) its outcome.
-    If the awaiting task is cancelled, ``cancel()`` aborts the work, the task
-    waits for the thread to end, then ``CancelledError`` propagates."""
+    The thread has ended when this returns. If the awaiting task is cancelled,
+    ``cancel()`` aborts the work, the task waits for the thread to end, then
+    ``CancelledError`` propagates."""
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -5785,8 +5786,10 @@ async def _in_thread(work: Callable[[], _T], cancel: Callable[[], None]) -> _T:
                 break
         if done.exception() is None:
             _discard(done.result())
-        worker.join()  # it has reported: only its last instructions are left
         raise
+    finally:
+        if done.done():  # it has reported: only its last instructions are left, and no thread outlives its call
+            worker.join()
 
 
 class AsyncImageStream:
