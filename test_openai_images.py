@@ -7964,6 +7964,365 @@ def try_without_a_key(argv: List[str]) -> int:
     return oi.main(argv[1:])
 
 
+# =============================================================================
+# The suite in worker processes
+# =============================================================================
+# Loaded whole (``python -m unittest test_openai_images``, ``python
+# test_openai_images.py``, discovery), the suite runs in worker processes: much
+# of it waits on sockets, subprocesses and clocks, so two cores keep three
+# workers busy. The parent hands out one test at a time (a class with class
+# fixtures goes whole), shows each test's events together as it ends, and runs
+# no test itself. Each worker runs the module's fixtures, so the secrets sweep
+# of ``tearDownModule`` covers every test. OPENAI_IMAGES_TEST_WORKERS=1 runs the
+# suite in one process, as naming a class or a test always does.
+
+WORKER_FDS = "OPENAI_IMAGES_TEST_WORKER_FDS"  # in a worker: "COMMANDS_FD,EVENTS_FD"
+
+# Handed out first, so that no long test is left to run alone at the end (CI
+# prints the 10 slowest; a stale list costs only balance).
+SLOW_FIRST = (
+    "ReadmeTests.",
+    "RestrictedPythonTests.",
+    "SDKCompatibilityTests.",
+    "HostileServerTests.",
+    "SmallerFileTests.",
+    "FaultMatrixTests.",
+)
+
+
+def worker_count() -> int:
+    """OPENAI_IMAGES_TEST_WORKERS (default 3); 1 inside a worker, where
+    ``os.pipe`` cannot be passed on (not POSIX), or for a value that is not a number."""
+    if os.environ.get(WORKER_FDS) or os.name != "posix":
+        return 1
+    try:
+        return max(1, int(os.environ.get("OPENAI_IMAGES_TEST_WORKERS", "3")))
+    except ValueError:
+        return 1
+
+
+def load_tests(loader: unittest.TestLoader, tests: unittest.TestSuite, pattern: Optional[str]) -> unittest.TestSuite:
+    workers = worker_count()
+    return WorkerSuite(tests, sys.modules[__name__], workers) if workers > 1 else tests
+
+
+def test_key(test: Any) -> str:
+    """A test's id without its module's name: the same in every process, however
+    the module was imported (``__main__`` when run as a script)."""
+    if not isinstance(test, unittest.TestCase):
+        return str(test)  # a fixture's error: "setUpClass (module.Class)"
+    return f"{type(test).__qualname__}.{test._testMethodName}"
+
+
+class WorkerFailure(AssertionError):
+    """A worker's failed assertion, its traceback as text."""
+
+
+class WorkerError(Exception):
+    """A worker's error, its traceback as text."""
+
+
+class Described:
+    """What a worker reported about something that is not one of the parent's
+    tests: a subtest, or a class or module fixture."""
+
+    failureException = AssertionError
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+    def id(self) -> str:
+        return self.description
+
+    def __str__(self) -> str:
+        return self.description
+
+    def shortDescription(self) -> None:
+        return None
+
+
+class WorkerSuite(unittest.TestSuite):
+    """``tests`` (from ``module``) run by ``workers`` worker processes (see above)."""
+
+    def __init__(self, tests: unittest.TestSuite, module: Any, workers: int) -> None:
+        super().__init__([tests])
+        self.workers = workers
+        self.path, file = os.path.split(os.path.abspath(module.__file__))
+        self.importable = os.path.splitext(file)[0]  # not "__main__" when run as a script
+        self.local: List[unittest.TestCase] = []  # not the module's (the loader's errors): run here
+        self.by_key: Dict[str, unittest.TestCase] = {}
+        self.units: List[List[str]] = []
+        grouped: Dict[type, List[str]] = {}
+        for test in self.flat(tests):
+            if type(test).__module__ != module.__name__:
+                self.local.append(test)
+                continue
+            self.by_key[test_key(test)] = test
+            if not self.has_class_fixtures(type(test)):
+                self.units.append([test_key(test)])
+            elif type(test) in grouped:
+                grouped[type(test)].append(test_key(test))
+            else:
+                grouped[type(test)] = [test_key(test)]
+                self.units.append(grouped[type(test)])
+
+    @classmethod
+    def flat(cls, suite: Iterable[Any]) -> Iterator[unittest.TestCase]:
+        for test in suite:
+            if isinstance(test, unittest.TestSuite):
+                yield from cls.flat(test)
+            else:
+                yield test
+
+    @staticmethod
+    def has_class_fixtures(test_class: type) -> bool:
+        return any(
+            getattr(test_class, name).__func__ is not getattr(unittest.TestCase, name).__func__
+            for name in ("setUpClass", "tearDownClass")
+        )
+
+    def run(self, result: Any, debug: bool = False) -> Any:
+        for test in self.local:
+            test(result)
+        pending = sorted(self.units, key=lambda unit: not unit[0].startswith(SLOW_FIRST))
+        workers: List[Worker] = []
+        try:
+            workers += [Worker(self) for _ in range(min(self.workers, len(pending)))]
+            while any(worker.alive for worker in workers):
+                alive = {worker.events: worker for worker in workers if worker.alive}
+                for events in select.select(list(alive), [], [])[0]:
+                    alive[events].step(pending, result)
+                if pending and not result.shouldStop and not any(worker.alive for worker in workers):
+                    workers.append(Worker(self))  # every worker died with work left: one more
+        finally:
+            for worker in workers:
+                worker.close()
+        return result
+
+
+class Worker:
+    """One worker process, with a pipe for its orders and one for its events."""
+
+    CODE = "import sys; sys.path.insert(0, sys.argv[1]); import test_openai_images as t; t.work(*sys.argv[2:])"
+
+    def __init__(self, suite: WorkerSuite) -> None:
+        self.suite = suite
+        commands_read, self.commands = os.pipe()
+        self.events, events_write = os.pipe()
+        flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]  # -W, -X, -O as given
+        self.process = subprocess.Popen(
+            [sys.executable, *flags, "-c", self.CODE, HERE, suite.path, suite.importable],
+            pass_fds=(commands_read, events_write),
+            env={**os.environ, WORKER_FDS: f"{commands_read},{events_write}"},
+        )
+        os.close(commands_read)
+        os.close(events_write)
+        self.unread = b""
+        self.alive = True
+        self.assigned: List[str] = []  # handed out, not started yet
+        self.current: Optional[Any] = None  # the test it runs
+        self.held: List[Tuple[str, Any, List[Any]]] = []  # that test's events so far
+
+    def step(self, pending: List[List[str]], result: Any) -> None:
+        """Read what the worker wrote (its event pipe is readable); act on each whole line."""
+        data = os.read(self.events, 1 << 16)
+        if not data:
+            self.died(pending, result)
+            return
+        *lines, self.unread = (self.unread + data).split(b"\n")
+        for line in lines:
+            self.act(json.loads(line), pending, result)
+
+    def act(self, event: List[Any], pending: List[List[str]], result: Any) -> None:
+        name, key, *rest = event
+        if name == "ask":
+            unit = pending.pop(0) if pending and not result.shouldStop else []
+            self.assigned = list(unit)
+            os.write(self.commands, (" ".join(unit) + "\n").encode())
+            return
+        test: Any = self.suite.by_key.get(key) or Described(key)
+        if name == "startTest":
+            self.current, self.held = test, []
+            if key in self.assigned:
+                self.assigned.remove(key)
+        if self.current is None:  # a class or module fixture's error
+            replay(result, name, test, rest)
+            return
+        self.held.append((name, test, rest))  # a test's events are shown together, whatever runs beside it
+        if name == "stopTest":
+            for held in self.held:
+                replay(result, *held)
+            self.current = None
+
+    def died(self, pending: List[List[str]], result: Any) -> None:
+        """The worker is gone: the test it ran is an error, and what it had not started goes back."""
+        self.alive = False
+        status = self.process.wait()
+        if self.current is not None:
+            error = f"the worker process ended during this test (exit status {status})"
+            for held in [*self.held, ("addError", self.current, [error]), ("stopTest", self.current, [])]:
+                replay(result, *held)
+        if self.assigned:
+            pending.insert(0, self.assigned)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        os.close(self.events)
+        os.close(self.commands)
+
+
+def replay(result: Any, name: str, test: Any, rest: List[Any]) -> None:
+    """Call ``result``'s method ``name`` as a worker's result was called."""
+    if name in ("addFailure", "addError", "addExpectedFailure"):
+        kind = WorkerFailure if name == "addFailure" else WorkerError
+        getattr(result, name)(test, (kind, kind(rest[0]), None))
+    elif name == "addSubTest":
+        description, failed, text = rest
+        kind = WorkerFailure if failed else WorkerError
+        result.addSubTest(test, Described(description), None if text is None else (kind, kind(text), None))
+    elif name in ("addSkip", "addDuration"):
+        if hasattr(result, name):  # addDuration: Python 3.12+
+            getattr(result, name)(test, rest[0])
+    else:  # startTest, stopTest, addSuccess, addUnexpectedSuccess
+        getattr(result, name)(test)
+
+
+class WorkerResult(unittest.TestResult):
+    """A worker's result: each event goes to the parent as one JSON line."""
+
+    def __init__(self, events: Any) -> None:
+        super().__init__()
+        self.events = events
+
+    def send(self, name: str, test: Any, *rest: Any) -> None:
+        self.events.write(json.dumps([name, test_key(test), *rest]) + "\n")
+        self.events.flush()
+
+    def startTest(self, test: Any) -> None:
+        super().startTest(test)
+        self.send("startTest", test)
+
+    def stopTest(self, test: Any) -> None:
+        super().stopTest(test)
+        self.send("stopTest", test)
+
+    def addSuccess(self, test: Any) -> None:
+        self.send("addSuccess", test)
+
+    def addUnexpectedSuccess(self, test: Any) -> None:
+        self.send("addUnexpectedSuccess", test)
+
+    def addFailure(self, test: Any, err: Any) -> None:
+        self.send("addFailure", test, self._exc_info_to_string(err, test))
+
+    def addError(self, test: Any, err: Any) -> None:
+        self.send("addError", test, self._exc_info_to_string(err, test))
+
+    def addExpectedFailure(self, test: Any, err: Any) -> None:
+        self.send("addExpectedFailure", test, self._exc_info_to_string(err, test))
+
+    def addSkip(self, test: Any, reason: str) -> None:
+        self.send("addSkip", test, reason)
+
+    def addDuration(self, test: Any, elapsed: float) -> None:
+        self.send("addDuration", test, elapsed)
+
+    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
+        text = None if err is None else self._exc_info_to_string(err, test)
+        failed = err is not None and issubclass(err[0], test.failureException)
+        self.send("addSubTest", test, str(subtest), failed, text)
+
+
+class AskingSuite(unittest.TestSuite):
+    """The tests of ``module`` the parent hands out, asked for one unit at a time."""
+
+    _cleanup = False  # nothing to drop: the tests are made as they are asked for
+
+    def __init__(self, module: Any, commands: Any, result: WorkerResult) -> None:
+        super().__init__()
+        self.module, self.commands, self.result = module, commands, result
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            self.result.send("ask", "")
+            keys = self.commands.readline().split()
+            if not keys:
+                return
+            for key in keys:
+                yield unittest.defaultTestLoader.loadTestsFromName(key, self.module)
+
+
+def work(path: str, name: str) -> None:
+    """A worker's life: run the tests of module ``name`` (in ``path``) the
+    parent hands out, and report every event."""
+    commands_fd, events_fd = (int(fd) for fd in os.environ[WORKER_FDS].split(","))
+    os.environ[WORKER_FDS] = "in a worker"  # a test that runs a whole suite runs it in one process
+    sys.path.insert(0, path)
+    module = importlib.import_module(name)
+    with os.fdopen(commands_fd, encoding="utf-8") as commands, os.fdopen(events_fd, "w", encoding="utf-8") as events:
+        result = WorkerResult(events)
+        try:
+            AskingSuite(module, commands, result).run(result)
+        except KeyboardInterrupt:  # Ctrl-C reaches every worker: the parent says so, once
+            sys.exit(130)
+
+
+SAMPLE_TESTS = """
+import os, unittest
+
+class Sample(unittest.TestCase):
+    def test_passes(self): pass
+    def test_fails(self): self.assertEqual(1, 2)
+    def test_errs(self): raise KeyError("boom")
+    def test_skips(self): self.skipTest("no reason")
+    @unittest.expectedFailure
+    def test_fails_as_expected(self): self.fail("expected")
+    def test_subtests(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertLess(i, 2)
+    def test_kills_its_worker(self): os._exit(3)
+    def test_passes_after(self): pass
+
+class WithFixture(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls): raise RuntimeError("no fixture")
+    def test_first(self): pass
+    def test_second(self): pass
+"""
+
+
+class WorkerSuiteTests(TempFilesMixin, TestCase):
+    def test_every_outcome_comes_back_once_even_from_a_worker_that_dies(self) -> None:
+        """The parallel runner reports what a serial run reports, and a worker
+        that dies costs the test it ran, not the tests after it."""
+        path = self.write("sample_tests_of_the_runner.py", SAMPLE_TESTS.encode())
+        spec = importlib.util.spec_from_file_location("sample_tests_of_the_runner", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        tests = unittest.defaultTestLoader.loadTestsFromModule(module)
+        result = unittest.TestResult()
+        WorkerSuite(tests, module, 2).run(result)
+
+        def names(outcomes: Iterable[Any]) -> List[str]:
+            return sorted(str(test).split(" ")[0] for test, *_ in outcomes)
+
+        self.assertEqual(result.testsRun, 8)  # the fixture's class runs none of its tests
+        self.assertEqual(names(result.failures), ["test_fails", "test_subtests"])
+        self.assertEqual(names(result.errors), ["setUpClass", "test_errs", "test_kills_its_worker"])
+        self.assertEqual(names(result.skipped), ["test_skips"])
+        self.assertEqual(names(result.expectedFailures), ["test_fails_as_expected"])
+        texts = dict((str(test).split(" ")[0], text) for test, text in result.failures + result.errors)
+        self.assertIn("AssertionError: 1 != 2", texts["test_fails"])
+        self.assertIn("2 not less than 2", texts["test_subtests"])
+        self.assertIn("KeyError: 'boom'", texts["test_errs"])
+        self.assertIn("RuntimeError: no fixture", texts["setUpClass"])
+        self.assertIn("ended during this test (exit status 3)", texts["test_kills_its_worker"])
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] in (["--try"], ["--serve"]):
         sys.exit(try_without_a_key(sys.argv[1:]))
