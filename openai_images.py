@@ -59,6 +59,7 @@ from typing import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
+    import argparse
     import http.client
     import logging
     import socket
@@ -1110,14 +1111,7 @@ class OpenAIConfig(_FrozenValue):
         if not api_version:
             raise OpenAIError("Azure needs an API version: pass api_version=... or set OPENAI_API_VERSION")
         if base_url is None:
-            endpoint = endpoint or _env("AZURE_OPENAI_ENDPOINT")
-            if not endpoint:
-                raise OpenAIError(
-                    "Azure needs an endpoint: pass endpoint=... (azure_endpoint=...) or set AZURE_OPENAI_ENDPOINT"
-                )
-            base_url = endpoint.rstrip("/") + "/openai"
-            if deployment:
-                base_url += "/deployments/" + _quote_segment(deployment)
+            base_url = _azure_base_url(endpoint, deployment)
         if api_key is None and ad_token is None:
             ad_token = _env("AZURE_OPENAI_AD_TOKEN")
             api_key = None if ad_token else _env("AZURE_OPENAI_API_KEY")
@@ -1219,6 +1213,17 @@ def _quote_segment(value: str) -> str:
     if value in (".", ".."):
         raise ValueError(f"{value!r} cannot be a deployment or model name in a URL path")
     return quote(value, safe="")
+
+
+def _azure_base_url(endpoint: Optional[str], deployment: Optional[str]) -> str:
+    """``{endpoint}/openai[/deployments/{deployment}]``; the endpoint defaults to ``AZURE_OPENAI_ENDPOINT``."""
+    endpoint = endpoint or _env("AZURE_OPENAI_ENDPOINT")
+    if not endpoint:
+        raise OpenAIError(
+            "Azure needs an endpoint: pass endpoint=... (azure_endpoint=...) or set AZURE_OPENAI_ENDPOINT"
+        )
+    base_url = endpoint.rstrip("/") + "/openai"
+    return base_url + "/deployments/" + _quote_segment(deployment) if deployment else base_url
 
 
 # =============================================================================
@@ -2145,15 +2150,12 @@ def _file_tuple(value: object, label: str) -> Tuple[Optional[str], object, Optio
     shape = f"{label}: a file tuple is (filename, content[, content_type[, headers]])"
     if not 2 <= len(given) <= 4:
         raise TypeError(shape)
-    name, content = given[0], given[1]
-    kind = given[2] if len(given) > 2 else None
-    more = given[3] if len(given) > 3 else None
-    if not (
-        (name is None or isinstance(name, str))
-        and (kind is None or isinstance(kind, str))
-        and (more is None or isinstance(more, Mapping))
+    name, content, kind, more = (*given, None, None)[:4]
+    if not all(
+        value is None or isinstance(value, expected) for value, expected in ((name, str), (kind, str), (more, Mapping))
     ):
         raise TypeError(f"{shape}, where filename and content_type are strings (or None) and headers a mapping")
+    name, kind = cast("Optional[str]", name), cast("Optional[str]", kind)
     if kind is not None:
         _check_header("Content-Type", kind, f"{label}: the content type")
     headers = cast("Optional[Mapping[str, str]]", more)
@@ -2781,41 +2783,53 @@ class _CallConnection:
         upload failing with a broken pipe or stalling. The socket is
         non-blocking meanwhile, so no send can hide an answer."""
         import contextlib
-        import socket
 
         if self.sock is None:
             self.connect()  # type: ignore[attr-defined]
-        call = self._oi_call
         view = memoryview(data)
         if view.format != "B" or view.ndim != 1:
             view = view.cast("B")  # (PyPy sends slices of a cast view very slowly: cast only if needed)
         sock = cast("socket.socket", self.sock)
         limit = sock.gettimeout()
-        largest = 1 << 14 if hasattr(sock, "pending") else 1 << 20  # TLS: one record per send
-        ssl = sys.modules.get("ssl")
-        later = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
         try:
             sock.settimeout(0.0)
-            while view and not call.answered_early:
-                if call.aborted:  # the socket is shut down (or, on Windows, closed)
-                    call.answered_early = True
-                    return
-                readable, writable = _wait_io(sock, limit)
-                if readable and self._oi_answered():
-                    return
-                if not (readable or writable):
-                    raise socket.timeout("timed out")
-                try:
-                    sent = sock.send(view[:largest])
-                except later:
-                    continue  # the buffer is full (TLS retries the same bytes)
-                except OSError:  # closed by the server (reset, broken pipe, TLS EOF): read what it said
-                    call.answered_early = True
-                    return
-                view = view[sent:]
+            self._oi_upload(sock, view, limit)
         finally:
             with contextlib.suppress(OSError):  # a socket closed under us has no timeout to restore
                 sock.settimeout(limit)
+
+    def _oi_upload(self, sock: socket.socket, view: memoryview, limit: Optional[float]) -> None:
+        """``send``'s loop on the non-blocking socket: wait until it can
+        write or has something to read (at most ``limit``), and stop at an
+        abort or an answer."""
+        import socket
+
+        call = self._oi_call
+        largest = 1 << 14 if hasattr(sock, "pending") else 1 << 20  # TLS: one record per send
+        while view and not call.answered_early:
+            if call.aborted:  # the socket is shut down (or, on Windows, closed)
+                call.answered_early = True
+                return
+            readable, writable = _wait_io(sock, limit)
+            if readable and self._oi_answered():
+                return
+            if not (readable or writable):
+                raise socket.timeout("timed out")
+            view = view[self._oi_send_some(sock, view[:largest]) :]
+
+    def _oi_send_some(self, sock: socket.socket, block: memoryview) -> int:
+        """Send what the socket takes of ``block``: 0 when its buffer is full
+        (TLS then retries the same bytes), or when the server closed it (then
+        ``answered_early``: read what it said)."""
+        ssl = sys.modules.get("ssl")
+        later = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
+        try:
+            return sock.send(block)
+        except later:
+            return 0
+        except OSError:  # reset, broken pipe, TLS EOF
+            self._oi_call.answered_early = True
+            return 0
 
     def _oi_answered(self) -> bool:
         """Something arrived during the upload (the socket is
@@ -3130,22 +3144,7 @@ class HTTPTransport:
             opener = self._opener
         call.stage = CallStage.DURING_REQUEST
         call.connected = call.answered_early = False
-        timeout = _timeout_of(request)
-        body = request.body
-        upload = _upload(body.iter_chunks(), call) if isinstance(body, MultipartEncoder) else None
-        url_request = _url_request(net, request, upload)
-        try:
-            raw = opener.open(url_request, timeout=timeout.connect)
-        except _LocalFailure as failure:
-            raise failure.error from None
-        except net.http_client.InvalidURL:
-            raise ValueError("The request URL has characters HTTP does not allow; check base_url") from None
-        except (OSError, net.http_client.HTTPException) as exc:
-            error = _network_error(exc, request, call)
-            raise error from error.__cause__
-        finally:
-            if upload is not None:
-                upload.close()
+        raw = _open(net, opener, request, call)
         call.stage = CallStage.DURING_RESPONSE
         call.on_finish(raw.close)
         headers = Headers()
@@ -3159,6 +3158,26 @@ class HTTPTransport:
             else:
                 response.read(self.config.max_response_bytes)
         return response
+
+
+def _open(net: _Network, opener: urllib.request.OpenerDirector, request: Request, call: _Call) -> Any:
+    """Send ``request`` (uploading its multipart body block by block) and
+    return urllib's response once its headers are in; a network failure
+    becomes ``APIConnectionError``, anything else is raised as it is."""
+    body = request.body
+    upload = _upload(body.iter_chunks(), call) if isinstance(body, MultipartEncoder) else None
+    try:
+        return opener.open(_url_request(net, request, upload), timeout=_timeout_of(request).connect)
+    except _LocalFailure as failure:
+        raise failure.error from None
+    except net.http_client.InvalidURL:
+        raise ValueError("The request URL has characters HTTP does not allow; check base_url") from None
+    except (OSError, net.http_client.HTTPException) as exc:
+        error = _network_error(exc, request, call)
+        raise error from error.__cause__
+    finally:
+        if upload is not None:
+            upload.close()
 
 
 def _url_request(net: _Network, request: Request, upload: Optional[Iterator[Union[bytes, memoryview]]]) -> Any:
@@ -4811,6 +4830,13 @@ def _request_from(endpoint: _Endpoint, request: Any, params: Dict[str, Any], str
         return request if stream is None else replace(request, stream=stream)
     if stream is not None:
         params = {**params, "stream": stream}
+    _check_fields(method, cls, params)
+    return cls(**params)
+
+
+def _check_fields(method: str, cls: Any, params: Mapping[str, Any]) -> None:
+    """Every keyword is a field of ``cls`` (else a ``TypeError`` with the
+    closest name), and every required field is given."""
     names = _field_names(cls)
     unknown = [name for name in params if name not in names]
     if unknown:
@@ -4828,7 +4854,6 @@ def _request_from(endpoint: _Endpoint, request: Any, params: Dict[str, Any], str
     ]
     if missing:
         raise TypeError(f"{method}(): missing required argument(s): {', '.join(repr(m) for m in missing)}")
-    return cls(**params)
 
 
 # The options every method takes besides its request's fields: name, type (as help() shows it), default.
@@ -8590,18 +8615,7 @@ def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, A
         ImageReference(file_id=f) for f in args.file_id
     ]
     if references:
-        if args.images:
-            raise _UsageError("give IMAGE files, or --image-url/--file-id: not both in one edit", usage=True)
-        if args.markup:
-            raise _UsageError("--markup goes with IMAGE files (uploaded), not with --image-url/--file-id", usage=True)
-        _check_json_edit_options(params)
-        params["images"] = references
-        if args.mask:
-            is_url = "://" in args.mask or args.mask.startswith("data:")
-            if not is_url and os.path.exists(args.mask):
-                raise _UsageError(f"--mask {args.mask}: with --image-url/--file-id the mask is a URL or a file id")
-            params["mask"] = ImageReference(image_url=args.mask) if is_url else ImageReference(file_id=args.mask)
-        return "edit_json", params
+        return "edit_json", _json_edit_params(args, params, references)
     if not args.images:
         raise _UsageError("edit needs at least one IMAGE file, --image-url or --file-id", usage=True)
     for image in args.images:
@@ -8617,6 +8631,22 @@ def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, A
         if getattr(args, name):
             params[name] = getattr(args, name)
     return "edit", params
+
+
+def _json_edit_params(args: _Options, params: Dict[str, Any], references: List[ImageReference]) -> Dict[str, Any]:
+    """``params`` for ``edit_json``: images (and a mask) by URL or file id."""
+    if args.images:
+        raise _UsageError("give IMAGE files, or --image-url/--file-id: not both in one edit", usage=True)
+    if args.markup:
+        raise _UsageError("--markup goes with IMAGE files (uploaded), not with --image-url/--file-id", usage=True)
+    _check_json_edit_options(params)
+    params["images"] = references
+    if args.mask:
+        is_url = "://" in args.mask or args.mask.startswith("data:")
+        if not is_url and os.path.exists(args.mask):
+            raise _UsageError(f"--mask {args.mask}: with --image-url/--file-id the mask is a URL or a file id")
+        params["mask"] = ImageReference(image_url=args.mask) if is_url else ImageReference(file_id=args.mask)
+    return params
 
 
 def _check_json_edit_options(params: Mapping[str, Any]) -> None:
@@ -8652,41 +8682,56 @@ def _image_dimensions(data: bytes) -> Optional[Tuple[int, int]]:
         return int.from_bytes(data[start : start + length], order)
 
     try:
-        return _header_dimensions(data, number)
+        for read in (_png_dimensions, _gif_dimensions, _webp_dimensions, _jpeg_dimensions):
+            size = read(data, number)
+            if size is not None:
+                return size
     except IndexError:
-        return None
+        pass
+    return None
 
 
-def _header_dimensions(data: bytes, number: Callable[..., int]) -> Optional[Tuple[int, int]]:
+# Each reader: the width and height if ``data`` starts as its format says, else
+# None; ``number(start, length, order)`` raises IndexError past the end.
+_Number = Callable[..., int]
 
+
+def _png_dimensions(data: bytes, number: _Number) -> Optional[Tuple[int, int]]:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
         return number(16, 4), number(20, 4)
+    return None
+
+
+def _gif_dimensions(data: bytes, number: _Number) -> Optional[Tuple[int, int]]:
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return number(6, 2, "little"), number(8, 2, "little")
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        chunk = data[12:16]
-        if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-            return number(26, 2, "little") & 0x3FFF, number(28, 2, "little") & 0x3FFF
-        if chunk == b"VP8L" and data[20:21] == b"\x2f":
-            bits = number(21, 4, "little")
-            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-        if chunk == b"VP8X":
-            return number(24, 3, "little") + 1, number(27, 3, "little") + 1
-        return None
-    if data[:2] == b"\xff\xd8":
-        at = 2
-        while True:
-            if data[at] != 0xFF:
-                return None
-            marker = data[at + 1]
-            if marker == 0xFF:  # fill byte
-                at += 1
-                continue
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
-                return number(at + 7, 2), number(at + 5, 2)
-            if 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
-                at += 2
-                continue
+    return None
+
+
+def _webp_dimensions(data: bytes, number: _Number) -> Optional[Tuple[int, int]]:
+    chunk = data[12:16] if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else b""
+    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":  # lossy
+        return number(26, 2, "little") & 0x3FFF, number(28, 2, "little") & 0x3FFF
+    if chunk == b"VP8L" and data[20:21] == b"\x2f":  # lossless
+        bits = number(21, 4, "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":  # extended
+        return number(24, 3, "little") + 1, number(27, 3, "little") + 1
+    return None
+
+
+def _jpeg_dimensions(data: bytes, number: _Number) -> Optional[Tuple[int, int]]:
+    """The size in the first start-of-frame segment, found by walking the segments."""
+    at = 2 if data[:2] == b"\xff\xd8" else len(data)
+    while at < len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
+            return number(at + 7, 2), number(at + 5, 2)
+        if marker == 0xFF:  # a fill byte
+            at += 1
+        elif 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
+            at += 2
+        else:
             at += 2 + number(at + 2, 2)
     return None
 
@@ -8800,41 +8845,41 @@ class _Output:
         """Before the billed call: the place every image may be written to
         exists and can be written (a directory given with ``/`` is created),
         and the file name fits the file system. Else ``_UsageError``."""
-        import errno
-        import tempfile
-
         if self.directory:
-            if os.path.lexists(self.directory.rstrip("/" + os.sep)) and not os.path.isdir(self.directory):
-                raise _UsageError(f"-o {self.directory}: exists and is not a directory")
-            try:
-                os.makedirs(self.directory, exist_ok=True)
-            except OSError as exc:
-                raise _UsageError(f"-o {self.directory}: cannot create the directory ({exc.strerror})") from None
+            self._make_directory()
         if self.to_stdout:
             return  # a second image (rare) is saved here, or rescued: nothing to check before the call
-        if self.directory:
-            folder = self.directory
-        elif self.path and self.path != "-":
-            folder = os.path.dirname(os.path.abspath(self.path))
-        else:  # no -o, or -o - (a second image lands here)
-            folder = "."
+        folder = self._folder()
         if not os.path.isdir(folder):
             raise _UsageError(f"-o {self.path}: the directory {folder} does not exist")
         if self.path and self.path != "-":
-            try:
-                longest = os.pathconf(folder, "PC_NAME_MAX")
-            except (AttributeError, OSError, ValueError):
-                longest = 255
-            name = os.path.basename(self.path)
-            if len(os.fsencode(name)) + 16 > longest:  # room for -N and -partial-N
-                raise _UsageError(f"-o {self.path}: the file name is too long for this file system")
+            self._check_name_length(self.path, folder)
+        _check_writable(folder)
+
+    def _make_directory(self) -> None:
+        if os.path.lexists(self.directory.rstrip("/" + os.sep)) and not os.path.isdir(self.directory):
+            raise _UsageError(f"-o {self.directory}: exists and is not a directory")
         try:
-            handle, probe = tempfile.mkstemp(prefix=".openai-images-", suffix=".probe", dir=folder)
-            os.close(handle)
-            os.unlink(probe)
+            os.makedirs(self.directory, exist_ok=True)
         except OSError as exc:
-            reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
-            raise _UsageError(f"cannot write images to {os.path.abspath(folder)} ({reason})") from None
+            raise _UsageError(f"-o {self.directory}: cannot create the directory ({exc.strerror})") from None
+
+    def _folder(self) -> str:
+        """The directory the images go to."""
+        if self.directory:
+            return self.directory
+        if self.path and self.path != "-":
+            return os.path.dirname(os.path.abspath(self.path))
+        return "."  # no -o, or -o - (a second image lands here)
+
+    @staticmethod
+    def _check_name_length(path: str, folder: str) -> None:
+        try:
+            longest = os.pathconf(folder, "PC_NAME_MAX")
+        except (AttributeError, OSError, ValueError):
+            longest = 255
+        if len(os.fsencode(os.path.basename(path))) + 16 > longest:  # room for -N and -partial-N
+            raise _UsageError(f"-o {path}: the file name is too long for this file system")
 
     def save_safely(self, data: bytes, fmt: Optional[str], **where: Any) -> str:
         """``save``; if that fails (a full disk, a directory removed, a closed
@@ -8887,20 +8932,38 @@ class _Output:
                 self.note(f"note: {root}{given} holds {media_type[6:]} data (the server's output format)")
             numbered = f"-{number + 1}" if count > 1 else ""
             return write_file_atomic(f"{root}{suffix}{numbered}{given or extension}", data)
+        path = self._save_fresh(data, suffix, extension)
+        if self.path == "-":
+            self.note(f"note: only one image goes to standard output; saved another as {path}")
+        return path
+
+    def _save_fresh(self, data: bytes, suffix: str, extension: str) -> str:
+        """Write under the first fresh name ``image-…[-N].EXT``; never replaces a file."""
         if self.directory:
             os.makedirs(self.directory, exist_ok=True)
         stem = os.path.join(self.directory, self.stem + suffix)
         for attempt in range(1, 10_000):
             try:
-                path = write_file_atomic(
+                return write_file_atomic(
                     f"{stem}{'' if attempt == 1 else f'-{attempt}'}{extension}", data, overwrite=False
                 )
             except FileExistsError:
                 continue
-            if self.path == "-":
-                self.note(f"note: only one image goes to standard output; saved another as {path}")
-            return path
         raise FileExistsError(f"no free file name like {stem}{extension}")
+
+
+def _check_writable(folder: str) -> None:
+    """A file can be created in ``folder`` (a probe, removed at once), else ``_UsageError``."""
+    import errno
+    import tempfile
+
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".openai-images-", suffix=".probe", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+        raise _UsageError(f"cannot write images to {os.path.abspath(folder)} ({reason})") from None
 
 
 def _report_saved(
@@ -9190,32 +9253,44 @@ def _receive_stream(
         progress.status = "generating"
         for event in stream:
             if isinstance(event, _PartialImageEvent):
-                number = (event.partial_image_index or 0) + 1
-                context = f" (partial image {number} after {progress.elapsed():.1f} s)"
-                wanted = args.save_partials and not args.no_save
-                if wanted and event.b64_json is not None and len(received.partials) < most:
-                    try:
-                        data = event.to_bytes()
-                    except ValueError as exc:
-                        raise _ServerProblem(f"the server sent a preview that cannot be decoded ({exc})") from None
-                    path = output.save_safely(data, event.output_format, suffix=f"-partial-{number}")
-                    received.partials.append(path)
-                    _report_saved(args, progress, path, data, event.output_format, context)
-                else:
-                    progress.line(context.strip(" ()"))
+                _receive_preview(event, received, most, args, progress, output)
             elif isinstance(event, _CompletedEvent):
-                received.images.append(event)
-                received.usage, received.fmt = event.usage or received.usage, event.output_format or received.fmt
-                if not received.payload:
-                    shared = ("background", "output_format", "quality", "size")
-                    first: Dict[str, Any] = {"created": event.created_at, "data": []}
-                    first.update({k: v for k, v in event.to_dict().items() if k in shared})
-                    received.payload = first
-                images: List[Dict[str, Any]] = received.payload["data"]
-                images.append({"b64_json": event.b64_json})
+                _receive_image(event, received)
     if received.usage is not None:
         received.payload["usage"] = received.usage.to_dict()
     return received
+
+
+def _receive_preview(
+    event: _PartialImageEvent, received: _Received, most: int, args: _Options, progress: _Progress, output: _Output
+) -> None:
+    """A preview: saved with --save-partials (at most ``most``), else reported."""
+    number = (event.partial_image_index or 0) + 1
+    context = f" (partial image {number} after {progress.elapsed():.1f} s)"
+    wanted = args.save_partials and not args.no_save
+    if not wanted or event.b64_json is None or len(received.partials) >= most:
+        progress.line(context.strip(" ()"))
+        return
+    try:
+        data = event.to_bytes()
+    except ValueError as exc:
+        raise _ServerProblem(f"the server sent a preview that cannot be decoded ({exc})") from None
+    path = output.save_safely(data, event.output_format, suffix=f"-partial-{number}")
+    received.partials.append(path)
+    _report_saved(args, progress, path, data, event.output_format, context)
+
+
+def _receive_image(event: _CompletedEvent, received: _Received) -> None:
+    """A final image, kept in the shape of a non-streaming reply."""
+    received.images.append(event)
+    received.usage, received.fmt = event.usage or received.usage, event.output_format or received.fmt
+    if not received.payload:
+        shared = ("background", "output_format", "quality", "size")
+        first: Dict[str, Any] = {"created": event.created_at, "data": []}
+        first.update({k: v for k, v in event.to_dict().items() if k in shared})
+        received.payload = first
+    images: List[Dict[str, Any]] = received.payload["data"]
+    images.append({"b64_json": event.b64_json})
 
 
 def _save_images(
@@ -9346,6 +9421,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     2 usage error (bad option, missing file, no key, an output that cannot
     be written); 130 interrupted; 143 terminated. Expected failures print
     one line, never a traceback."""
+    args, options = _parse_command_line(argv)
+    progress = _Progress(enabled=not options.quiet and not options.dry_run and sys.stderr.isatty())
+    try:
+        _on_sigterm_raise()
+        with progress:
+            return _run(options, progress)
+    except BrokenPipeError:  # standard output's reader left (`| head -1`): it read what it wanted
+        _silence_stdout()
+        return 0
+    except (KeyboardInterrupt, _Terminated, _UsageError, _ServerProblem, TypeError, ValueError, OSError) as exc:
+        if isinstance(exc, _UsageError) and exc.usage:
+            args.oi_subparsers[args.command].print_usage(sys.stderr)
+        return _fail(options, exc, *_exit_status(exc))
+    except OpenAIError as exc:
+        return _fail(options, exc, 1 if isinstance(exc, APIError) else 2)  # no key, bad configuration: usage
+
+
+def _parse_command_line(argv: Optional[Sequence[str]]) -> Tuple[argparse.Namespace, _Options]:
+    """The arguments (argparse exits with status 2 on a usage error), with
+    standard output and error made safe to print anything to."""
     parser = _build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -9359,31 +9454,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if sys.stdout is None and options.output != "-":  # started with >&-: say it once, then carry on
         print("openai-images: note: standard output is closed; what would be printed there is not", file=sys.stderr)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - standard output, for the rest of the process
-    progress = _Progress(enabled=not options.quiet and not options.dry_run and sys.stderr.isatty())
-    try:
-        _on_sigterm_raise()
-        with progress:
-            return _run(options, progress)
-    except KeyboardInterrupt as exc:
-        return _fail(options, exc, 130, "interrupted")
-    except _Terminated as exc:  # the call was aborted and no partial file is left, as for Ctrl-C
-        return _fail(options, exc, 143, "terminated")
-    except _UsageError as exc:
-        if exc.usage:
-            args.oi_subparsers[args.command].print_usage(sys.stderr)
-        return _fail(options, exc, 2, f"error: {exc}")
-    except _ServerProblem as exc:
-        return _fail(options, exc, 1, f"error: {exc}")
-    except (TypeError, ValueError) as exc:
-        return _fail(options, exc, 2)
-    except BrokenPipeError:  # standard output's reader left (`| head -1`): it read what it wanted
-        _silence_stdout()
-        return 0
-    except OSError as exc:  # a missing or unreadable file, a full disk
+    return args, options
+
+
+def _exit_status(exc: BaseException) -> Tuple[int, Optional[str]]:
+    """The exit status for a failure that is not the API's, and its line (None: the error's own)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    if isinstance(exc, _Terminated):  # the call was aborted and no partial file is left, as for Ctrl-C
+        return 143, "terminated"
+    if isinstance(exc, (_UsageError, _ServerProblem)):
+        return (2 if isinstance(exc, _UsageError) else 1), f"error: {exc}"
+    if isinstance(exc, OSError) and not isinstance(exc, (TypeError, ValueError)):  # a missing file, a full disk
         missing = isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError))
-        return _fail(options, exc, 2 if missing else 1)
-    except OpenAIError as exc:
-        return _fail(options, exc, 1 if isinstance(exc, APIError) else 2)  # no key, bad configuration: usage
+        return (2 if missing else 1), None
+    return 2, None  # TypeError, ValueError: a value given that cannot be used
 
 
 def _fail(args: _Options, exc: BaseException, code: int, text: Optional[str] = None) -> int:
