@@ -176,10 +176,8 @@ def _header_number(text: Optional[str], upper: float = 1e12) -> Optional[float]:
     if text is None or len(text) > 40:
         return None
     text = text.strip()
-    if not (0 < len(text) <= 30 and text.isascii()) or text.count(".") > 1:
-        return None
     whole, _, fraction = text.partition(".")
-    if not (whole or fraction) or not (whole.isdigit() or not whole) or not (fraction.isdigit() or not fraction):
+    if len(text) > 30 or not text.isascii() or not (whole + fraction).isdigit():  # digits, at most one "."
         return None
     value = float(text)
     return value if value <= upper else None
@@ -1918,12 +1916,7 @@ class BodyDecoder:
             if len(chunk) < 2:
                 self._head = chunk
                 return b""
-            if self.encoding == "deflate":
-                zlib_wrapped = chunk[0] & 0x0F == 8 and (chunk[0] << 8 | chunk[1]) % 31 == 0
-                bits = zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS
-            else:
-                bits = 16 + zlib.MAX_WBITS
-            self._decoder = zlib.decompressobj(bits)
+            self._decoder = zlib.decompressobj(self._window_bits(chunk))
         room = 0 if self.limit is None else max(1, self.limit - self.size + 1)
         try:
             out: bytes = self._decoder.decompress(chunk, room)
@@ -1938,6 +1931,16 @@ class BodyDecoder:
         if self._decoder.unconsumed_tail and not self.truncate:
             raise self._too_big()
         return out
+
+    def _window_bits(self, head: bytes) -> int:
+        """zlib's ``wbits`` for the body that starts with ``head``: gzip, or
+        deflate with its zlib wrapper or (as some servers send it) without."""
+        import zlib
+
+        if self.encoding != "deflate":
+            return 16 + zlib.MAX_WBITS
+        zlib_wrapped = head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+        return zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS
 
     def _too_big(self) -> BodyError:
         return BodyError(f"The response body is larger than the configured limit of {self.limit} bytes")
@@ -3278,16 +3281,7 @@ def _connection_error(exc: BaseException, request: Request, call: _Call, request
         return APIConnectionError(f"Connection error: {exc.reason}", request, request_id=request_id)
     host = request.url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
     if isinstance(reason, net.socket.timeout):
-        timeout = _timeout_of(request)
-        limit = TimeoutLimit.READ if call.connected else TimeoutLimit.CONNECT
-        seconds = timeout.read if call.connected else timeout.connect
-        what = "no data for" if call.connected else "could not connect within"
-        return APITimeoutError(
-            f"Request timed out: {what} {seconds:g} s ({limit} timeout, {host}).",
-            request,
-            limit=limit,
-            request_id=request_id,
-        )
+        return _timeout_error(request, call, host, request_id)
     ssl: Any = sys.modules.get("ssl")  # loaded by any TLS connection; absent, no TLS error is possible
     if ssl is not None and isinstance(reason, ssl.SSLCertVerificationError):
         verify: object = getattr(reason, "verify_message", "")
@@ -3301,6 +3295,20 @@ def _connection_error(exc: BaseException, request: Request, call: _Call, request
     kind = type(reason).__name__
     text = _printable(str(reason)) or kind  # an invalid status line can hold terminal escapes
     return APIConnectionError(f"Connection error ({kind}): {text}", request, request_id=request_id)
+
+
+def _timeout_error(request: Request, call: _Call, host: str, request_id: Optional[str]) -> APITimeoutError:
+    """A connect timeout, or a read timeout once the connection is up."""
+    timeout = _timeout_of(request)
+    limit = TimeoutLimit.READ if call.connected else TimeoutLimit.CONNECT
+    seconds = timeout.read if call.connected else timeout.connect
+    what = "no data for" if call.connected else "could not connect within"
+    return APITimeoutError(
+        f"Request timed out: {what} {seconds:g} s ({limit} timeout, {host}).",
+        request,
+        limit=limit,
+        request_id=request_id,
+    )
 
 
 # =============================================================================
@@ -3476,15 +3484,10 @@ class _RetryInterceptor:
                     policy.max_retries + 1,
                 )
             else:
-                if response.status_code < 400 or retries >= policy.max_retries:
+                wait = self._delay_after(response, policy, retries)
+                if wait is None:
                     return response
-                retry, hint = _should_retry(response, policy)
-                if not retry:
-                    return response
-                if hint is not None and 0 < hint <= policy.max_retry_after:
-                    delay = hint
-                else:
-                    delay = policy.backoff(retries, self.random())
+                delay = wait
                 response.close()
                 _log().info(
                     "Retrying %s %s in %.2f s after status %d (request_id=%s) (attempt %d of %d)",
@@ -3498,6 +3501,17 @@ class _RetryInterceptor:
                 )
             call.sleep(delay, request)
             retries += 1
+
+    def _delay_after(self, response: Response, policy: RetryPolicy, retries: int) -> Optional[float]:
+        """How long to wait before trying again after ``response``; ``None``: return it."""
+        if response.status_code < 400 or retries >= policy.max_retries:
+            return None
+        retry, hint = _should_retry(response, policy)
+        if not retry:
+            return None
+        if hint is not None and 0 < hint <= policy.max_retry_after:
+            return hint
+        return policy.backoff(retries, self.random())
 
 
 def _should_retry(response: Response, policy: RetryPolicy) -> Tuple[bool, Optional[float]]:
@@ -4370,23 +4384,9 @@ class ImageEventDecoder:
         return events
 
     def _typed(self, sse: ServerSentEvent) -> ImageStreamEvent:
-        try:
-            data = _parse_json(sse.data)
-        except ValueError as exc:
-            if sse.event == "error":
-                raise self._stream_error(sse.data or "The server sent an error event", sse.data) from None
-            shown = _server_text(self.response, sse.data[:4000])
-            raise APIResponseValidationError(
-                f"A stream event is not valid JSON ({exc}): {shown}", response=self.response, body=shown
-            ) from None
+        data = self._json_of(sse)
         if isinstance(data, dict):
-            fields = cast("Dict[str, object]", data)
-            error = fields.get("error")
-            if error or sse.event == "error" or fields.get("type") == "error":
-                body = error if error else fields
-                raise self._stream_error(
-                    _error_message(body) if error or "message" in fields else "An error occurred during streaming", body
-                )
+            self._raise_if_error(sse, cast("Dict[str, object]", data))
         data = _scrub(data, _secrets_sent(self.response.request), _IMAGE_FIELDS)
         try:
             event = parse_stream_event(data, sse.event)
@@ -4397,6 +4397,27 @@ class ImageEventDecoder:
         if isinstance(event, _CompletedEvent):
             self.completed = event
         return event
+
+    def _json_of(self, sse: ServerSentEvent) -> Any:
+        """The event's data as JSON; an error event's text is its error."""
+        try:
+            return _parse_json(sse.data)
+        except ValueError as exc:
+            if sse.event == "error":
+                raise self._stream_error(sse.data or "The server sent an error event", sse.data) from None
+            shown = _server_text(self.response, sse.data[:4000])
+            raise APIResponseValidationError(
+                f"A stream event is not valid JSON ({exc}): {shown}", response=self.response, body=shown
+            ) from None
+
+    def _raise_if_error(self, sse: ServerSentEvent, fields: Dict[str, object]) -> None:
+        """An error in the stream (an ``error`` event, type or field) raises ``ImageStreamError``."""
+        error = fields.get("error")
+        if error or sse.event == "error" or fields.get("type") == "error":
+            body = error if error else fields
+            raise self._stream_error(
+                _error_message(body) if error or "message" in fields else "An error occurred during streaming", body
+            )
 
     def _stream_error(self, message: str, body: object) -> ImageStreamError:
         response = self.response
