@@ -6280,24 +6280,24 @@ def load_jobs(
     else:
         entries = [(f"job {number}", f"job-{number}", item) for number, item in enumerate(source, 1)]
     shared = dict(defaults or {})
-    shared_extra: object = shared.pop("extra_body", None) or {}
-    if not isinstance(shared_extra, dict):
-        raise ValueError("the defaults' extra_body must be a JSON object")
+    shared_extra = _job_extra("the defaults", shared, {})
     for name in shared:
         _check_field_name(name, _BATCH_FIELDS, "the defaults")
-    jobs: List[BatchJob] = []
-    seen: Dict[Tuple[str, str], str] = {}
-    for where, default_id, item in entries:
-        job = _job_from(where, default_id, item, shared, cast("Dict[str, Any]", shared_extra))
-        names = [("id", job.id)] + [("file name", stem.lower()) for stem in job.stems()]
-        for key in names:  # an id, and every file name a job's images get, belongs to one job
-            if key in seen:
-                raise ValueError(f"{where}: {key[0]} {key[1]!r} is taken by {seen[key]}")
-            seen[key] = where
-        jobs.append(job)
+    jobs = [_job_from(where, default_id, item, shared, shared_extra) for where, default_id, item in entries]
     if not jobs:
         raise ValueError("there are no jobs")
+    _check_unique(jobs)
     return jobs
+
+
+def _check_unique(jobs: Sequence[BatchJob]) -> None:
+    """An id, and every file name a job's images get, belongs to one job."""
+    seen: Dict[Tuple[str, str], str] = {}
+    for job in jobs:
+        for key in [("id", job.id)] + [("file name", stem.lower()) for stem in job.stems()]:
+            if key in seen:
+                raise ValueError(f"{job.where}: {key[0]} {key[1]!r} is taken by {seen[key]}")
+            seen[key] = job.where
 
 
 def _file_entries(path: str) -> List[Tuple[str, str, object]]:
@@ -6350,12 +6350,9 @@ def _job_from(
     fields = {name: value for name, value in {**defaults, **given}.items() if name in known and value is not None}
     if {"stream", "partial_images"} & (set(fields) | set(extra)):
         raise ValueError(f"{where}: batch jobs do not stream; remove 'stream' and 'partial_images'")
-    try:
-        _request_from(_METHODS[method][0], None, dict(fields), None)  # the checks of a call
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: {exc}") from None
     job = BatchJob(job_id, method, fields, output, extra, where)
     try:
+        _request_from(_METHODS[method][0], None, dict(fields), None)  # the checks of a call
         _json_bytes(job.body())  # what will go on the wire: a lone surrogate cannot
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
@@ -6845,23 +6842,12 @@ def _plan(jobs: Sequence[BatchJob], rows: Mapping[str, Mapping[str, Any]], files
     the images of another job done in DIR, or a done job whose request
     changed."""
     owned = {name: row["id"] for row in rows.values() if row.get("status") == "done" for name in row.get("files") or ()}
-    owners = {os.path.splitext(name)[0]: job_id for name, job_id in owned.items()}
-    for job in jobs:
-        taken = [owners[stem] for stem in job.stems() if owners.get(stem, job.id) != job.id]
-        if taken:
-            raise ValueError(
-                f"{job.where}: output {job.output!r} would replace the images of job {taken[0]!r}, done in "
-                "this directory; give it another output"
-            )
+    _check_outputs_free(jobs, owned)
     plan = _Plan([], [], [])
     for job in jobs:
         row = rows.get(job.id)
         if row is not None and row.get("status") == "done":
-            if row.get("fingerprint") not in (None, job.fingerprint()):
-                raise ValueError(
-                    f"{job.where}: job {job.id!r} changed since it was done in this directory; "
-                    "give it a new id, or use another output directory"
-                )
+            _check_unchanged(job, row)
             plan.done.append(job)
             continue
         adopted = _adopt_saved(job, row, files, set(owned))
@@ -6870,6 +6856,28 @@ def _plan(jobs: Sequence[BatchJob], rows: Mapping[str, Mapping[str, Any]], files
         else:
             plan.run.append(job)
     return plan
+
+
+def _check_outputs_free(jobs: Sequence[BatchJob], owned: Mapping[str, str]) -> None:
+    """No job would write over the images of another job done in DIR
+    (``owned``: file name -> the job that saved it)."""
+    owners = {os.path.splitext(name)[0]: job_id for name, job_id in owned.items()}
+    for job in jobs:
+        taken = [owners[stem] for stem in job.stems() if owners.get(stem, job.id) != job.id]
+        if taken:
+            raise ValueError(
+                f"{job.where}: output {job.output!r} would replace the images of job {taken[0]!r}, done in "
+                "this directory; give it another output"
+            )
+
+
+def _check_unchanged(job: BatchJob, row: Mapping[str, Any]) -> None:
+    """A job done in DIR asks for what it asked for then (its fingerprint)."""
+    if row.get("fingerprint") not in (None, job.fingerprint()):
+        raise ValueError(
+            f"{job.where}: job {job.id!r} changed since it was done in this directory; "
+            "give it a new id, or use another output directory"
+        )
 
 
 def _adopt_saved(
@@ -6887,11 +6895,15 @@ def _adopt_saved(
     names = cast("List[str]", found)
     if owned & set(names):  # another job's images
         return None
-    sent = row.get("at")
-    sent = _time_of(sent) if isinstance(sent, str) else sent  # a float: a manifest of an older version
-    if not isinstance(sent, (int, float)):
-        return None
-    return names if min(files[name] for name in names) >= sent - 1.0 else None
+    sent = _sent_at(row)
+    return names if sent is not None and min(files[name] for name in names) >= sent - 1.0 else None
+
+
+def _sent_at(row: Mapping[str, Any]) -> Optional[float]:
+    """When a row was written (its ``at``: ISO text, or a float in a manifest of an older version)."""
+    at = row.get("at")
+    at = _time_of(at) if isinstance(at, str) else at
+    return float(at) if isinstance(at, (int, float)) else None
 
 
 def _tokens_of(row: Mapping[str, Any]) -> int:
