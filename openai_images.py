@@ -5019,12 +5019,7 @@ class ImagesResource(_Images):
                 DeprecationWarning,
                 stacklevel=3,
             )
-        params = dict(arguments)  # every keyword is a field or an option: any other name is a TypeError below
-        request = params.pop("request", None)
-        options = {name: _without_not_given(params.pop(name, NOT_GIVEN)) for name in _OPTION_NAMES}
-        stream = True if always_streams else params.pop("stream", None)
-        given = {name: value for name, value in params.items() if value is not None and value is not NOT_GIVEN}
-        req = _request_from(endpoint, request, given, None if stream is NOT_GIVEN else stream)
+        req, options = _request_and_options(endpoint, always_streams, arguments)
         extra_body: Mapping[str, Any] = options["extra_body"] or {}
         streaming = bool(extra_body.get("stream", getattr(req, "stream", None)))
         body = req.to_multipart(extra_body) if endpoint.multipart else {**req.to_dict(), **extra_body}
@@ -5050,6 +5045,20 @@ class ImagesResource(_Images):
                 leave_body=mode == _STREAMED,
             )
             return _result(client.chain(sent), sent, call, mode, endpoint.kind if streaming else None, config)
+
+
+def _request_and_options(
+    endpoint: _Endpoint, always_streams: bool, arguments: Mapping[str, Any]
+) -> Tuple[Any, Dict[str, Any]]:
+    """The request model of a call (from ``request`` or the keyword fields)
+    and its options (``timeout``, ``extra_body``, …). Every keyword is a
+    field or an option: any other name is a ``TypeError``."""
+    params = dict(arguments)
+    request = params.pop("request", None)
+    options = {name: _without_not_given(params.pop(name, NOT_GIVEN)) for name in _OPTION_NAMES}
+    stream = True if always_streams else params.pop("stream", None)
+    given = {name: value for name, value in params.items() if value is not None and value is not NOT_GIVEN}
+    return _request_from(endpoint, request, given, None if stream is NOT_GIVEN else stream), options
 
 
 def _result(
@@ -8963,8 +8972,7 @@ class _Output:
             root, given = os.path.splitext(self.path)
             if given and sniffed and given.lower() not in (sniffed, ".jpeg" if sniffed == ".jpg" else sniffed):
                 self.note(f"note: {root}{given} holds {media_type[6:]} data (the server's output format)")
-            numbered = f"-{number + 1}" if count > 1 else ""
-            return write_file_atomic(f"{root}{suffix}{numbered}{given or extension}", data)
+            return write_file_atomic(f"{root}{suffix}{_numbered(number, count)}{given or extension}", data)
         path = self._save_fresh(data, suffix, extension)
         if self.path == "-":
             self.note(f"note: only one image goes to standard output; saved another as {path}")
@@ -8983,6 +8991,11 @@ class _Output:
             except FileExistsError:
                 continue
         raise FileExistsError(f"no free file name like {stem}{extension}")
+
+
+def _numbered(number: int, count: int) -> str:
+    """``-N`` for image ``number`` (from 0) of several, else nothing."""
+    return f"-{number + 1}" if count > 1 else ""
 
 
 def _check_writable(folder: str) -> None:
@@ -9088,15 +9101,20 @@ def _run(args: _Options, progress: _Progress) -> int:
         if isinstance(result, ImageStream):
             received = _receive_stream(result, args, progress, output, params.get("partial_images"))
         else:
-            received = _Received(list(result.data), result.to_dict(), result.usage, result.output_format)
-            if not received.images:
-                where = f" (request_id: {result.request_id})" if result.request_id else ""
-                raise _ServerProblem(f"the server returned no images{where}", result.request_id)
+            received = _receive_response(result)
         saved = [] if args.no_save else _save_images(client, received, args, progress, output)
         _report(args, progress, received, saved, output.rescued)
     for line in output.rescued:
         print(f"openai-images: error: {line}", file=sys.stderr)
     return 1 if output.rescued else 0
+
+
+def _receive_response(result: ImagesResponse) -> _Received:
+    """A reply that is not a stream; one with no image is the server's problem."""
+    if not result.data:
+        where = f" (request_id: {result.request_id})" if result.request_id else ""
+        raise _ServerProblem(f"the server returned no images{where}", result.request_id)
+    return _Received(list(result.data), result.to_dict(), result.usage, result.output_format)
 
 
 # [cut:batch]
