@@ -291,27 +291,34 @@ def _scrubber(secrets: Tuple[str, ...]) -> Any:
     also wrapped across lines (white space between any two characters)."""
     pattern = _SCRUBBERS.get(secrets)
     if pattern is None:
-        import base64
-        import json
         import re
-        from urllib.parse import quote, quote_plus
 
-        forms: Set[str] = set()
-        for secret in secrets:
-            forms.update((secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]))
-            forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))
-            raw = secret.encode("utf-8", "replace")
-            forms.update((raw.hex(), raw.hex().upper(), "".join(f"\\u{ord(c):04x}" for c in secret)))
-            forms.add("".join(f"&#{ord(c)};" for c in secret))
-            for shift in range(3):  # base64 of the secret inside a longer base64 text
-                encoded = base64.b64encode(bytes(shift) + secret.encode("utf-8", "replace")).decode()
-                forms.add(encoded[4 if shift else 0 : -4])
+        forms = {form for secret in secrets for form in _secret_forms(secret)}
         alternatives = sorted((form for form in forms if len(form) >= 8), key=len, reverse=True)
         pattern = re.compile("|".join("\\s*".join(map(re.escape, form)) for form in alternatives))
         if len(_SCRUBBERS) > 64:
             _SCRUBBERS.clear()
         _SCRUBBERS[secrets] = pattern
     return pattern
+
+
+def _secret_forms(secret: str) -> Set[str]:
+    """The forms ``secret`` can take in a server's text: verbatim, URL-encoded,
+    JSON-escaped (with ``\\/`` too), hex, ``\\uXXXX`` and HTML escapes, and
+    base64 inside a longer base64 text (at each of the three alignments)."""
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    raw = secret.encode("utf-8", "replace")
+    escaped = json.dumps(secret)[1:-1]
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), escaped, escaped.replace("/", "\\/")}
+    forms.update((raw.hex(), raw.hex().upper(), "".join(f"\\u{ord(c):04x}" for c in secret)))
+    forms.add("".join(f"&#{ord(c)};" for c in secret))
+    for shift in range(3):
+        encoded = base64.b64encode(bytes(shift) + raw).decode()
+        forms.add(encoded[4 if shift else 0 : -4])
+    return forms
 
 
 def _scrub_text(text: str, secrets: Tuple[str, ...]) -> str:
@@ -631,14 +638,18 @@ def _redacted_setting(value: object) -> object:
 
         shown = _redact_url(value)
         for name, secret in parse_qsl(value.partition("?")[2]):
-            if (_is_secret_header(name) or "sig" in name.lower()) and secret:
+            if _is_secret_setting(name) and secret:
                 shown = shown.replace(secret, "<redacted>")
         return shown
     if isinstance(value, Mapping):
         items = cast("Mapping[object, object]", value).items()
-        hidden = {k: _is_secret_header(str(k)) or "sig" in str(k).lower() for k, _ in items}
-        return {k: "<redacted>" if hidden[k] else _redacted_setting(v) for k, v in items}
+        return {k: "<redacted>" if _is_secret_setting(str(k)) else _redacted_setting(v) for k, v in items}
     return value
+
+
+def _is_secret_setting(name: str) -> bool:
+    """A header or query parameter whose value is a secret (a key, a token, a signature)."""
+    return _is_secret_header(name) or "sig" in name.lower()
 
 
 def _empty_dict() -> Dict[str, Any]:
@@ -1053,14 +1064,7 @@ class OpenAIConfig(_FrozenValue):
             object.__setattr__(self, "api_key", _clean_api_key(self.api_key))
         elif self.api_key is not None and not callable(self.api_key):
             raise TypeError("api_key must be a string or a callable returning one")
-        scheme = self.base_url.split(":", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            raise ValueError(f"base_url must start with https:// or http://, got {_redact_url(self.base_url)!r}")
-        if "@" in self.base_url.partition("://")[2].split("/", 1)[0]:
-            raise ValueError(
-                "base_url must not carry credentials (user:password@host): they would be shown in "
-                "messages and logs; send them in default_headers instead"
-            )
+        _check_base_url(self.base_url)
         if self.auth_header not in ("authorization", "api-key"):
             raise ValueError("auth_header must be 'authorization' or 'api-key'")
         _check_headers(self.default_headers, "default_headers")
@@ -1201,6 +1205,17 @@ def _check_proxy(scheme: str, proxy: str, source: str) -> None:
         raise ValueError(
             f"the {scheme} proxy from {source} must be an http:// URL (urllib speaks plain HTTP to "
             f"proxies, so credentials would travel in clear text, and has no SOCKS), got {_redact_url(proxy)!r}"
+        )
+
+
+def _check_base_url(url: str) -> None:
+    """An http(s) URL without credentials (they would show in messages and logs)."""
+    if url.split(":", 1)[0].lower() not in ("http", "https"):
+        raise ValueError(f"base_url must start with https:// or http://, got {_redact_url(url)!r}")
+    if "@" in url.partition("://")[2].split("/", 1)[0]:
+        raise ValueError(
+            "base_url must not carry credentials (user:password@host): they would be shown in "
+            "messages and logs; send them in default_headers instead"
         )
 
 
