@@ -204,12 +204,7 @@ def _parse_json(text: Union[str, bytes]) -> Any:
     objects; an image is one long string). Anything else raises ``ValueError``."""
     import json
 
-    opening, comma = (("{", "["), ",") if isinstance(text, str) else ((b"{", b"["), b",")
-    containers = _count_upto(text, opening[0], _MAX_JSON_CONTAINERS)
-    if containers + _count_upto(text, opening[1], _MAX_JSON_CONTAINERS - containers) > _MAX_JSON_CONTAINERS:
-        raise ValueError(f"more than {_MAX_JSON_CONTAINERS} arrays and objects")
-    if _count_upto(text, comma, _MAX_JSON_VALUES) > _MAX_JSON_VALUES:  # each value costs dozens of bytes in Python
-        raise ValueError(f"more than {_MAX_JSON_VALUES} values")
+    _check_json_size(text)
 
     def refuse(constant: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
@@ -218,12 +213,28 @@ def _parse_json(text: Union[str, bytes]) -> Any:
         value = json.loads(text, parse_constant=refuse)
     except RecursionError:
         raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep") from None
+    _check_json_depth(value)
+    return value
+
+
+def _check_json_size(text: Union[str, bytes]) -> None:
+    """At most 100,000 arrays and objects and a million values, counted in
+    the text before it is parsed (each value costs dozens of bytes in Python)."""
+    opening, comma = (("{", "["), ",") if isinstance(text, str) else ((b"{", b"["), b",")
+    containers = _count_upto(text, opening[0], _MAX_JSON_CONTAINERS)
+    if containers + _count_upto(text, opening[1], _MAX_JSON_CONTAINERS - containers) > _MAX_JSON_CONTAINERS:
+        raise ValueError(f"more than {_MAX_JSON_CONTAINERS} arrays and objects")
+    if _count_upto(text, comma, _MAX_JSON_VALUES) > _MAX_JSON_VALUES:
+        raise ValueError(f"more than {_MAX_JSON_VALUES} values")
+
+
+def _check_json_depth(value: object) -> None:
+    """At most 64 levels of arrays and objects, walked without recursion."""
     level: List[Tuple[object, int]] = [(value, 1)]
-    while level:  # depth, without recursion
+    while level:
         item, depth = level.pop()
-        children: Iterable[object] = ()
         if isinstance(item, dict):
-            children = cast("Dict[str, object]", item).values()
+            children: Iterable[object] = cast("Dict[str, object]", item).values()
         elif isinstance(item, list):
             children = cast("List[object]", item)
         else:
@@ -231,7 +242,6 @@ def _parse_json(text: Union[str, bytes]) -> Any:
         if depth > _MAX_JSON_DEPTH:
             raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep")
         level.extend((child, depth + 1) for child in children if type(child) in (dict, list))
-    return value
 
 
 def _count_upto(text: Any, char: Any, limit: int) -> int:
@@ -2686,23 +2696,22 @@ class SSEParser:
         if name == b"data":  # decoded in place: a 1 MB image line is not copied twice more
             self._data.append(str(memoryview(line)[start:], "utf-8", "replace"))
             self._pending_fields = True
-            return None
-        value = line[start:]
+        elif name in (b"event", b"id", b"retry"):
+            self._field(name, line[start:])
+            self._pending_fields = True
+        return None  # any other field is ignored
+
+    def _field(self, name: bytes, value: bytes) -> None:
+        """``event``, ``id`` (ignored if it holds NUL) or ``retry`` (ignored unless ASCII digits)."""
         if name == b"event":
             self._event = value.decode("utf-8", "replace")
-        elif name == b"id":
-            if b"\x00" not in value:
-                self._id = value.decode("utf-8", "replace")
-        elif name == b"retry":
-            if value.isdigit():  # bytes.isdigit() is ASCII-only
-                try:
-                    self._block_retry = self.retry = int(value)
-                except ValueError:  # more digits than int() takes: a value that cannot be used is ignored
-                    pass
-        else:
-            return None
-        self._pending_fields = True
-        return None
+        elif name == b"id" and b"\x00" not in value:
+            self._id = value.decode("utf-8", "replace")
+        elif name == b"retry" and value.isdigit():  # bytes.isdigit() is ASCII-only
+            try:
+                self._block_retry = self.retry = int(value)
+            except ValueError:  # more digits than int() takes: a value that cannot be used is ignored
+                pass
 
     def _dispatch(self) -> Optional[ServerSentEvent]:
         self.last_event_id = self._id
@@ -3892,30 +3901,33 @@ class _Model(_JsonBody, _FieldsEqual):
         known: Dict[str, Any] = {}
         extra: Dict[str, Any] = {}
         for key, value in data.items():
-            where = f"{path}.{key}" if path else str(key)
             if key not in names:
                 extra[key] = value
-            elif value is None:
-                known[key] = None
-            elif key in cls._nested:
-                known[key] = cls._nested[key].from_dict(_expect(value, Mapping, where, "an object"), where)
-            elif key in cls._lists:
-                items = cast("List[object]", _expect(value, list, where, "a list"))
-                if len(items) > _MAX_LIST_ITEMS:
-                    raise _ShapeError(f"{where} holds {len(items)} items, more than the {_MAX_LIST_ITEMS} accepted")
-                item_cls = cls._lists[key]
-                known[key] = [
-                    item_cls.from_dict(_expect(v, Mapping, f"{where}[{i}]", "an object"), f"{where}[{i}]")
-                    for i, v in enumerate(items)
-                ]
             else:
-                kind = _SCALAR_FIELDS.get(_field_types(cls).get(key, ""))
-                if kind is not None and (not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool)):
-                    raise _ShapeError(f"{where} should be {kind.__name__}, not {type(value).__name__}")
-                known[key] = value
+                known[key] = None if value is None else cls._parse_field(key, value, f"{path}.{key}" if path else key)
         obj = cls(**known)
         obj.extra = extra
         return obj
+
+    @classmethod
+    def _parse_field(cls, key: str, value: object, where: str) -> Any:
+        """A known field's value (not ``None``): a nested model, a list of
+        them (at most ``_MAX_LIST_ITEMS``), or a scalar of the field's type."""
+        if key in cls._nested:
+            return cls._nested[key].from_dict(_expect(value, Mapping, where, "an object"), where)
+        if key in cls._lists:
+            items = cast("List[object]", _expect(value, list, where, "a list"))
+            if len(items) > _MAX_LIST_ITEMS:
+                raise _ShapeError(f"{where} holds {len(items)} items, more than the {_MAX_LIST_ITEMS} accepted")
+            item_cls = cls._lists[key]
+            return [
+                item_cls.from_dict(_expect(v, Mapping, f"{where}[{i}]", "an object"), f"{where}[{i}]")
+                for i, v in enumerate(items)
+            ]
+        kind = _SCALAR_FIELDS.get(_field_types(cls).get(key, ""))
+        if kind is not None and (not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool)):
+            raise _ShapeError(f"{where} should be {kind.__name__}, not {type(value).__name__}")
+        return value
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON object, unknown keys included, ``None`` fields left out."""
@@ -8166,13 +8178,8 @@ def run_batch(
     """
     directory = os.fspath(directory)
     job_list = load_jobs(jobs, defaults)
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
+    _check_run_options(job_list, concurrency, batch_api)
     os.makedirs(directory, exist_ok=True)
-    if batch_api and len({job.method for job in job_list}) > 1:
-        raise ValueError(
-            "a batch holds one endpoint: these jobs mix generations and edits (jobs with images); run them apart"
-        )
     owned = client is None
     client = client or OpenAIClient()
     stop = abort_trigger or threading.Event()
@@ -8194,6 +8201,15 @@ def run_batch(
         raise run.fatal
     run.progress.status = "interrupted" if interrupted else "finished"
     return run.result(interrupted)
+
+
+def _check_run_options(jobs: Sequence[BatchJob], concurrency: int, batch_api: bool) -> None:
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    if batch_api and len({job.method for job in jobs}) > 1:
+        raise ValueError(
+            "a batch holds one endpoint: these jobs mix generations and edits (jobs with images); run them apart"
+        )
 
 
 def _run_through_batches(run: _BatchRun, polls: Tuple[float, float], cancel: bool, rerun_live: int) -> bool:
@@ -8226,9 +8242,8 @@ def _run_engines(
         row: Dict[str, Any] = {"event": "run", "jobs": path, "defaults": dict(defaults or {}), "batch_api": batch_api}
         run.manifest.append(_scrub({**row, "at": _now_text()}, tuple(run.secrets)))
     run.report()
-    step = run.manifest.last_event("batch_input", "batch_created", "batch_finished")
     try:
-        if batch_api or cancel or (step is not None and step["event"] != "batch_finished"):
+        if batch_api or cancel or _batch_in_progress(run):
             finished = _run_through_batches(run, polls, cancel, concurrency if rerun_failed_live else 0)
         else:
             finished = _run_live(run, run.pending, concurrency)
@@ -8240,6 +8255,12 @@ def _run_engines(
         run.stop.set()
         raise
     return not finished and run.fatal is None
+
+
+def _batch_in_progress(run: _BatchRun) -> bool:
+    """Whether the manifest has a batch of the Batch API that has not finished."""
+    step = run.manifest.last_event("batch_input", "batch_created", "batch_finished")
+    return step is not None and step["event"] != "batch_finished"
 
 
 # [end:batch]
