@@ -360,15 +360,21 @@ def _scrub_runs(text: str, secrets: Tuple[str, ...]) -> str:
         if found.start() < done:
             continue
         secret, index = windows[found.group()]
-        end = found.end()
-        index += _RUN
-        while end < len(text) and index < len(secret) and text[end] == secret[index]:
-            end, index = end + 1, index + 1
         out.append(text[done : found.start()])
         out.append("<redacted>")
-        done = end
+        done = found.end() + _common_prefix_length(text, found.end(), secret, index + _RUN)
     out.append(text[done:])
     return "".join(out)
+
+
+def _common_prefix_length(text: str, start: int, secret: str, index: int) -> int:
+    """How many characters of ``text`` from ``start`` go on as ``secret`` does from ``index``."""
+    length = 0
+    while (
+        start + length < len(text) and index + length < len(secret) and text[start + length] == secret[index + length]
+    ):
+        length += 1
+    return length
 
 
 def _scrub(value: Any, secrets: Tuple[str, ...], keep: Tuple[str, ...] = ()) -> Any:
@@ -7829,13 +7835,7 @@ def _finish_batch(run: _BatchRun, active: Dict[str, Any], polls: Tuple[float, fl
     if batch is None:
         return False
     status: str = batch["status"]
-    job_of = _job_finder(run, members)
-    if status == "failed":
-        _fail_members(run, members, job_of, _batch_errors(batch), "batch_failed")
-    else:
-        seen = _save_outputs(run, batch, token, members, job_of)
-        missing = {job_id: member for job_id, member in members.items() if job_id not in seen}
-        _fail_members(run, missing, job_of, f"not in the output of the batch ({status})", f"batch_{status}")
+    _settle_members(run, batch, token, members)
     counts = _json_object(batch.get("request_counts"))
     row = {"event": "batch_finished", "batch_id": batch_id, "status": status, "request_counts": counts}
     run.manifest.append(_scrub({**row, "at": _now_text()}, tuple(run.secrets)))
@@ -7846,6 +7846,19 @@ def _finish_batch(run: _BatchRun, active: Dict[str, Any], polls: Tuple[float, fl
         why = _batch_errors(batch) if status == "failed" else None
         run.outcome = _batch_outcome(run, batch_id, status, members, why)
     return True
+
+
+def _settle_members(run: _BatchRun, batch: Dict[str, Any], token: str, members: Dict[str, List[Any]]) -> None:
+    """Every job of a finished batch gets its row: its images saved from the
+    output, else its failure (from the error file, or the batch's status)."""
+    status: str = batch["status"]
+    job_of = _job_finder(run, members)
+    if status == "failed":
+        _fail_members(run, members, job_of, _batch_errors(batch), "batch_failed")
+        return
+    seen = _save_outputs(run, batch, token, members, job_of)
+    missing = {job_id: member for job_id, member in members.items() if job_id not in seen}
+    _fail_members(run, missing, job_of, f"not in the output of the batch ({status})", f"batch_{status}")
 
 
 def _poll_batch(run: _BatchRun, batch_id: str, total: int, polls: Tuple[float, float]) -> Optional[Dict[str, Any]]:
@@ -8108,6 +8121,12 @@ def _is_quota_error(exc: BaseException) -> bool:
     return isinstance(exc, RateLimitError) and _is_permanent_quota(exc.response)
 
 
+def _page_items(page: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """The objects of a listing's page (anything else in ``data`` counts as an empty object)."""
+    data = page.get("data")
+    return [_json_object(item) for item in cast("List[object]", data if isinstance(data, list) else [])]
+
+
 def _listed(run: _BatchRun, path: str, ours: Callable[[Mapping[str, Any]], bool]) -> Optional[Dict[str, Any]]:
     """The first item of a listing (``/files``, ``/batches``) that is ``ours``,
     looked for through every page (at most ``_MAX_LIST_PAGES``), or ``None``."""
@@ -8117,8 +8136,7 @@ def _listed(run: _BatchRun, path: str, ours: Callable[[Mapping[str, Any]], bool]
     for _ in range(_MAX_LIST_PAGES):
         query = f"{path}?limit=100" + (f"&after={quote(after, safe='')}" if after else "")
         page = _api_call(run.client, "GET", query, None, run.stop)
-        data = page.get("data")
-        items = [_json_object(item) for item in cast("List[object]", data if isinstance(data, list) else [])]
+        items = _page_items(page)
         for item in items:
             if ours(item):
                 return item
@@ -8646,19 +8664,26 @@ def _api_params(args: _Options) -> Dict[str, Any]:
     this version knows: a misspelt one gets the closest) and ``--extra
     KEY=VALUE`` (sent as given, in ``extra_body``)."""
     params = {api: getattr(args, attr) for attr, api in _CLI_FIELDS.items() if getattr(args, attr, None) is not None}
-    known = {name for request in _CLI_REQUESTS[args.command] for name in _field_names(request)}
-    for key, value in _key_values("--param", args.param):
-        try:
-            _check_field_name(key, known, f"--param {key}", extra="--extra")
-        except ValueError as exc:
-            raise _UsageError(str(exc), usage=True) from None
-        params[key] = value
+    params.update(_param_fields(args))
     extra = dict(_key_values("--extra", args.extra))
     if extra:
         params["extra_body"] = extra
     if any(getattr(args, name, None) not in (None, False) for name in ("stream", "save_partials", "partial_images")):
         params["stream"] = True
     return params
+
+
+def _param_fields(args: _Options) -> Dict[str, Any]:
+    """``--param KEY=VALUE``: fields this version knows (a misspelt one gets the closest)."""
+    known = {name for request in _CLI_REQUESTS[args.command] for name in _field_names(request)}
+    fields: Dict[str, Any] = {}
+    for key, value in _key_values("--param", args.param):
+        try:
+            _check_field_name(key, known, f"--param {key}", extra="--extra")
+        except ValueError as exc:
+            raise _UsageError(str(exc), usage=True) from None
+        fields[key] = value
+    return fields
 
 
 def _key_values(option: str, items: Sequence[str]) -> List[Tuple[str, Any]]:
@@ -9068,23 +9093,11 @@ def _usage_line(usage: Optional[ImageUsage], seconds: float) -> str:
 
 
 def _print_dry_run(request: Request, as_json: bool) -> None:
+    """The request that would be sent: credentials redacted, file parts summarised."""
     import json
 
     headers = request.headers.redacted()
-    body: Any = None
-    if isinstance(request.body, MultipartEncoder):
-        encoder = request.body
-        headers["Content-Length"] = str(encoder.content_length)
-        body = {
-            "fields": [{"name": name, "value": value} for name, value in encoder.fields],
-            "files": [
-                {"name": p.field_name, "filename": p.filename, "content_type": p.content_type, "size": p.size}
-                for p in encoder.files
-            ],
-        }
-    elif request.body is not None:
-        body = json.loads(request.body)
-        headers["Content-Length"] = str(len(request.body))
+    body = _dry_run_body(request, headers)
     url = _redact_query(_redact_url(request.url))
     if as_json:
         print(json.dumps({"method": request.method, "url": url, "headers": headers, "body": body}, indent=2))
@@ -9099,6 +9112,27 @@ def _print_dry_run(request: Request, as_json: bool) -> None:
     elif body is not None:
         lines.append(json.dumps(body, indent=2, ensure_ascii=False))
     print("\n".join(lines))
+
+
+def _dry_run_body(request: Request, headers: Dict[str, str]) -> Any:
+    """The body as JSON (a multipart body: its fields, and its files by name,
+    type and size); its length goes into ``headers``."""
+    import json
+
+    if isinstance(request.body, MultipartEncoder):
+        encoder = request.body
+        headers["Content-Length"] = str(encoder.content_length)
+        return {
+            "fields": [{"name": name, "value": value} for name, value in encoder.fields],
+            "files": [
+                {"name": p.field_name, "filename": p.filename, "content_type": p.content_type, "size": p.size}
+                for p in encoder.files
+            ],
+        }
+    if request.body is None:
+        return None
+    headers["Content-Length"] = str(len(request.body))
+    return json.loads(request.body)
 
 
 def _elide_b64(value: Any, keep: bool) -> Any:
