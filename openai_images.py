@@ -6931,14 +6931,17 @@ def _adopt_saved(
     after that (not left by another job)."""
     if row is None or row.get("status") != "started" or row.get("fingerprint") != job.fingerprint():
         return None
-    found = [next((stem + s for s in _IMAGE_SUFFIXES if stem + s in files), None) for stem in job.stems()]
-    if None in found:
-        return None
-    names = cast("List[str]", found)
-    if owned & set(names):  # another job's images
+    names = _saved_files(job, files)
+    if names is None or owned & set(names):  # missing, or another job's images
         return None
     sent = _sent_at(row)
     return names if sent is not None and min(files[name] for name in names) >= sent - 1.0 else None
+
+
+def _saved_files(job: BatchJob, files: Mapping[str, float]) -> Optional[List[str]]:
+    """The file in DIR of each of the job's images (by any image suffix), or ``None`` if one is missing."""
+    found = [next((stem + s for s in _IMAGE_SUFFIXES if stem + s in files), None) for stem in job.stems()]
+    return None if None in found else cast("List[str]", found)
 
 
 def _sent_at(row: Mapping[str, Any]) -> Optional[float]:
@@ -7388,14 +7391,7 @@ class _Pacer:
         if ticket.done:
             return
         self._answered = True
-        costs = dict(ticket.cost)
-        used = tokens_used if type(tokens_used) is int else -1  # not bool
-        if status == 429:
-            costs = {name: 0.0 for name in _PACER_RESOURCES}
-        elif 0 <= used <= _PACER_MAX_COUNT:
-            self._usage.append(float(used))
-            costs["tokens"] = float(used)
-        self._finish(ticket, costs)
+        self._finish(ticket, self._final_costs(ticket, status, tokens_used))
         seen = False
         for name, bucket in self._buckets.items():
             texts = tuple(headers.get(f"x-ratelimit-{kind}-{name}") for kind in ("limit", "remaining", "reset"))
@@ -7405,6 +7401,18 @@ class _Pacer:
         else:
             self._strikes = 0
         self._prune()
+
+    def _final_costs(self, ticket: _PacerTicket, status: int, tokens_used: Optional[int]) -> Dict[str, float]:
+        """What the request cost: nothing for a 429; else its estimate, with
+        the tokens the reply says it used (a plausible count is also learned)."""
+        if status == 429:
+            return {name: 0.0 for name in _PACER_RESOURCES}
+        costs = dict(ticket.cost)
+        used = tokens_used if type(tokens_used) is int else -1  # not bool
+        if 0 <= used <= _PACER_MAX_COUNT:
+            self._usage.append(float(used))
+            costs["tokens"] = float(used)
+        return costs
 
     def _pause(self, ticket: _PacerTicket, now: float, headers: Mapping[str, str], seen: bool) -> None:
         """Hold all starts after a 429; without headers, learn from it."""
@@ -9030,14 +9038,21 @@ class _Output:
             self._write_stdout(data)
             return "-"
         if self.path and self.path != "-":
-            root, given = os.path.splitext(self.path)
-            if given and sniffed and given.lower() not in (sniffed, ".jpeg" if sniffed == ".jpg" else sniffed):
-                self.note(f"note: {root}{given} holds {media_type[6:]} data (the server's output format)")
-            return write_file_atomic(f"{root}{suffix}{_numbered(number, count)}{given or extension}", data)
+            return self._save_as(self.path, data, media_type, extension, suffix + _numbered(number, count))
         path = self._save_fresh(data, suffix, extension)
         if self.path == "-":
             self.note(f"note: only one image goes to standard output; saved another as {path}")
         return path
+
+    def _save_as(self, path: str, data: bytes, media_type: str, extension: str, suffix: str) -> str:
+        """``-o PATH``: ``suffix`` goes before its extension, and ``extension``
+        after a name that has none. A note says when the extension names
+        another type than the bytes have."""
+        root, given = os.path.splitext(path)
+        sniffed = _TYPE_EXTENSIONS.get(media_type)
+        if given and sniffed and not _same_extension(given, sniffed):
+            self.note(f"note: {root}{given} holds {media_type[6:]} data (the server's output format)")
+        return write_file_atomic(f"{root}{suffix}{given or extension}", data)
 
     def _save_fresh(self, data: bytes, suffix: str, extension: str) -> str:
         """Write under the first fresh name ``image-…[-N].EXT``; never replaces a file."""
@@ -9052,6 +9067,11 @@ class _Output:
             except FileExistsError:
                 continue
         raise FileExistsError(f"no free file name like {stem}{extension}")
+
+
+def _same_extension(given: str, sniffed: str) -> bool:
+    """Whether a file name's extension names the type its bytes have (``.jpeg`` is ``.jpg``)."""
+    return given.lower() in (sniffed, ".jpeg" if sniffed == ".jpg" else sniffed)
 
 
 def _numbered(number: int, count: int) -> str:
