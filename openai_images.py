@@ -288,7 +288,7 @@ def _secrets_sent(request: Optional[Request]) -> Tuple[str, ...]:
         from urllib.parse import parse_qsl
 
         query = request.url.partition("?")[2]
-        found.update(value for name, value in parse_qsl(query) if _is_secret_header(name) or "sig" in name.lower())
+        found.update(value for name, value in parse_qsl(query) if _is_secret_setting(name))
     return tuple(sorted((secret for secret in found if len(secret) >= 8), key=len, reverse=True))
 
 
@@ -5449,9 +5449,7 @@ class _BaseClient:
         to use instead."""
         _refuse_sdk_only(http_client=http_client, workload_identity=workload_identity, provider=provider)
         if data_residency is not None:
-            if base_url is not None:
-                raise ValueError("data_residency and base_url cannot both be given: data_residency picks the URL")
-            base_url = _residency_url(data_residency)
+            base_url = _residency_url(data_residency, base_url)
         changes: Dict[str, Any] = {"api_key": api_key, "base_url": base_url, "organization": organization}
         changes.update(project=project, default_headers=default_headers, default_query=default_query)
         changes.update(ssl_context=ssl_context, proxies=proxies)
@@ -5710,8 +5708,11 @@ def _refuse_sdk_only(**given: object) -> None:
             raise TypeError(f"{name}= cannot work here: {_SDK_ONLY[name]}")
 
 
-def _residency_url(region: str) -> str:
-    """The base URL of a ``data_residency`` region, as the official SDK's."""
+def _residency_url(region: str, base_url: Optional[str]) -> str:
+    """The base URL of a ``data_residency`` region, as the official SDK's
+    (``base_url`` must not be given too)."""
+    if base_url is not None:
+        raise ValueError("data_residency and base_url cannot both be given: data_residency picks the URL")
     if region == "global":
         return DEFAULT_BASE_URL
     if region in _RESIDENCY_HOSTS:
@@ -6520,8 +6521,7 @@ class _Manifest:
             raise
         if write:
             self._fd = fd
-            if os.fstat(fd).st_size and os.lseek(fd, -1, os.SEEK_END) >= 0 and os.read(fd, 1) != b"\n":
-                os.write(fd, b"\n")  # a last row without its newline: the next row must not join it
+            _end_last_line(fd)
         else:
             os.close(fd)
 
@@ -6592,6 +6592,12 @@ def _read_all(fd: int) -> bytes:
         parts.append(chunk)
 
 
+def _end_last_line(fd: int) -> None:
+    """A file whose last line has no newline gets one: the next line appended must not join it."""
+    if os.fstat(fd).st_size and os.lseek(fd, -1, os.SEEK_END) >= 0 and os.read(fd, 1) != b"\n":
+        os.write(fd, b"\n")
+
+
 def _manifest_row(line: bytes) -> Dict[str, Any]:
     """One row of a manifest, checked for the shape this version writes."""
     try:
@@ -6607,10 +6613,13 @@ def _manifest_row(line: bytes) -> Dict[str, Any]:
         return row
     if not isinstance(row.get("id"), str) or row.get("status") not in _ROW_STATUSES:
         raise ValueError("neither an event nor a job row (id, status)")
-    files = row.get("files", [])
-    if not isinstance(files, list) or not all(isinstance(name, str) for name in cast("List[object]", files)):
+    if not _is_list_of(row.get("files", []), str):
         raise ValueError("its files are not a list of names")
     return row
+
+
+def _is_list_of(value: object, kind: type) -> bool:
+    return isinstance(value, list) and all(isinstance(item, kind) for item in cast("List[object]", value))
 
 
 def _lock_run(fd: int, path: str, directory: str) -> Callable[[], None]:
