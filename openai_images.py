@@ -273,6 +273,11 @@ def _is_secret_header(name: str) -> bool:
     return any(word in lower for word in _SECRET_WORDS)
 
 
+def _is_secret_setting(name: str) -> bool:
+    """A header or query parameter whose value is a secret (a key, a token, a signature)."""
+    return _is_secret_header(name) or "sig" in name.lower()
+
+
 def _secrets_sent(request: Optional[Request]) -> Tuple[str, ...]:
     """The credentials a request carried: the values of headers whose name
     says key, token, secret, auth, cookie or password, and the token after
@@ -661,11 +666,6 @@ def _redacted_setting(value: object) -> object:
         items = cast("Mapping[object, object]", value).items()
         return {k: "<redacted>" if _is_secret_setting(str(k)) else _redacted_setting(v) for k, v in items}
     return value
-
-
-def _is_secret_setting(name: str) -> bool:
-    """A header or query parameter whose value is a secret (a key, a token, a signature)."""
-    return _is_secret_header(name) or "sig" in name.lower()
 
 
 def _empty_dict() -> Dict[str, Any]:
