@@ -623,7 +623,8 @@ omit: Any = NOT_GIVEN  # the SDK's marker for "leave this field out", which is w
 
 
 class _FieldsEqual:
-    """Equal when of the same class with equal fields: one ``__eq__`` for every
+    """Equal when of the same class with equal fields, and shown as a
+    dataclass shows itself: one ``__eq__`` and one ``__repr__`` for every
     model, instead of one generated per dataclass (that keeps the import fast)."""
 
     def __eq__(self, other: object) -> bool:
@@ -632,6 +633,10 @@ class _FieldsEqual:
         return all(getattr(self, name) == getattr(other, name) for name in _field_names(type(self)))
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{spec.name}={getattr(self, spec.name)!r}" for spec in fields(self) if spec.repr)  # type: ignore[arg-type]
+        return f"{type(self).__qualname__}({shown})"
 
 
 class _FrozenValue(_FieldsEqual):
@@ -1617,7 +1622,7 @@ class Headers(MutableMapping[str, str]):
         return f"Headers({self.redacted()!r})"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)  # __eq__ written out: a generated one costs import time
 class Request:
     """One HTTP request as the interceptors see it: a plain value.
 
@@ -1637,6 +1642,15 @@ class Request:
 
     def __post_init__(self) -> None:
         self.extensions = MappingProxyType(dict(self.extensions))
+
+    def __eq__(self, other: object) -> bool:
+        """Equal method, URL, headers and body (the extensions are not compared)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Request)
+        return (self.method, self.url, self.headers, self.body) == (other.method, other.url, other.headers, other.body)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {_redact_query(self.url)}>"
@@ -3768,8 +3782,8 @@ def _text_parts(values: Mapping[str, Any]) -> List[Tuple[str, str]]:
     return [pair for name, value in values.items() for pair in form_fields(name, value)]
 
 
-@dataclass(frozen=True, repr=False)
-class ImageReference(_JsonBody):
+@dataclass(frozen=True, eq=False, repr=False)  # _FrozenValue's __eq__ and __hash__
+class ImageReference(_JsonBody, _FrozenValue):
     """An input image by reference: exactly one of ``image_url`` (a URL or a
     ``data:`` URL) and ``file_id`` (from the Files API)."""
 
@@ -4106,7 +4120,7 @@ def _short(value: object) -> str:
     return f"<{len(value)} chars>" if isinstance(value, str) else repr(value)
 
 
-@dataclass(eq=False)  # _FieldsEqual.__eq__
+@dataclass(repr=False, eq=False)  # _FieldsEqual's __eq__ and __repr__
 class ImageUsageDetails(_Model):
     """Token counts by kind (image, text) within ``ImageUsage``."""
 
@@ -4115,7 +4129,7 @@ class ImageUsageDetails(_Model):
     extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
 
 
-@dataclass(eq=False)  # _FieldsEqual.__eq__
+@dataclass(repr=False, eq=False)  # _FieldsEqual's __eq__ and __repr__
 class ImageUsage(_Model):
     """Token usage of a GPT image model call."""
 
@@ -4131,7 +4145,7 @@ class ImageUsage(_Model):
     }
 
 
-@dataclass(eq=False)  # _FieldsEqual.__eq__
+@dataclass(repr=False, eq=False)  # _FieldsEqual's __eq__ and __repr__
 class SvgUsage(_Model):
     """Token usage of an SVG-producing model call (``svg_usage`` in a response)."""
 
@@ -4143,7 +4157,7 @@ class SvgUsage(_Model):
     extra: Dict[str, Any] = field(default_factory=_empty_dict, repr=False)
 
 
-@dataclass(eq=False)  # _FieldsEqual.__eq__
+@dataclass(repr=False, eq=False)  # _FieldsEqual's __eq__
 class Image(_ImageData, _Model):
     """One generated image: ``b64_json`` (GPT image models) or ``url``."""
 
@@ -4156,7 +4170,7 @@ class Image(_ImageData, _Model):
         return f"Image(b64_json={_short(self.b64_json)}, url={self.url!r}, revised_prompt={self.revised_prompt!r})"
 
 
-@dataclass(eq=False)  # _FieldsEqual.__eq__
+@dataclass(repr=False, eq=False)  # _FieldsEqual's __eq__ and __repr__
 class ImagesResponse(_Model):
     """The answer of generate / edit / edit_json / create_variation."""
 
@@ -4221,8 +4235,10 @@ def _error_message(error: object) -> str:
 # -- stream events ---------------------------------------------------------------
 
 
-@dataclass(eq=False)  # _FieldsEqual.__eq__
+@dataclass(repr=False, eq=False)  # _FieldsEqual's __eq__
 class _ImageEvent(_ImageData, _Model):
+    """What every image event of a stream has: its type and image, and the image's settings."""
+
     type: Optional[str] = None
     b64_json: Optional[str] = None
     created_at: Optional[int] = None
@@ -4243,11 +4259,15 @@ class _ImageEvent(_ImageData, _Model):
 
 @dataclass(repr=False, eq=False)
 class _PartialImageEvent(_ImageEvent):
+    """A preview of the image (``partial_image_index`` from 0)."""
+
     partial_image_index: Optional[int] = None
 
 
 @dataclass(repr=False, eq=False)
 class _CompletedEvent(_ImageEvent):
+    """The final image, with the call's token usage."""
+
     usage: Optional[ImageUsage] = None
     safety_identifier: Optional[str] = None
     _nested: ClassVar[Dict[str, Any]] = {"usage": ImageUsage}
@@ -4269,7 +4289,7 @@ class ImageEditCompletedEvent(_CompletedEvent):
     """``image_edit.completed``"""
 
 
-@dataclass(eq=False)
+@dataclass(repr=False, eq=False)  # _FieldsEqual's __eq__ and __repr__
 class UnknownImageStreamEvent(_JsonBody, _FieldsEqual):
     """An event of a type this version does not know; ``raw`` is its JSON."""
 
