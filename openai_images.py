@@ -1481,19 +1481,7 @@ class _Watcher:
 
     def _hook(self, call: _Call, trigger: object) -> _Hook:
         if isinstance(trigger, threading.Event):
-            condition: Any = cast(Any, trigger)._cond  # stable in CPython 3.8-3.13 and PyPy
-            with condition:  # Event.set() holds it while it releases the waiters
-                if trigger.is_set():
-                    call.abort(AbortReason.USER)
-                    return _Hook()
-                waiters: Any = condition._waiters
-                with self._hooks_lock:
-                    hook: Optional[_Hook] = self._hooks.get(trigger)
-                    if hook is None or hook.fired or hook not in waiters:
-                        hook = self._hooks[trigger] = _Hook()
-                        waiters.append(hook)
-                hook.add(call)
-            return hook
+            return self._event_hook(call, trigger)
         add_done_callback = getattr(trigger, "add_done_callback", None)
         if not callable(add_done_callback):
             raise TypeError(
@@ -1510,6 +1498,23 @@ class _Watcher:
         hook.add(call)
         if new:
             add_done_callback(hook)  # runs at once if the future is done already
+        return hook
+
+    def _event_hook(self, call: _Call, trigger: threading.Event) -> _Hook:
+        """The hook of an Event: a waiter of the Event's condition, shared by
+        every call the Event aborts (``set()`` wakes it like any waiter)."""
+        condition: Any = cast(Any, trigger)._cond  # stable in CPython 3.8-3.13 and PyPy
+        with condition:  # Event.set() holds it while it releases the waiters
+            if trigger.is_set():
+                call.abort(AbortReason.USER)
+                return _Hook()
+            waiters: Any = condition._waiters
+            with self._hooks_lock:
+                hook: Optional[_Hook] = self._hooks.get(trigger)
+                if hook is None or hook.fired or hook not in waiters:
+                    hook = self._hooks[trigger] = _Hook()
+                    waiters.append(hook)
+            hook.add(call)
         return hook
 
     def _run(self) -> None:
@@ -1943,15 +1948,19 @@ class BodyDecoder:
         (``truncated``) if it ended before its declared length or before the
         end of its compressed stream."""
         if not self.truncate:
-            if self.declared is not None and self.received < self.declared:
-                raise BodyError(
-                    f"Connection closed after {self.received} of {self.declared} response bytes", truncated=True
-                )
-            if self.encoding is not None and (self._decoder is None or not self._decoder.eof) and self.received:
-                raise BodyError(f"Connection closed in the middle of the {self.encoding} response body", truncated=True)
+            self._check_complete()
         body = b"".join(self._parts)
         self._parts = [body]
         return body if self.limit is None or not self.truncate else body[: self.limit]
+
+    def _check_complete(self) -> None:
+        """The body has its declared length, and its compressed stream its end."""
+        if self.declared is not None and self.received < self.declared:
+            raise BodyError(
+                f"Connection closed after {self.received} of {self.declared} response bytes", truncated=True
+            )
+        if self.encoding is not None and (self._decoder is None or not self._decoder.eof) and self.received:
+            raise BodyError(f"Connection closed in the middle of the {self.encoding} response body", truncated=True)
 
     def _decode(self, chunk: bytes) -> bytes:
         import zlib
@@ -4624,14 +4633,7 @@ class ImageStream:
             if decoder.done:
                 self._release()
                 raise StopIteration
-            try:
-                chunk = self.response.raw.read1(1 << 18)
-            except APITimeoutError:
-                raise
-            except APIConnectionError as exc:  # dropped mid-stream: keep what arrived
-                closed = "IncompleteRead" in exc.message or "closed" in exc.message.lower()
-                why = "the server closed the stream" if closed else f"the connection failed ({exc.message})"
-                raise decoder.incomplete(f"{why} after {decoder.received} event(s)") from None
+            chunk = self._read_chunk()
             if chunk:
                 self._pending.extend(decoder.feed(chunk))
             else:
@@ -4640,6 +4642,21 @@ class ImageStream:
                 self._release()  # nothing more is read: the connection goes now
         event: ImageStreamEvent = self._pending.popleft()
         return event
+
+    def _read_chunk(self) -> bytes:
+        """The next bytes of the body (``b""`` at its end); a connection
+        dropped mid-stream is an ``IncompleteStreamError`` that keeps the
+        events that arrived (a read timeout stays a timeout)."""
+        decoder = self._decoder
+        try:
+            chunk: bytes = self.response.raw.read1(1 << 18)
+        except APITimeoutError:
+            raise
+        except APIConnectionError as exc:
+            closed = "IncompleteRead" in exc.message or "closed" in exc.message.lower()
+            why = "the server closed the stream" if closed else f"the connection failed ({exc.message})"
+            raise decoder.incomplete(f"{why} after {decoder.received} event(s)") from None
+        return chunk
 
     def abort(self) -> None:
         """End the stream now, from any thread: the thread in ``next()``, and
