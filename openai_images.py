@@ -8315,7 +8315,7 @@ def _run_engines(
         run.manifest.append(_scrub({**row, "at": _now_text()}, tuple(run.secrets)))
     run.report()
     try:
-        if batch_api or cancel or _batch_in_progress(run):
+        if batch_api or cancel or _active_batch(run.manifest) is not None:
             finished = _run_through_batches(run, polls, cancel, concurrency if rerun_failed_live else 0)
         else:
             finished = _run_live(run, run.pending, concurrency)
@@ -8327,12 +8327,6 @@ def _run_engines(
         run.stop.set()
         raise
     return not finished and run.fatal is None
-
-
-def _batch_in_progress(run: _BatchRun) -> bool:
-    """Whether the manifest has a batch of the Batch API that has not finished."""
-    step = run.manifest.last_event("batch_input", "batch_created", "batch_finished")
-    return step is not None and step["event"] != "batch_finished"
 
 
 # [end:batch]
