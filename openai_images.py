@@ -3117,16 +3117,21 @@ def _only_interim(head: bytes) -> bool:
         line_end = head.find(b"\n")
         if line_end == -1:
             return len(head) < 65536 and (head.startswith(b"HTTP/") or b"HTTP/".startswith(head))
-        parts = head[:line_end].split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            return False  # not HTTP: let the response parser say so
-        if not 100 <= int(parts[1]) < 200 or parts[1] == b"101":
-            return False
+        if not _is_interim_status_line(head[:line_end]):
+            return False  # a final status, or not HTTP: the response parser reads it
         block_end = head.find(b"\r\n\r\n")
         if block_end == -1:
             return True  # the interim response's headers are still coming
         head = head[block_end + 4 :]
     return True
+
+
+def _is_interim_status_line(line: bytes) -> bool:
+    """``HTTP/x 1xx …``, except 101 (a protocol switch is final)."""
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        return False
+    return 100 <= int(parts[1]) < 200 and parts[1] != b"101"
 
 
 def _wait_io(sock: socket.socket, timeout: Optional[float]) -> Tuple[bool, bool]:
@@ -8750,14 +8755,19 @@ def _key_values(option: str, items: Sequence[str]) -> List[Tuple[str, Any]]:
 
 def _check_output_options(args: _Options) -> None:
     if args.output == "-":
-        if sys.stdout is None:
-            raise _UsageError("-o -: standard output is closed")
-        if sys.stdout.isatty():
-            raise _UsageError("-o - would write binary image data to the terminal; redirect standard output")
-        if getattr(args, "save_partials", False) or args.json:
-            raise _UsageError("-o - cannot be combined with --save-partials or --json", usage=True)
+        _check_stdout_output(args)
     if (args.include_b64 or args.no_save) and not args.json:
         raise _UsageError("--include-b64 and --no-save go with --json", usage=True)
+
+
+def _check_stdout_output(args: _Options) -> None:
+    """``-o -``: standard output is open, not a terminal, and the only output."""
+    if sys.stdout is None:
+        raise _UsageError("-o -: standard output is closed")
+    if sys.stdout.isatty():
+        raise _UsageError("-o - would write binary image data to the terminal; redirect standard output")
+    if getattr(args, "save_partials", False) or args.json:
+        raise _UsageError("-o - cannot be combined with --save-partials or --json", usage=True)
 
 
 def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
@@ -9040,7 +9050,7 @@ class _Output:
         try:
             return self.save(data, fmt, **where)
         except OSError as exc:
-            reason = f"{exc.strerror or exc}" + (f": {exc.filename}" if getattr(exc, "filename", None) else "")
+            reason = _os_error_text(exc)
             try:
                 path = _rescue_file(data, _image_suffix(data))
             except OSError as second:
@@ -9402,11 +9412,17 @@ def _client_options(args: _Options, progress: _Progress) -> Dict[str, Any]:
         if not os.environ.get("OPENAI_API_KEY"):
             options["api_key"] = "sk-dry-run"
             _note(args, "note: OPENAI_API_KEY is not set; a real call would fail")
+    _set_up_logging(args, progress)
+    return options
+
+
+def _set_up_logging(args: _Options, progress: _Progress) -> None:
+    """``-v``: the library's debug log on stderr; else, on a terminal, the
+    spinner says when a call waits to try again (unless ``OPENAI_LOG`` logs)."""
     if args.verbose:
         _log_to_stderr("%(levelname)s %(message)s", _DEBUG)
     elif progress.enabled and not os.environ.get("OPENAI_LOG"):
         _show_retries(progress)
-    return options
 
 
 class _Received:
@@ -9544,8 +9560,7 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, APITimeoutError) and exc.limit == TimeoutLimit.READ:
         return _error_text(APIError(f"{exc.message} (raise it with --timeout)", exc.request, request_id=exc.request_id))
     if isinstance(exc, OSError) and not isinstance(exc, OpenAIError):
-        name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        return f"{exc.strerror or exc}{name}"
+        return _os_error_text(exc)
     if isinstance(exc, OpenAIError) and str(exc).startswith("No API key"):
         return "no API key: set the OPENAI_API_KEY environment variable"
     text = " ".join(str(exc).split()).replace("; see .events", "")  # (an attribute: the library's word)
@@ -9553,6 +9568,12 @@ def _error_text(exc: BaseException) -> str:
         text = _in_option_words(text)
     attempts = getattr(exc, "attempts", None)
     return f"{text} (after {attempts} attempts)" if attempts and attempts > 1 else text
+
+
+def _os_error_text(exc: OSError) -> str:
+    """What went wrong, and the file it went wrong with (``No such file or directory: cat.png``)."""
+    name = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+    return f"{exc.strerror or exc}{name}"
 
 
 def _in_option_words(text: str) -> str:
