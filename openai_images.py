@@ -1135,16 +1135,12 @@ class OpenAIConfig(_FrozenValue):
             raise OpenAIError("Azure needs an API version: pass api_version=... or set OPENAI_API_VERSION")
         if base_url is None:
             base_url = _azure_base_url(endpoint, deployment)
-        if api_key is None and ad_token is None:
-            ad_token = _env("AZURE_OPENAI_AD_TOKEN")
-            api_key = None if ad_token else _env("AZURE_OPENAI_API_KEY")
-        if api_key is not None and ad_token is not None:
-            raise OpenAIError("pass either an Azure api_key or an ad_token, not both")
+        key, auth_header = _azure_credentials(api_key, ad_token)
         query = dict(overrides.pop("default_query", None) or {})
         query.setdefault("api-version", api_version)
         return cls(
-            api_key=ad_token if ad_token is not None else api_key,
-            auth_header="authorization" if ad_token is not None else "api-key",
+            api_key=key,
+            auth_header=auth_header,
             base_url=base_url,
             default_query=query,
             azure_deployment_routing=True,
@@ -1247,6 +1243,18 @@ def _quote_segment(value: str) -> str:
     if value in (".", ".."):
         raise ValueError(f"{value!r} cannot be a deployment or model name in a URL path")
     return quote(value, safe="")
+
+
+def _azure_credentials(api_key: Optional[ApiKey], ad_token: Optional[ApiKey]) -> Tuple[Optional[ApiKey], str]:
+    """The credential and its header: an ``ad_token`` goes in ``Authorization``,
+    a key in ``api-key``; with neither given, from the environment
+    (``AZURE_OPENAI_AD_TOKEN``, else ``AZURE_OPENAI_API_KEY``)."""
+    if api_key is None and ad_token is None:
+        ad_token = _env("AZURE_OPENAI_AD_TOKEN")
+        api_key = None if ad_token else _env("AZURE_OPENAI_API_KEY")
+    if api_key is not None and ad_token is not None:
+        raise OpenAIError("pass either an Azure api_key or an ad_token, not both")
+    return (ad_token, "authorization") if ad_token is not None else (api_key, "api-key")
 
 
 def _azure_base_url(endpoint: Optional[str], deployment: Optional[str]) -> str:
@@ -4936,12 +4944,9 @@ def _check_fields(method: str, cls: Any, params: Mapping[str, Any]) -> None:
     names = _field_names(cls)
     unknown = [name for name in params if name not in names]
     if unknown:
-        import difflib
-
-        hints = [difflib.get_close_matches(name, names + _OPTION_NAMES, 1) for name in unknown]
-        hint = "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
         raise TypeError(
-            f"{method}() got an unexpected keyword argument {unknown[0]!r}{hint}; use extra_body for new API fields"
+            f"{method}() got an unexpected keyword argument {unknown[0]!r}{_did_you_mean(unknown, names)}; "
+            "use extra_body for new API fields"
         )
     missing = [
         spec.name
@@ -4950,6 +4955,14 @@ def _check_fields(method: str, cls: Any, params: Mapping[str, Any]) -> None:
     ]
     if missing:
         raise TypeError(f"{method}(): missing required argument(s): {', '.join(repr(m) for m in missing)}")
+
+
+def _did_you_mean(unknown: List[str], names: Tuple[str, ...]) -> str:
+    """`` (did you mean 'size'?)`` for each unknown keyword that is close to a field or an option."""
+    import difflib
+
+    hints = [difflib.get_close_matches(name, names + _OPTION_NAMES, 1) for name in unknown]
+    return "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
 
 
 # The options every method takes besides its request's fields: name, type (as help() shows it), default.
@@ -6421,11 +6434,7 @@ def _job_from(
     """One job, checked: a usage error names ``where``."""
     if isinstance(item, BatchJob):
         return item
-    if isinstance(item, str):
-        item = {"prompt": item}
-    if not isinstance(item, Mapping):
-        raise ValueError(f"{where}: a job is a JSON object or a prompt, not {type(item).__name__}")
-    given = dict(cast("Mapping[str, Any]", item))
+    given = _job_fields(where, item)
     job_id, output = _job_names(where, given, default_id)
     extra = _job_extra(where, given, shared_extra)
     method = "edit_json" if "images" in given else "generate"
@@ -6442,6 +6451,15 @@ def _job_from(
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
     return job
+
+
+def _job_fields(where: str, item: object) -> Dict[str, Any]:
+    """A job's fields: a JSON object's, or a prompt's."""
+    if isinstance(item, str):
+        return {"prompt": item}
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where}: a job is a JSON object or a prompt, not {type(item).__name__}")
+    return dict(cast("Mapping[str, Any]", item))
 
 
 def _job_extra(where: str, given: Dict[str, Any], shared: Mapping[str, Any]) -> Dict[str, Any]:
@@ -8777,6 +8795,16 @@ def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, A
     ]
     if references:
         return "edit_json", _json_edit_params(args, params, references)
+    _check_upload_files(args)
+    params["image"] = args.images[0] if len(args.images) == 1 else list(args.images)
+    for name in ("mask", "markup"):
+        if getattr(args, name):
+            params[name] = getattr(args, name)
+    return "edit", params
+
+
+def _check_upload_files(args: _Options) -> None:
+    """The IMAGE files (at least one, no URL), mask and markup of an edit are images to upload."""
     if not args.images:
         raise _UsageError("edit needs at least one IMAGE file, --image-url or --file-id", usage=True)
     for image in args.images:
@@ -8787,11 +8815,6 @@ def _edit_call(args: _Options, params: Dict[str, Any]) -> Tuple[str, Dict[str, A
         ("--markup", args.markup),
     ]:
         _check_image_file(option, path)
-    params["image"] = args.images[0] if len(args.images) == 1 else list(args.images)
-    for name in ("mask", "markup"):
-        if getattr(args, name):
-            params[name] = getattr(args, name)
-    return "edit", params
 
 
 def _json_edit_params(args: _Options, params: Dict[str, Any], references: List[ImageReference]) -> Dict[str, Any]:
@@ -9148,12 +9171,17 @@ def _report_saved(
 ) -> None:
     """The path on stdout (for scripts); on a terminal's stderr the path,
     dimensions, format and size. One line only when both share a terminal."""
+    if args.output != "-" and not args.json and not (progress.enabled and sys.stdout.isatty()):
+        progress.print(path)
+    progress.line(f"{path}: {_describe_image(data, fmt)}{context}")
+
+
+def _describe_image(data: bytes, fmt: Optional[str]) -> str:
+    """``1024x1024 png, 1.2 MB``: the size (when the header says it), the type, the bytes."""
     size = _image_dimensions(data)
     kind = (_sniff_image_type(data[:16]) or "").partition("/")[2].split("+")[0] or fmt or "?"
     shown = f"{size[0]}x{size[1]} " if size else ""
-    if args.output != "-" and not args.json and not (progress.enabled and sys.stdout.isatty()):
-        progress.print(path)
-    progress.line(f"{path}: {shown}{kind}, {_human_bytes(len(data))}{context}")
+    return f"{shown}{kind}, {_human_bytes(len(data))}"
 
 
 def _usage_line(usage: Optional[ImageUsage], seconds: float) -> str:
@@ -9312,6 +9340,17 @@ def _run_batch(args: _Options, progress: _Progress) -> int:
 
 def _resumed_run(args: _Options) -> Tuple[str, Any, Dict[str, Any], bool]:
     """``--resume DIR``: the directory, jobs, defaults and engine of its last run."""
+    _check_resume_options(args)
+    directory = cast(str, args.resume)
+    row = _last_run(directory)
+    jobs = row.get("jobs")
+    if not isinstance(jobs, str) or not os.path.exists(jobs):
+        jobs = _jobs_in_progress(directory, jobs)
+    return directory, jobs, _json_object(row.get("defaults")), args.batch_api or bool(row.get("batch_api"))
+
+
+def _check_resume_options(args: _Options) -> None:
+    """``--resume DIR`` takes no option that would change the run in DIR."""
     if args.jobs or args.output:
         raise _UsageError("--resume DIR takes neither JOBS nor -o: the run in DIR says what to do", usage=True)
     changing = [option for option, attr in _JOB_OPTIONS if getattr(args, attr, None) not in (None, [])]
@@ -9320,12 +9359,6 @@ def _resumed_run(args: _Options) -> Tuple[str, Any, Dict[str, Any], bool]:
             f"--resume DIR runs the jobs of the run in DIR as they were; {changing[0]} would change them: "
             "start a new run with JOBS -o DIR"
         )
-    directory = cast(str, args.resume)
-    row = _last_run(directory)
-    jobs = row.get("jobs")
-    if not isinstance(jobs, str) or not os.path.exists(jobs):
-        jobs = _jobs_in_progress(directory, jobs)
-    return directory, jobs, _json_object(row.get("defaults")), args.batch_api or bool(row.get("batch_api"))
 
 
 def _new_run(args: _Options, directory: Optional[str]) -> Tuple[str, Any, Dict[str, Any], bool]:
