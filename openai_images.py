@@ -1776,21 +1776,23 @@ class Response:
             return
         try:
             decoder = BodyDecoder(self.headers, limit=limit, head=self.request.method == "HEAD")
-            while True:
-                chunk = self.raw.read1(chunk_size or 1 << 16)
-                if not chunk:
-                    break
-                decoder.feed(chunk)
-                piece = decoder.take()
+            for piece in self._decoded(decoder, chunk_size or 1 << 16):
                 if piece:
                     yield piece
-            piece = decoder.finish()
-            if piece:
-                yield piece
         except BodyError as exc:
             raise self._body_error(exc) from None
         finally:
             self.close()
+
+    def _decoded(self, decoder: BodyDecoder, chunk_size: int) -> Iterator[bytes]:
+        """What ``decoder`` makes of each piece read, then of the end (pieces may be empty)."""
+        assert self.raw is not None
+        chunk = self.raw.read1(chunk_size)
+        while chunk:
+            decoder.feed(chunk)
+            yield decoder.take()
+            chunk = self.raw.read1(chunk_size)
+        yield decoder.finish()
 
     def _read_body(self, limit: Optional[int], *, truncate: bool) -> bytes:
         try:
@@ -4012,16 +4014,20 @@ class _Model(_JsonBody, _FieldsEqual):
         out: Dict[str, Any] = {}
         for name in _field_names(type(self)):
             value = getattr(self, name)
-            if (value is None and not keep_none) or name in _LOCAL_FIELDS:
-                continue
-            if isinstance(value, _Model):
-                value = value._dump(keep_none=keep_none)
-            elif isinstance(value, list):
-                items = cast("List[object]", value)
-                value = [v._dump(keep_none=keep_none) if isinstance(v, _Model) else v for v in items]
-            out[name] = value
+            if (value is not None or keep_none) and name not in _LOCAL_FIELDS:
+                out[name] = _dumped(value, keep_none)
         out.update(self.extra)
         return out
+
+
+def _dumped(value: object, keep_none: bool) -> Any:
+    """A field's value as JSON: nested models (in lists too) as objects."""
+    if isinstance(value, _Model):
+        return value._dump(keep_none=keep_none)  # pyright: ignore[reportPrivateUsage]
+    if isinstance(value, list):
+        items = cast("List[object]", value)
+        return [v._dump(keep_none=keep_none) if isinstance(v, _Model) else v for v in items]  # pyright: ignore[reportPrivateUsage]
+    return value
 
 
 _SCALAR_FIELDS: Dict[str, type] = {"Optional[str]": str, "Optional[int]": int, "Optional[bool]": bool}
