@@ -3350,19 +3350,25 @@ def _connection_error(exc: BaseException, request: Request, call: _Call, request
     host = request.url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
     if isinstance(reason, net.socket.timeout):
         return _timeout_error(request, call, host, request_id)
+    return APIConnectionError(_failure_text(net, reason, host), request, request_id=request_id)
+
+
+def _failure_text(net: _Network, reason: BaseException, host: str) -> str:
+    """What went wrong with the connection to ``host``, with a hint for TLS verification."""
     ssl: Any = sys.modules.get("ssl")  # loaded by any TLS connection; absent, no TLS error is possible
     if ssl is not None and isinstance(reason, ssl.SSLCertVerificationError):
         verify: object = getattr(reason, "verify_message", "")
-        detail = f"TLS certificate verification failed for {host}: {verify}. "
-        detail += "Pass ssl_context=... with your CA, or set SSL_CERT_FILE."
-        return APIConnectionError(detail, request, request_id=request_id)
+        return (
+            f"TLS certificate verification failed for {host}: {verify}. "
+            "Pass ssl_context=... with your CA, or set SSL_CERT_FILE."
+        )
     if isinstance(reason, net.socket.gaierror):
-        return APIConnectionError(f"Could not resolve host {host}: {reason}", request)
+        return f"Could not resolve host {host}: {reason}"
     if isinstance(reason, ConnectionRefusedError):
-        return APIConnectionError(f"Connection refused by {host}.", request)
+        return f"Connection refused by {host}."
     kind = type(reason).__name__
     text = _printable(str(reason)) or kind  # an invalid status line can hold terminal escapes
-    return APIConnectionError(f"Connection error ({kind}): {text}", request, request_id=request_id)
+    return f"Connection error ({kind}): {text}"
 
 
 def _timeout_error(request: Request, call: _Call, host: str, request_id: Optional[str]) -> APITimeoutError:
@@ -7252,12 +7258,10 @@ def _duration_seconds(text: Optional[str]) -> Optional[float]:
     match = re.fullmatch(_PACER_DURATION, text, re.ASCII)
     if plain is not None or not text or match is None:
         return plain
-    total = 0.0
-    for part, scale in zip(match.groups(), (3600.0, 60.0, 1.0, 0.001)):
-        value = _header_number(part, _PACER_MAX_SECONDS) if part is not None else 0.0
-        if value is None:
-            return None
-        total += value * scale
+    values = [_header_number(part, _PACER_MAX_SECONDS) if part is not None else 0.0 for part in match.groups()]
+    if None in values:
+        return None
+    total = sum(cast(float, value) * scale for value, scale in zip(values, (3600.0, 60.0, 1.0, 0.001)))
     return total if total <= _PACER_MAX_SECONDS else None
 
 
