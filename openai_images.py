@@ -2652,23 +2652,8 @@ class SSEParser:
         cr = chunk.find(b"\r", pos)
         lf = chunk.find(b"\n", pos)
         while cr != -1 or lf != -1:
-            if lf == -1 or (cr != -1 and cr < lf):
-                end = cr
-                if end + 1 == size:
-                    after = size
-                    self._skip_lf = True
-                else:
-                    after = end + 2 if chunk[end + 1] == 0x0A else end + 1
-            else:
-                end = lf
-                after = lf + 1
-            if self._fragments:
-                self._fragments.append(chunk[pos:end])
-                line = b"".join(self._fragments)
-                self._fragments = []
-                self._fragment_bytes = 0
-            else:
-                line = chunk[pos:end]
+            end, after = self._line_end(chunk, cr, lf)
+            line = self._take_line(chunk, pos, end)
             if line or self._pending_fields or self._first_line:
                 self._check_size(len(line))  # the same verdict however the line was chunked
                 event = self._line(line)  # a blank line dispatches, which starts a new count
@@ -2677,14 +2662,7 @@ class SSEParser:
                 if event is not None:
                     events.append(event)
             else:  # a blank line that dispatches nothing: skip the blank lines after it at C speed
-                run = after
-                if after < size:
-                    run = self._blank_lines.match(chunk, after).end()
-                    if run == size and chunk[-1] == 0x0D:
-                        run -= 1  # a CR at the end may be half of a CRLF: the loop handles it
-                self._block_bytes += 1 + run - after - chunk.count(b"\r\n", after, run)
-                self._check_size(0)
-                after = run
+                after = self._skip_blank_lines(chunk, after)
             pos = after
             if cr != -1 and cr < pos:
                 cr = chunk.find(b"\r", pos)
@@ -2695,6 +2673,38 @@ class SSEParser:
             self._fragments.append(rest)
             self._fragment_bytes += len(rest)
             self._check_size(self._fragment_bytes)
+
+    def _line_end(self, chunk: bytes, cr: int, lf: int) -> Tuple[int, int]:
+        """Where the first line ends (at ``cr`` or ``lf``, the next CR and LF)
+        and the next begins: after CRLF, CR or LF. A CR that ends the chunk
+        may be half of a CRLF: an LF that starts the next chunk is skipped."""
+        if lf != -1 and (cr == -1 or lf < cr):
+            return lf, lf + 1
+        if cr + 1 == len(chunk):
+            self._skip_lf = True
+            return cr, cr + 1
+        return cr, cr + 2 if chunk[cr + 1] == 0x0A else cr + 1
+
+    def _take_line(self, chunk: bytes, pos: int, end: int) -> bytes:
+        """The line that ends at ``end``, joined to the pieces of it earlier chunks held."""
+        if not self._fragments:
+            return chunk[pos:end]
+        self._fragments.append(chunk[pos:end])
+        line = b"".join(self._fragments)
+        self._fragments = []
+        self._fragment_bytes = 0
+        return line
+
+    def _skip_blank_lines(self, chunk: bytes, after: int) -> int:
+        """Past the blank lines from ``after`` (counted against the limit)."""
+        run = after
+        if after < len(chunk):
+            run = self._blank_lines.match(chunk, after).end()
+            if run == len(chunk) and chunk[-1] == 0x0D:
+                run -= 1  # a CR at the end may be half of a CRLF: the loop handles it
+        self._block_bytes += 1 + run - after - chunk.count(b"\r\n", after, run)
+        self._check_size(0)
+        return run
 
     def close(self) -> bool:
         """End of stream: drop what is pending; True if a line or block was cut off."""
