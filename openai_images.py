@@ -1193,14 +1193,13 @@ def _check_header(name: object, value: object, where: str = "header") -> None:
         raise TypeError(f"{where}: header names and values must be strings (header {name!r})")
     if not name or not _TOKEN_CHARS.issuperset(name):
         raise ValueError(f"{where}: {name!r} is not a valid HTTP header name")
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise ValueError(f"{where}: the value of header {name!r} contains a line break or NUL (value not shown)")
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError(
-            f"{where}: the value of header {name!r} has characters outside Latin-1 (value not shown)"
-        ) from None
+    if not _LATIN1_WITHOUT_BREAKS.issuperset(value):
+        what = "a line break or NUL" if _LINE_BREAKS.intersection(value) else "characters outside Latin-1"
+        raise ValueError(f"{where}: the value of header {name!r} has {what} (value not shown)")
+
+
+_LINE_BREAKS = frozenset("\r\n\0")
+_LATIN1_WITHOUT_BREAKS = frozenset(map(chr, range(256))) - _LINE_BREAKS
 
 
 def _check_headers(headers: Mapping[str, Optional[str]], where: str) -> None:
@@ -1872,6 +1871,13 @@ def _zlib() -> Any:
     except ImportError:
         return None
     return zlib
+
+
+def _scrubbed_arg(arg: object, secrets: Tuple[str, ...]) -> object:
+    """An exception's argument with the secrets scrubbed from its text (bytes as Latin-1)."""
+    if isinstance(arg, bytes):
+        return _scrub_text(arg.decode("latin-1"), secrets).encode("latin-1", "replace")
+    return _scrub_text(arg, secrets) if isinstance(arg, str) else arg
 
 
 def _content_encoding(headers: Mapping[str, str], truncate: bool) -> Optional[str]:
@@ -3334,13 +3340,7 @@ def _scrubbed_chain(exc: BaseException, secrets: Tuple[str, ...]) -> BaseExcepti
     current: Optional[BaseException] = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        scrubbed: List[object] = []
-        for arg in current.args:
-            if isinstance(arg, bytes):
-                arg = _scrub_text(arg.decode("latin-1"), secrets).encode("latin-1", "replace")
-            elif isinstance(arg, str):
-                arg = _scrub_text(arg, secrets)
-            scrubbed.append(arg)
+        scrubbed = [_scrubbed_arg(arg, secrets) for arg in current.args]
         if scrubbed != list(current.args):
             try:
                 current.args = tuple(scrubbed)
