@@ -2057,12 +2057,8 @@ class RequestBuilder:
         ):
             path = f"/deployments/{_quote_segment(model)}{path}"
         query: Dict[str, str] = dict(parse_qsl(base.query, keep_blank_values=True))
-        for extra in (self.config.default_query, extra_query or {}):
-            for key, value in extra.items():
-                if value is None:
-                    query.pop(key, None)
-                else:
-                    query[key] = _form_text(value)
+        _merge_query(query, self.config.default_query)
+        _merge_query(query, extra_query or {})
         return urlunsplit((base.scheme, base.netloc, base_path + "/" + path.lstrip("/"), urlencode(query), ""))
 
     def headers(
@@ -2110,13 +2106,7 @@ class RequestBuilder:
         ``leave_body`` leaves it to the caller (extension ``stream``).
         Credentials are added per attempt by the client (its credentials interceptor), unless
         ``extra_headers`` names the credential header (a value or ``None``)."""
-        payload: Union[bytes, MultipartEncoder, None]
-        if isinstance(body, MultipartEncoder):
-            payload, content_type = body, body.content_type
-        elif body is None:
-            payload, content_type = None, None
-        else:
-            payload, content_type = _json_bytes(body), "application/json"
+        payload, content_type = _payload(body)
         overrides = dict(extra_headers or {})
         extensions: Dict[str, Any] = {
             "timeout": timeout or self.config.timeout,
@@ -2134,6 +2124,26 @@ class RequestBuilder:
             body=payload,
             extensions=extensions,
         )
+
+
+def _merge_query(query: Dict[str, str], extra: Mapping[str, object]) -> None:
+    """``extra`` over ``query``: a ``None`` value removes its key."""
+    for key, value in extra.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = _form_text(value)
+
+
+def _payload(
+    body: Union[Mapping[str, object], MultipartEncoder, None],
+) -> Tuple[Union[bytes, MultipartEncoder, None], Optional[str]]:
+    """The body to send and its content type: multipart as it is, a mapping as compact UTF-8 JSON."""
+    if isinstance(body, MultipartEncoder):
+        return body, body.content_type
+    if body is None:
+        return None, None
+    return _json_bytes(body), "application/json"
 
 
 def _json_bytes(body: Mapping[str, object]) -> bytes:
