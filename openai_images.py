@@ -1081,10 +1081,7 @@ class OpenAIConfig(_FrozenValue):
     require_api_key: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.api_key, str):
-            object.__setattr__(self, "api_key", _clean_api_key(self.api_key))
-        elif self.api_key is not None and not callable(self.api_key):
-            raise TypeError("api_key must be a string or a callable returning one")
+        object.__setattr__(self, "api_key", _checked_api_key(self.api_key))
         _check_base_url(self.base_url)
         if self.auth_header not in ("authorization", "api-key"):
             raise ValueError("auth_header must be 'authorization' or 'api-key'")
@@ -1222,6 +1219,15 @@ def _check_proxy(scheme: str, proxy: str, source: str) -> None:
             f"the {scheme} proxy from {source} must be an http:// URL (urllib speaks plain HTTP to "
             f"proxies, so credentials would travel in clear text, and has no SOCKS), got {_redact_url(proxy)!r}"
         )
+
+
+def _checked_api_key(key: object) -> Optional[ApiKey]:
+    """A key (cleaned: see ``_clean_api_key``), a callable that returns one, or ``None``."""
+    if isinstance(key, str):
+        return _clean_api_key(key)
+    if key is not None and not callable(key):
+        raise TypeError("api_key must be a string or a callable returning one")
+    return cast("Optional[ApiKey]", key)
 
 
 def _check_base_url(url: str) -> None:
@@ -1987,20 +1993,23 @@ class BodyDecoder:
                 self._head = chunk
                 return b""
             self._decoder = zlib.decompressobj(self._window_bits(chunk))
-        room = 0 if self.limit is None else max(1, self.limit - self.size + 1)
         try:
-            out: bytes = self._decoder.decompress(chunk, room)
+            out: bytes = self._decoder.decompress(chunk, self._room(0))
             while self._decoder.eof and self._decoder.unused_data and self.encoding != "deflate":
                 # the next member of a multi-member gzip body (RFC 1952)
                 rest = self._decoder.unused_data
                 self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                room = 0 if self.limit is None else max(1, self.limit - self.size - len(out) + 1)
-                out += self._decoder.decompress(rest, room)
+                out += self._decoder.decompress(rest, self._room(len(out)))
         except zlib.error as exc:
             raise BodyError(f"The response body is not valid {self.encoding} data ({exc})") from None
         if self._decoder.unconsumed_tail and not self.truncate:
             raise self._too_big()
         return out
+
+    def _room(self, pending: int) -> int:
+        """How much more the decompressor may give (0: no limit): one byte past
+        the limit, so that going over it shows."""
+        return 0 if self.limit is None else max(1, self.limit - self.size - pending + 1)
 
     def _window_bits(self, head: bytes) -> int:
         """zlib's ``wbits`` for the body that starts with ``head``: gzip, or
@@ -3235,19 +3244,12 @@ class HTTPTransport:
                 f"{_redact_url(request.url.split('?', 1)[0])} needs TLS, but this Python has no ssl module "
                 "(it was built without OpenSSL): use a Python with ssl, or an http:// base URL"
             )
-        with self._lock:
-            if self._opener is None:
-                self._opener = net.opener(self.config)
-            opener = self._opener
         call.stage = CallStage.DURING_REQUEST
         call.connected = call.answered_early = False
-        raw = _open(net, opener, request, call)
+        raw = _open(net, self._opener_of(net), request, call)
         call.stage = CallStage.DURING_RESPONSE
         call.on_finish(raw.close)
-        headers = Headers()
-        for name, value in raw.headers.items():  # a repeated header is one comma-separated list (RFC 9110)
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        response = Response(raw.status, headers, request, reason=raw.reason or "")
+        response = Response(raw.status, _joined_headers(raw.headers.items()), request, reason=raw.reason or "")
         response.raw = _BodyReader(raw, call, response)
         if not request.extensions.get("stream"):  # read here, inside the retry loop: a body cut short is retried
             if response.status_code >= 300:
@@ -3255,6 +3257,21 @@ class HTTPTransport:
             else:
                 response.read(self.config.max_response_bytes)
         return response
+
+    def _opener_of(self, net: _Network) -> urllib.request.OpenerDirector:
+        """urllib's opener for this configuration, made on first use (one per transport)."""
+        with self._lock:
+            if self._opener is None:
+                self._opener = net.opener(self.config)
+            return self._opener
+
+
+def _joined_headers(items: Iterable[Tuple[str, str]]) -> Headers:
+    """Response headers; a repeated header is one comma-separated list (RFC 9110)."""
+    headers = Headers()
+    for name, value in items:
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 def _open(net: _Network, opener: urllib.request.OpenerDirector, request: Request, call: _Call) -> Any:
@@ -3563,9 +3580,7 @@ class _RetryInterceptor:
             try:
                 response = next_handler(attempt)
             except APIConnectionError as exc:
-                if call.aborted or (isinstance(exc, APITimeoutError) and exc.limit == TimeoutLimit.TOTAL):
-                    raise
-                if retries >= policy.max_retries:
+                if not _may_retry(exc, call, retries, policy):
                     raise
                 delay = policy.backoff(retries, self.random())
                 _log().info(
@@ -3606,6 +3621,14 @@ class _RetryInterceptor:
         if hint is not None and 0 < hint <= policy.max_retry_after:
             return hint
         return policy.backoff(retries, self.random())
+
+
+def _may_retry(exc: APIConnectionError, call: _Call, retries: int, policy: RetryPolicy) -> bool:
+    """A network failure is tried again unless the call was aborted, its
+    ``total`` deadline passed, or its retries are spent."""
+    if call.aborted or (isinstance(exc, APITimeoutError) and exc.limit == TimeoutLimit.TOTAL):
+        return False
+    return retries < policy.max_retries
 
 
 def _should_retry(response: Response, policy: RetryPolicy) -> Tuple[bool, Optional[float]]:
