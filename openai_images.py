@@ -7928,9 +7928,7 @@ def _run_batch_api(
         if not _finish_batch(run, active, (poll_interval, max_poll_interval), cancel):
             return False
         jobs = [job for job in jobs if job.id not in members and not manifest.done(job)]
-    if not jobs or cancel:
-        return True
-    return _finish_batch(run, _start_batch(run, jobs), (poll_interval, max_poll_interval), False)
+    return not jobs or cancel or _finish_batch(run, _start_batch(run, jobs), (poll_interval, max_poll_interval), False)
 
 
 def _active_batch(manifest: _Manifest) -> Optional[Dict[str, Any]]:
@@ -8351,6 +8349,17 @@ def run_batch(
     return run.result(interrupted)
 
 
+def _record_run(run: _BatchRun, path: str, defaults: Optional[Mapping[str, Any]], batch_api: bool) -> None:
+    """A ``run`` row: what ``batch --resume DIR`` needs to run it again (never a credential)."""
+    row: Dict[str, Any] = {
+        "event": "run",
+        "jobs": os.path.abspath(path),
+        "defaults": dict(defaults or {}),
+        "batch_api": batch_api,
+    }
+    run.manifest.append(_scrub({**row, "at": _now_text()}, tuple(run.secrets)))
+
+
 def _check_run_options(jobs: Sequence[BatchJob], concurrency: int, batch_api: bool) -> None:
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -8385,10 +8394,8 @@ def _run_engines(
 ) -> bool:
     """Run the planned jobs with the engine the run asks for (or the one a
     batch in progress needs); returns whether the run was interrupted."""
-    if isinstance(source, (str, os.PathLike)):  # what `batch --resume DIR` needs to run it again
-        path: str = os.path.abspath(os.fspath(cast("Union[str, os.PathLike[str]]", source)))
-        row: Dict[str, Any] = {"event": "run", "jobs": path, "defaults": dict(defaults or {}), "batch_api": batch_api}
-        run.manifest.append(_scrub({**row, "at": _now_text()}, tuple(run.secrets)))
+    if isinstance(source, (str, os.PathLike)):
+        _record_run(run, os.fspath(cast("Union[str, os.PathLike[str]]", source)), defaults, batch_api)
     run.report()
     try:
         if batch_api or cancel or _active_batch(run.manifest) is not None:
