@@ -452,15 +452,16 @@ def retry_after_seconds(headers: Mapping[str, str], now: Optional[float] = None)
         if number.fullmatch(text):
             return float(text) * scale
     date = headers.get("retry-after")
-    if not date:
-        return None
+    return _seconds_until(date, time.time() if now is None else now) if date else None
+
+
+def _seconds_until(date: str, now: float) -> Optional[float]:
+    """Seconds from ``now`` to an HTTP date (negative if past), or ``None`` if it is no date."""
     from email.utils import mktime_tz, parsedate_tz
 
     try:
         parsed = parsedate_tz(date)
-        if parsed is None:
-            return None
-        return float(mktime_tz(parsed)) - (time.time() if now is None else now)
+        return None if parsed is None else float(mktime_tz(parsed)) - now
     except (TypeError, ValueError, OverflowError):
         return None
 
@@ -4167,15 +4168,25 @@ def _rescue_file(data: bytes, extension: str) -> str:
         if not folder or folder in tried:
             continue
         tried.append(folder)
-        for attempt in range(1, 1000):
-            path = os.path.join(folder, f"openai-images-rescued-{stamp}-{attempt}{extension}")
-            try:
-                return write_file_atomic(path, data, overwrite=False)
-            except FileExistsError:
-                continue
-            except OSError:
-                break
+        stem = os.path.join(folder, f"openai-images-rescued-{stamp}-")
+        try:
+            path = _write_first_free(data, (f"{stem}{attempt}{extension}" for attempt in range(1, 1000)))
+        except OSError:  # this folder cannot take it: the next may
+            continue
+        if path is not None:
+            return path
     raise OSError(f"could not save it in {' or '.join(tried)} either")
+
+
+def _write_first_free(data: bytes, names: Iterable[str]) -> Optional[str]:
+    """``data`` written (atomically) under the first of ``names`` that no
+    file has, which is never replaced; ``None`` if every name is taken."""
+    for name in names:
+        try:
+            return write_file_atomic(name, data, overwrite=False)
+        except FileExistsError:
+            continue
+    return None
 
 
 def _move_no_replace(temp: str, target: str) -> None:
@@ -8018,12 +8029,15 @@ def _batch_errors(batch: Mapping[str, Any]) -> str:
     """Why a batch failed, from its ``errors``: one bounded, printable line."""
     errors = _json_object(batch.get("errors")).get("data")
     found = [_json_object(e) for e in cast("List[object]", errors if isinstance(errors, list) else [])[:5]]
-    details: List[str] = []
-    for error in found:
-        line = error.get("line")
-        where = f"line {line}: " if isinstance(line, int) and not isinstance(line, bool) else ""
-        details.append(where + (_safe_text(error.get("message")) or "no message"))
+    details = [_batch_error_line(error) for error in found]
     return f"the batch failed: {'; '.join(details) or 'no details'}"
+
+
+def _batch_error_line(error: Mapping[str, Any]) -> str:
+    """``line 3: message``: one error of a failed batch."""
+    line = error.get("line")
+    where = f"line {line}: " if isinstance(line, int) and not isinstance(line, bool) else ""
+    return where + (_safe_text(error.get("message")) or "no message")
 
 
 def _batch_outcome(run: _BatchRun, batch_id: str, status: str, members: Mapping[str, Any], why: Optional[str]) -> str:
@@ -9192,14 +9206,11 @@ class _Output:
         if self.directory:
             os.makedirs(self.directory, exist_ok=True)
         stem = os.path.join(self.directory, self.stem + suffix)
-        for attempt in range(1, 10_000):
-            try:
-                return write_file_atomic(
-                    f"{stem}{'' if attempt == 1 else f'-{attempt}'}{extension}", data, overwrite=False
-                )
-            except FileExistsError:
-                continue
-        raise FileExistsError(f"no free file name like {stem}{extension}")
+        names = (f"{stem}{'' if attempt == 1 else f'-{attempt}'}{extension}" for attempt in range(1, 10_000))
+        path = _write_first_free(data, names)
+        if path is None:
+            raise FileExistsError(f"no free file name like {stem}{extension}")
+        return path
 
 
 def _same_extension(given: str, sniffed: str) -> bool:
