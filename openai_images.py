@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
     import urllib.request
     from typing import AsyncIterator, Awaitable, Literal
 
+    from typing_extensions import TypeGuard
+
 __version__ = "0.1.0"
 _T = TypeVar("_T")
 
@@ -991,16 +993,21 @@ class Timeout(_FrozenValue):
             return value
         if value is None:
             return cls(None, None, None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _is_number(value):
             return cls(value, value)  # checked by __post_init__
         if hasattr(value, "connect") and hasattr(value, "read"):
             return cls(getattr(value, "connect"), getattr(value, "read"))  # noqa: B009
         raise TypeError(f"timeout must be a number, None or Timeout, not {type(value).__name__}")
 
 
+def _is_number(value: object) -> TypeGuard[Union[int, float]]:
+    """An int or a float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _positive(value: object, name: str) -> float:
     """A finite number of seconds above zero (``None`` means no limit, never ``inf``)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    if not _is_number(value):
         raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
     if not 0 < value <= 1e6:
         raise ValueError(f"{name} must be a positive number of seconds, at most 1e6 (None for no limit), got {value!r}")
@@ -7914,7 +7921,7 @@ def _batch_line_outcome(line: Mapping[str, Any]) -> Tuple[Optional[Dict[str, Any
     response = _json_object(line.get("response"))
     request_id = _safe_text(response.get("request_id"))
     status = response.get("status_code")
-    status = status if isinstance(status, int) and not isinstance(status, bool) else None
+    status = status if type(status) is int else None  # JSON ints only: not a bool
     body = _json_object(response.get("body"))
     if line.get("error") is None and status is not None and 200 <= status < 300 and "data" in body:
         return body, {}, request_id
@@ -8022,7 +8029,7 @@ def _poll_batch(run: _BatchRun, batch_id: str, total: int, polls: Tuple[float, f
 
 def _header_count(value: object) -> int:
     """A count from a server's JSON: a non-negative int, else 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12 else 0
+    return value if type(value) is int and 0 <= value < 10**12 else 0  # JSON ints only: not a bool
 
 
 def _batch_errors(batch: Mapping[str, Any]) -> str:
@@ -8036,7 +8043,7 @@ def _batch_errors(batch: Mapping[str, Any]) -> str:
 def _batch_error_line(error: Mapping[str, Any]) -> str:
     """``line 3: message``: one error of a failed batch."""
     line = error.get("line")
-    where = f"line {line}: " if isinstance(line, int) and not isinstance(line, bool) else ""
+    where = f"line {line}: " if type(line) is int else ""  # JSON ints only: not a bool
     return where + (_safe_text(error.get("message")) or "no message")
 
 
