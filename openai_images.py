@@ -2256,12 +2256,17 @@ def _file_tuple(value: object, label: str) -> Tuple[Optional[str], object, Optio
     ):
         raise TypeError(f"{shape}, where filename and content_type are strings (or None) and headers a mapping")
     name, kind = cast("Optional[str]", name), cast("Optional[str]", kind)
+    headers = cast("Optional[Mapping[str, str]]", more)
+    _check_part_headers(label, kind, headers or {})
+    return name, content, None if kind == "application/octet-stream" else kind, headers
+
+
+def _check_part_headers(label: str, kind: Optional[str], headers: Mapping[str, str]) -> None:
+    """A file part's content type and headers can go on the wire (see ``_check_header``)."""
     if kind is not None:
         _check_header("Content-Type", kind, f"{label}: the content type")
-    headers = cast("Optional[Mapping[str, str]]", more)
-    for header, text in (headers or {}).items():
+    for header, text in headers.items():
         _check_header(header, text, f"{label}: the part headers")
-    return name, content, None if kind == "application/octet-stream" else kind, headers
 
 
 def _file_source(content: object, label: str) -> Tuple[Union[str, bytes, IO[bytes]], Any, int, int, Optional[str]]:
@@ -6308,10 +6313,7 @@ _module_lock = threading.Lock()
 
 def _default_client() -> OpenAIClient:
     """The module client, built on first use and again whenever a module setting changes."""
-    settings: Dict[str, Any] = {}
-    for name in _MODULE_SETTINGS:
-        value: Any = globals()[name]
-        settings[name] = dict(cast("Mapping[str, str]", value)) if isinstance(value, Mapping) else value
+    settings = _module_settings()
     with _module_lock:
         if _module_client[1] is None or _module_client[0] != settings:
             given: Dict[str, Any] = {
@@ -6319,6 +6321,15 @@ def _default_client() -> OpenAIClient:
             }
             _module_client[:] = [settings, OpenAIClient(**given)]
         return cast(OpenAIClient, _module_client[1])
+
+
+def _module_settings() -> Dict[str, Any]:
+    """The module settings now (``openai_images.api_key``, …), mappings copied."""
+    settings: Dict[str, Any] = {}
+    for name in _MODULE_SETTINGS:
+        value: Any = globals()[name]
+        settings[name] = dict(cast("Mapping[str, str]", value)) if isinstance(value, Mapping) else value
+    return settings
 
 
 class _ModuleImages:
@@ -7093,6 +7104,16 @@ def _sent_at(row: Mapping[str, Any]) -> Optional[float]:
     return float(at) if isinstance(at, (int, float)) else None
 
 
+def _unrecorded(exc: OSError, job: BatchJob, row: Mapping[str, Any]) -> OSError:
+    """The error that halts a run whose manifest cannot take a row: where the job's images are."""
+    files = ", ".join(row.get("files") or ()) or "none"
+    return OSError(
+        exc.errno,
+        f"{exc.strerror}; the run stopped, nothing more is sent: free some space and run it again "
+        f"(job {job.id}'s images: {files})",
+    )
+
+
 def _tokens_of(row: Mapping[str, Any]) -> int:
     total = _json_object(row.get("usage")).get("total_tokens")
     return total if isinstance(total, int) and total >= 0 else 0
@@ -7162,14 +7183,7 @@ class _BatchRun:
         try:
             self.manifest.append(_scrub(row, secrets))
         except OSError as exc:  # a full disk: nothing more is sent; what was saved stays where it is
-            files = ", ".join(row.get("files") or ()) or "none"
-            self.halt_with(
-                OSError(
-                    exc.errno,
-                    f"{exc.strerror}; the run stopped, nothing more is sent: free some space and run it again "
-                    f"(job {job.id}'s images: {files})",
-                )
-            )
+            self.halt_with(_unrecorded(exc, job, row))
             return
         if status != "started":
             self._count(job, row)
@@ -7491,8 +7505,7 @@ class _Pacer:
     def delay(self, now: float) -> Optional[float]:
         """Seconds until a new request may start (0 = now), or None: wait
         for an answer (full, probing, or short with unknown rate)."""
-        probing = not self._answered or (not self._usage and self._buckets["tokens"].base is not None)
-        if self._in_flight >= self._concurrency or (probing and self._in_flight):
+        if self._in_flight >= self._concurrency or (self._probing() and self._in_flight):
             return None
         wait = max(0.0, self._pause_until - now)
         needs = {"requests": 1.0, "tokens": max(self._usage, default=0.0)}
@@ -7502,6 +7515,11 @@ class _Pacer:
                 return None
             wait = max(wait, bucket_wait or 0.0)
         return wait if wait > _PACER_EPSILON else 0.0
+
+    def _probing(self) -> bool:
+        """Whether one request at a time is sent: before the first answer, and
+        while a token limit is known but not yet what a request costs."""
+        return not self._answered or (not self._usage and self._buckets["tokens"].base is not None)
 
     def start(self, now: float) -> _PacerTicket:
         """Record a request starting now (the caller saw delay() == 0)."""
@@ -9677,8 +9695,13 @@ def _error_text(exc: BaseException) -> str:
     text = " ".join(str(exc).split()).replace("; see .events", "")  # (an attribute: the library's word)
     if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, OpenAIError):
         text = _in_option_words(text)
+    return text + _attempts_text(exc)
+
+
+def _attempts_text(exc: BaseException) -> str:
+    """`` (after 3 attempts)`` for an error after retries, else nothing."""
     attempts = getattr(exc, "attempts", None)
-    return f"{text} (after {attempts} attempts)" if attempts and attempts > 1 else text
+    return f" (after {attempts} attempts)" if isinstance(attempts, int) and attempts > 1 else ""
 
 
 def _os_error_text(exc: OSError) -> str:
