@@ -6529,12 +6529,17 @@ def _job_from(
     if {"stream", "partial_images"} & (set(fields) | set(extra)):
         raise ValueError(f"{where}: batch jobs do not stream; remove 'stream' and 'partial_images'")
     job = BatchJob(job_id, method, fields, output, extra, where)
-    try:
-        _request_from(_METHODS[method][0], None, dict(fields), None)  # the checks of a call
-        _json_bytes(job.body())  # what will go on the wire: a lone surrogate cannot
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: {exc}") from None
+    _check_job(job)
     return job
+
+
+def _check_job(job: BatchJob) -> None:
+    """The checks of a call, and the body can go on the wire (a lone surrogate cannot)."""
+    try:
+        _request_from(_METHODS[job.method][0], None, dict(job.fields), None)
+        _json_bytes(job.body())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{job.where}: {exc}") from None
 
 
 def _job_fields(where: str, item: object) -> Dict[str, Any]:
