@@ -663,17 +663,22 @@ def _redacted_setting(value: object) -> object:
     """A setting as a repr may show it: the values of secret-named headers
     and query parameters hidden, and in a URL its password and secret query values."""
     if isinstance(value, str) and "://" in value:
-        from urllib.parse import parse_qsl
-
-        shown = _redact_url(value)
-        for name, secret in parse_qsl(value.partition("?")[2]):
-            if _is_secret_setting(name) and secret:
-                shown = shown.replace(secret, "<redacted>")
-        return shown
+        return _redacted_url_setting(value)
     if isinstance(value, Mapping):
         items = cast("Mapping[object, object]", value).items()
         return {k: "<redacted>" if _is_secret_setting(str(k)) else _redacted_setting(v) for k, v in items}
     return value
+
+
+def _redacted_url_setting(url: str) -> str:
+    """A URL with its password and the values of its secret query parameters hidden."""
+    from urllib.parse import parse_qsl
+
+    shown = _redact_url(url)
+    for name, secret in parse_qsl(url.partition("?")[2]):
+        if _is_secret_setting(name) and secret:
+            shown = shown.replace(secret, "<redacted>")
+    return shown
 
 
 def _empty_dict() -> Dict[str, Any]:
@@ -1902,12 +1907,11 @@ def _content_encoding(headers: Mapping[str, str], truncate: bool) -> Optional[st
     codings = [c.strip().lower() for c in given.split(",") if c.strip().lower() not in ("", "identity")]
     if codings not in ([], ["gzip"], ["x-gzip"], ["deflate"]) and not truncate:
         raise BodyError(f"The response uses a content encoding this client cannot decode ({given[:60]!r})")
-    encoding = codings[0] if codings else None
-    if encoding is not None and _zlib() is None:
-        if not truncate:
-            raise BodyError(f"The response is {encoding}-compressed, but this Python has no zlib module to decode it")
-        return None
-    return encoding
+    if not codings or _zlib() is not None:
+        return codings[0] if codings else None
+    if not truncate:
+        raise BodyError(f"The response is {codings[0]}-compressed, but this Python has no zlib module to decode it")
+    return None
 
 
 def _declared_length(text: Optional[str]) -> Optional[int]:
@@ -5026,13 +5030,14 @@ def _check_fields(method: str, cls: Any, params: Mapping[str, Any]) -> None:
             f"{method}() got an unexpected keyword argument {unknown[0]!r}{_did_you_mean(unknown, names)}; "
             "use extra_body for new API fields"
         )
-    missing = [
-        spec.name
-        for spec in fields(cls)
-        if spec.default is spec.default_factory is _NO_DEFAULT and params.get(spec.name) is None
-    ]
+    missing = [name for name in _required_fields(cls) if params.get(name) is None]
     if missing:
         raise TypeError(f"{method}(): missing required argument(s): {', '.join(repr(m) for m in missing)}")
+
+
+def _required_fields(cls: Any) -> List[str]:
+    """The fields of a request model that have no default."""
+    return [spec.name for spec in fields(cls) if spec.default is spec.default_factory is _NO_DEFAULT]
 
 
 def _did_you_mean(unknown: List[str], names: Tuple[str, ...]) -> str:
@@ -7041,7 +7046,7 @@ def _plan(jobs: Sequence[BatchJob], rows: Mapping[str, Mapping[str, Any]], files
     Refused with a ``ValueError`` naming the job: a job that would replace
     the images of another job done in DIR, or a done job whose request
     changed."""
-    owned = {name: row["id"] for row in rows.values() if row.get("status") == "done" for name in row.get("files") or ()}
+    owned = _owned_files(rows)
     _check_outputs_free(jobs, owned)
     plan = _Plan([], [], [])
     for job in jobs:
@@ -7056,6 +7061,11 @@ def _plan(jobs: Sequence[BatchJob], rows: Mapping[str, Mapping[str, Any]], files
         else:
             plan.run.append(job)
     return plan
+
+
+def _owned_files(rows: Mapping[str, Mapping[str, Any]]) -> Dict[str, str]:
+    """Each file of DIR a done job saved -> that job's id."""
+    return {name: row["id"] for row in rows.values() if row.get("status") == "done" for name in row.get("files") or ()}
 
 
 def _check_outputs_free(jobs: Sequence[BatchJob], owned: Mapping[str, str]) -> None:
@@ -9367,15 +9377,19 @@ def _run(args: _Options, progress: _Progress) -> int:
         except _DryRun as dry_run:
             _print_dry_run(dry_run.request, args.json)
             return 0
-        if isinstance(result, ImageStream):
-            received = _receive_stream(result, args, progress, output, params.get("partial_images"))
-        else:
-            received = _receive_response(result)
+        received = _receive(result, args, progress, output, params.get("partial_images"))
         saved = [] if args.no_save else _save_images(client, received, args, progress, output)
         _report(args, progress, received, saved, output.rescued)
     for line in output.rescued:
         print(f"openai-images: error: {line}", file=sys.stderr)
     return 1 if output.rescued else 0
+
+
+def _receive(result: object, args: _Options, progress: _Progress, output: _Output, asked: object) -> _Received:
+    """What a call gave: a stream consumed (see ``_receive_stream``), or a reply checked."""
+    if isinstance(result, ImageStream):
+        return _receive_stream(result, args, progress, output, asked)
+    return _receive_response(cast(ImagesResponse, result))
 
 
 def _receive_response(result: ImagesResponse) -> _Received:
