@@ -6502,16 +6502,19 @@ def _file_entries(path: str) -> List[Tuple[str, str, object]]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(f"{where}: not UTF-8 (byte {exc.start + 1})") from None
-        if not text.strip():
-            continue
-        if not structured:
-            entries.append((where, f"line-{number}", text.rstrip("\r")))
-            continue
-        try:
-            entries.append((where, f"line-{number}", _parse_json(text)))
-        except ValueError as exc:
-            raise ValueError(f"{where}: not valid JSON ({exc}); a file whose lines are JSON is read as JSONL") from None
+        if text.strip():
+            entries.append((where, f"line-{number}", _line_job(where, text, structured)))
     return entries
+
+
+def _line_job(where: str, text: str, structured: bool) -> object:
+    """A line's job: its JSON in a JSONL file, else the line as a prompt."""
+    if not structured:
+        return text.rstrip("\r")
+    try:
+        return _parse_json(text)
+    except ValueError as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc}); a file whose lines are JSON is read as JSONL") from None
 
 
 _BATCH_FIELDS = frozenset(_field_names(ImageGenerationRequest)) | frozenset(_field_names(ImageEditJsonRequest))
@@ -7342,16 +7345,23 @@ def _duration_seconds(text: Optional[str]) -> Optional[float]:
     if not isinstance(text, str) or len(text) > _PACER_MAX_TEXT:
         return None
     text = text.strip(" \t")
+    plain = _header_number(text, _PACER_MAX_SECONDS)
+    if plain is not None or not text:
+        return plain
     import re
 
-    plain = _header_number(text, _PACER_MAX_SECONDS)
     match = re.fullmatch(_PACER_DURATION, text, re.ASCII)
-    if plain is not None or not text or match is None:
-        return plain
-    values = [_header_number(part, _PACER_MAX_SECONDS) if part is not None else 0.0 for part in match.groups()]
-    if None in values:
-        return None
-    total = sum(cast(float, value) * scale for value, scale in zip(values, (3600.0, 60.0, 1.0, 0.001)))
+    return None if match is None else _duration_of(match.groups())
+
+
+def _duration_of(parts: Sequence[Optional[str]]) -> Optional[float]:
+    """Seconds from a duration's hours, minutes, seconds and milliseconds (``None``: not written)."""
+    total = 0.0
+    for part, scale in zip(parts, (3600.0, 60.0, 1.0, 0.001)):
+        value = 0.0 if part is None else _header_number(part, _PACER_MAX_SECONDS)
+        if value is None:
+            return None
+        total += value * scale
     return total if total <= _PACER_MAX_SECONDS else None
 
 
@@ -7958,10 +7968,13 @@ def _batch_line_outcome(line: Mapping[str, Any]) -> Tuple[Optional[Dict[str, Any
     body = _json_object(response.get("body"))
     if line.get("error") is None and status is not None and 200 <= status < 300 and "data" in body:
         return body, {}, request_id
-    info = _json_object(line.get("error") or body.get("error"))
+    return None, _batch_line_error(_json_object(line.get("error") or body.get("error")), status), request_id
+
+
+def _batch_line_error(info: Mapping[str, Any], status: Optional[int]) -> Dict[str, Any]:
+    """A job's error row from the error a batch's line gave (bounded, printable text)."""
     message = _safe_text(info.get("message"), limit=1000) or "the request failed in the batch"
-    error = {"type": "BatchRequestError", "message": message, "status": status, "code": _safe_text(info.get("code"))}
-    return None, error, request_id
+    return {"type": "BatchRequestError", "message": message, "status": status, "code": _safe_text(info.get("code"))}
 
 
 def _run_batch_api(
@@ -8290,12 +8303,20 @@ def _once(
         except (APIConnectionError, InternalServerError, RateLimitError) as exc:
             if attempt == attempts or _is_quota_error(exc):
                 raise
-            if run.stop.wait(_backoff(run, attempt)):
-                raise APIUserAbortError(CallStage.DURING_RETRY_DELAY) from None
-            found = _listed(run, listing, ours)
-            if found is not None:
-                return found
+        found = _listed_after_backoff(run, attempt, listing, ours)
+        if found is not None:
+            return found
     raise AssertionError("unreachable")
+
+
+def _listed_after_backoff(
+    run: _BatchRun, attempt: int, listing: str, ours: Callable[[Mapping[str, Any]], bool]
+) -> Optional[Dict[str, Any]]:
+    """After a failed attempt: wait its back-off (a stop ends the wait with
+    ``APIUserAbortError``), then look for what it may have created."""
+    if run.stop.wait(_backoff(run, attempt)):
+        raise APIUserAbortError(CallStage.DURING_RETRY_DELAY) from None
+    return _listed(run, listing, ours)
 
 
 def _is_quota_error(exc: BaseException) -> bool:
@@ -9018,16 +9039,20 @@ def _webp_dimensions(data: bytes, number: _Number) -> Optional[Tuple[int, int]]:
     return None
 
 
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers
+_JPEG_BARE = frozenset(range(0xD0, 0xDA)) | {0x01}  # markers without a length
+
+
 def _jpeg_dimensions(data: bytes, number: _Number) -> Optional[Tuple[int, int]]:
     """The size in the first start-of-frame segment, found by walking the segments."""
     at = 2 if data[:2] == b"\xff\xd8" else len(data)
     while at < len(data) and data[at] == 0xFF:
         marker = data[at + 1]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
+        if marker in _JPEG_FRAMES:
             return number(at + 7, 2), number(at + 5, 2)
         if marker == 0xFF:  # a fill byte
             at += 1
-        elif 0xD0 <= marker <= 0xD9 or marker == 0x01:  # markers without a length
+        elif marker in _JPEG_BARE:
             at += 2
         else:
             at += 2 + number(at + 2, 2)
@@ -9344,16 +9369,15 @@ def _dry_run_body(request: Request, headers: Dict[str, str]) -> Any:
     return json.loads(request.body)
 
 
-def _elide_b64(value: Any, keep: bool) -> Any:
-    if keep:
-        return value
+def _elide_b64(value: Any) -> Any:
+    """``value`` (JSON) with every ``b64_json`` string shown as its length."""
     if isinstance(value, dict):
         return {
-            k: (f"<{len(v)} base64 chars>" if k == "b64_json" and isinstance(v, str) else _elide_b64(v, keep))
+            k: (f"<{len(v)} base64 chars>" if k == "b64_json" and isinstance(v, str) else _elide_b64(v))
             for k, v in cast("Dict[str, object]", value).items()
         }
     if isinstance(value, list):
-        return [_elide_b64(v, keep) for v in cast("List[object]", value)]
+        return [_elide_b64(v) for v in cast("List[object]", value)]
     return value
 
 
@@ -9667,7 +9691,7 @@ def _report(args: _Options, progress: _Progress, received: _Received, saved: Lis
 
     progress.line(_usage_line(received.usage, progress.elapsed()))
     if args.json:
-        payload = _elide_b64(received.payload, args.include_b64)
+        payload = received.payload if args.include_b64 else _elide_b64(received.payload)
         payload["saved"] = saved
         if received.partials:
             payload["partials"] = received.partials
