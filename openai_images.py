@@ -1497,13 +1497,17 @@ class _Watcher:
                 if entry[2] is not None:
                     entry[2] = None
                     self._forgotten += 1
-                    if self._forgotten > 64 and self._forgotten * 2 > len(self._heap):
-                        import heapq
-
-                        self._heap = [e for e in self._heap if e[2] is not None]
-                        heapq.heapify(self._heap)
-                        self._forgotten = 0
+                    self._compact()
                     self._cond.notify()  # the thread ends when no deadline is left
+
+    def _compact(self) -> None:
+        """Drop the forgotten deadlines once they are most of the heap (the condition is held)."""
+        if self._forgotten > 64 and self._forgotten * 2 > len(self._heap):
+            import heapq
+
+            self._heap = [e for e in self._heap if e[2] is not None]
+            heapq.heapify(self._heap)
+            self._forgotten = 0
 
     def _hook(self, call: _Call, trigger: object) -> _Hook:
         if isinstance(trigger, threading.Event):
@@ -4700,14 +4704,7 @@ class ImageStream:
             return before, self._state
 
     def __next__(self) -> ImageStreamEvent:
-        before, _ = self._move("next")
-        if before == self.ABORTED:
-            self._release()
-            raise self._call.error(self.response.request, self.request_id)
-        if before == self.CLOSED:
-            raise StopIteration
-        if before == self.READING:
-            raise RuntimeError("another thread is reading this ImageStream")
+        self._check_readable(self._move("next")[0])
         try:
             event = self._next_event()
         except BaseException as exc:
@@ -4719,6 +4716,17 @@ class ImageStream:
             return event
         self._release()  # aborted while this event was being read: it is not delivered
         raise self._call.error(self.response.request, self.request_id)
+
+    def _check_readable(self, state: str) -> None:
+        """``next()`` in ``state``: an aborted stream raises its abort, a closed
+        one ends, and one that another thread reads is a ``RuntimeError``."""
+        if state == self.ABORTED:
+            self._release()
+            raise self._call.error(self.response.request, self.request_id)
+        if state == self.CLOSED:
+            raise StopIteration
+        if state == self.READING:
+            raise RuntimeError("another thread is reading this ImageStream")
 
     def _next_event(self) -> ImageStreamEvent:
         decoder = self._decoder
