@@ -7971,9 +7971,13 @@ def try_without_a_key(argv: List[str]) -> int:
 # test_openai_images.py``, discovery), the suite runs in worker processes: much
 # of it waits on sockets, subprocesses and clocks, so two cores keep three
 # workers busy. The parent hands out one test at a time (a class with class
-# fixtures goes whole), shows each test's events together as it ends, and runs
-# no test itself. Each worker runs the module's fixtures, so the secrets sweep
-# of ``tearDownModule`` covers every test. OPENAI_IMAGES_TEST_WORKERS=1 runs the
+# fixtures goes whole) and runs no test itself. It reports what a run in one
+# process would: each test's events together as it ends, tracebacks as they
+# were written, subtests, a module fixture's error once, -b, --locals, -c, -f
+# and warnings as unittest gives them. A worker that dies costs the test it ran
+# (or the unit it had not started), and is said; Ctrl-C stops the workers as it
+# stops a test. Each worker runs the module's fixtures, so the secrets sweep of
+# ``tearDownModule`` covers every test. OPENAI_IMAGES_TEST_WORKERS=1 runs the
 # suite in one process, as naming a class or a test always does.
 
 WORKER_FDS = "OPENAI_IMAGES_TEST_WORKER_FDS"  # in a worker: "COMMANDS_FD,EVENTS_FD"
@@ -8006,7 +8010,7 @@ def load_tests(loader: unittest.TestLoader, tests: unittest.TestSuite, pattern: 
     return WorkerSuite(tests, sys.modules[__name__], workers) if workers > 1 else tests
 
 
-def test_key(test: Any) -> str:
+def key_of(test: Any) -> str:
     """A test's id without its module's name: the same in every process, however
     the module was imported (``__main__`` when run as a script)."""
     if not isinstance(test, unittest.TestCase):
@@ -8015,16 +8019,16 @@ def test_key(test: Any) -> str:
 
 
 class WorkerFailure(AssertionError):
-    """A worker's failed assertion, its traceback as text."""
+    """A worker's failed assertion (its traceback is shown as the worker wrote it)."""
 
 
 class WorkerError(Exception):
-    """A worker's error, its traceback as text."""
+    """A worker's error (its traceback is shown as the worker wrote it)."""
 
 
 class Described:
-    """What a worker reported about something that is not one of the parent's
-    tests: a subtest, or a class or module fixture."""
+    """Something a worker reported on that is none of the parent's tests: a
+    class or module fixture, or the worker process itself."""
 
     failureException = AssertionError
 
@@ -8041,6 +8045,44 @@ class Described:
         return None
 
 
+def remote_subtest(test_case: unittest.TestCase, description: str) -> Any:
+    """A worker's subtest (``(i=1)``, ``[message]``), shown as unittest shows
+    its own: it is one of unittest's subtests, which is what a subtest line
+    needs (made here, not subclassed: the loader would take a subclass for a
+    test case)."""
+    subtest: Any = unittest.case._SubTest(test_case, None, {})
+    subtest._subDescription = lambda: description
+    return subtest
+
+
+@contextlib.contextmanager
+def shown_as(result: Any, text: str) -> Iterator[None]:
+    """While ``result`` records an error, its traceback is ``text``, as the worker formatted it."""
+    result._exc_info_to_string = lambda err, test: text
+    try:
+        yield
+    finally:
+        del result._exc_info_to_string
+
+
+def replay(result: Any, name: str, test: Any, rest: List[Any]) -> None:
+    """Call ``result``'s method ``name`` as a worker's result was called."""
+    if name in ("addFailure", "addError", "addExpectedFailure"):
+        kind = WorkerFailure if name == "addFailure" else WorkerError
+        with shown_as(result, rest[0]):
+            getattr(result, name)(test, (kind, kind(), None))
+    elif name == "addSubTest":
+        description, failed, text = rest
+        kind = WorkerFailure if failed else WorkerError
+        with shown_as(result, text or ""):
+            result.addSubTest(test, remote_subtest(test, description), None if text is None else (kind, kind(), None))
+    elif name in ("addSkip", "addDuration"):
+        if hasattr(result, name):  # addDuration: Python 3.12+
+            getattr(result, name)(test, rest[0])
+    else:  # startTest, stopTest, addSuccess, addUnexpectedSuccess
+        getattr(result, name)(test)
+
+
 class WorkerSuite(unittest.TestSuite):
     """``tests`` (from ``module``) run by ``workers`` worker processes (see above)."""
 
@@ -8052,18 +8094,19 @@ class WorkerSuite(unittest.TestSuite):
         self.local: List[unittest.TestCase] = []  # not the module's (the loader's errors): run here
         self.by_key: Dict[str, unittest.TestCase] = {}
         self.units: List[List[str]] = []
+        self.fixture_errors: Set[str] = set()  # shown once, however many workers saw them
         grouped: Dict[type, List[str]] = {}
         for test in self.flat(tests):
             if type(test).__module__ != module.__name__:
                 self.local.append(test)
                 continue
-            self.by_key[test_key(test)] = test
+            self.by_key[key_of(test)] = test
             if not self.has_class_fixtures(type(test)):
-                self.units.append([test_key(test)])
+                self.units.append([key_of(test)])
             elif type(test) in grouped:
-                grouped[type(test)].append(test_key(test))
+                grouped[type(test)].append(key_of(test))
             else:
-                grouped[type(test)] = [test_key(test)]
+                grouped[type(test)] = [key_of(test)]
                 self.units.append(grouped[type(test)])
 
     @classmethod
@@ -8085,33 +8128,65 @@ class WorkerSuite(unittest.TestSuite):
         for test in self.local:
             test(result)
         pending = sorted(self.units, key=lambda unit: not unit[0].startswith(SLOW_FIRST))
+        options = json.dumps(
+            {
+                "buffer": bool(getattr(result, "buffer", False)),
+                "locals": bool(getattr(result, "tb_locals", False)),
+                "catchbreak": type(signal.getsignal(signal.SIGINT)).__name__ == "_InterruptHandler",  # -c
+            }
+        )
         workers: List[Worker] = []
         try:
-            workers += [Worker(self) for _ in range(min(self.workers, len(pending)))]
-            while any(worker.alive for worker in workers):
-                alive = {worker.events: worker for worker in workers if worker.alive}
-                for events in select.select(list(alive), [], [])[0]:
-                    alive[events].step(pending, result)
-                if pending and not result.shouldStop and not any(worker.alive for worker in workers):
-                    workers.append(Worker(self))  # every worker died with work left: one more
+            workers += [Worker(self, options) for _ in range(min(self.workers, len(pending)))]
+            self.drive(workers, pending, result, options)
+        except KeyboardInterrupt:
+            for worker in workers:
+                worker.interrupt()
+            raise
         finally:
             for worker in workers:
                 worker.close()
         return result
 
+    def drive(self, workers: List[Worker], pending: List[List[str]], result: Any, options: str) -> None:
+        """Serve the workers until none is left; one is started again while
+        work is left, unless a worker died before it could ask for any."""
+        while True:
+            alive = {worker.events: worker for worker in workers if worker.alive}
+            if not alive:
+                if not (pending and not result.shouldStop and all(worker.asked for worker in workers)):
+                    break
+                workers.append(Worker(self, options))
+                continue
+            for events in select.select(list(alive), [], [])[0]:
+                alive[events].step(pending, result)
+        if pending and not result.shouldStop:  # no worker could start: every test left is an error
+            status = next((worker.status for worker in workers if not worker.asked), None)
+            for unit in pending:
+                for key in unit:
+                    self.report_error(result, key, f"not run: a worker process could not start (exit status {status})")
+
+    def report_error(self, result: Any, key: str, text: str) -> None:
+        """An error for the test ``key`` (or the worker, or a fixture) that no traceback tells."""
+        test: Any = self.by_key.get(key) or Described(key)
+        for name, rest in (("startTest", []), ("addError", [text + "\n"]), ("stopTest", [])):
+            if name == "addError" or isinstance(test, unittest.TestCase):
+                replay(result, name, test, rest)
+
 
 class Worker:
     """One worker process, with a pipe for its orders and one for its events."""
 
-    CODE = "import sys; sys.path.insert(0, sys.argv[1]); import test_openai_images as t; t.work(*sys.argv[2:])"
+    CODE = "import importlib, sys; sys.path.insert(0, sys.argv[1]); importlib.import_module(sys.argv[2]).work(*sys.argv[3:])"
 
-    def __init__(self, suite: WorkerSuite) -> None:
+    def __init__(self, suite: WorkerSuite, options: str) -> None:
         self.suite = suite
         commands_read, self.commands = os.pipe()
         self.events, events_write = os.pipe()
+        runner = os.path.splitext(os.path.basename(__file__))[0]  # this file, under whatever name it has
         flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]  # -W, -X, -O as given
         self.process = subprocess.Popen(
-            [sys.executable, *flags, "-c", self.CODE, HERE, suite.path, suite.importable],
+            [sys.executable, *flags, "-c", self.CODE, HERE, runner, suite.path, suite.importable, options],
             pass_fds=(commands_read, events_write),
             env={**os.environ, WORKER_FDS: f"{commands_read},{events_write}"},
         )
@@ -8119,7 +8194,11 @@ class Worker:
         os.close(events_write)
         self.unread = b""
         self.alive = True
+        self.asked = False  # it asked for work: it started
+        self.finished = False  # it said it was done
+        self.status: Optional[int] = None
         self.assigned: List[str] = []  # handed out, not started yet
+        self.unit_started = False  # a test of its unit started
         self.current: Optional[Any] = None  # the test it runs
         self.held: List[Tuple[str, Any, List[Any]]] = []  # that test's events so far
 
@@ -8135,70 +8214,98 @@ class Worker:
 
     def act(self, event: List[Any], pending: List[List[str]], result: Any) -> None:
         name, key, *rest = event
-        if name == "ask":
-            unit = pending.pop(0) if pending and not result.shouldStop else []
-            self.assigned = list(unit)
-            os.write(self.commands, (" ".join(unit) + "\n").encode())
+        if name in ("ask", "done", "interrupted"):
+            self.control(name, pending, result)
             return
         test: Any = self.suite.by_key.get(key) or Described(key)
         if name == "startTest":
-            self.current, self.held = test, []
+            self.current, self.held, self.unit_started = test, [], True
             if key in self.assigned:
                 self.assigned.remove(key)
-        if self.current is None:  # a class or module fixture's error
-            replay(result, name, test, rest)
+        if self.current is None:  # a class or module fixture's error, shown once
+            if key not in self.suite.fixture_errors:
+                self.suite.fixture_errors.add(key)
+                replay(result, name, test, rest)
             return
         self.held.append((name, test, rest))  # a test's events are shown together, whatever runs beside it
         if name == "stopTest":
-            for held in self.held:
-                replay(result, *held)
+            if not result.shouldStop:  # after -f's failure or -c's stop, what was running is not shown
+                for held in self.held:
+                    replay(result, *held)
             self.current = None
 
+    def control(self, name: str, pending: List[List[str]], result: Any) -> None:
+        if name == "ask":
+            self.asked = True
+            unit = pending.pop(0) if pending and not result.shouldStop else []
+            self.assigned, self.unit_started = list(unit), False
+            os.write(self.commands, (" ".join(unit) + "\n").encode())
+        elif name == "done":
+            self.finished = True
+        else:  # Ctrl-C reached a test: the run stops, as it would in one process
+            raise KeyboardInterrupt
+
     def died(self, pending: List[List[str]], result: Any) -> None:
-        """The worker is gone: the test it ran is an error, and what it had not started goes back."""
+        """The worker is gone: the test it ran is an error; the unit it had
+        not started goes back if a test of it ran, else its tests are errors;
+        a death outside any test is an error of its own."""
         self.alive = False
-        status = self.process.wait()
+        self.status = self.process.wait()
+        said = f"the worker process ended (exit status {self.status})"
         if self.current is not None:
-            error = f"the worker process ended during this test (exit status {status})"
-            for held in [*self.held, ("addError", self.current, [error]), ("stopTest", self.current, [])]:
+            for held in [
+                *self.held,
+                ("addError", self.current, [said + " during this test\n"]),
+                ("stopTest", self.current, []),
+            ]:
                 replay(result, *held)
+            self.current = None
+        elif self.assigned and not self.unit_started:
+            for key in self.assigned:
+                self.suite.report_error(result, key, said + " before this test started: its fixture, or the worker")
+            self.assigned = []
+        elif self.asked and (not self.finished or self.status != 0):
+            self.suite.report_error(result, "a worker process", said + " outside any test")
         if self.assigned:
             pending.insert(0, self.assigned)
+
+    def interrupt(self) -> None:
+        """Ctrl-C reached the parent: a worker that the same Ctrl-C did not
+        stop gets one of its own (its test unwinds), then, after 5 s, is killed."""
+        for signal_to_send, grace in ((None, 0.5), (signal.SIGINT, 5.0)):
+            if self.process.poll() is not None:
+                return
+            if signal_to_send is not None:
+                self.process.send_signal(signal_to_send)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(grace)
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        os.close(self.events)
-        os.close(self.commands)
-
-
-def replay(result: Any, name: str, test: Any, rest: List[Any]) -> None:
-    """Call ``result``'s method ``name`` as a worker's result was called."""
-    if name in ("addFailure", "addError", "addExpectedFailure"):
-        kind = WorkerFailure if name == "addFailure" else WorkerError
-        getattr(result, name)(test, (kind, kind(rest[0]), None))
-    elif name == "addSubTest":
-        description, failed, text = rest
-        kind = WorkerFailure if failed else WorkerError
-        result.addSubTest(test, Described(description), None if text is None else (kind, kind(text), None))
-    elif name in ("addSkip", "addDuration"):
-        if hasattr(result, name):  # addDuration: Python 3.12+
-            getattr(result, name)(test, rest[0])
-    else:  # startTest, stopTest, addSuccess, addUnexpectedSuccess
-        getattr(result, name)(test)
+        for fd in (self.events, self.commands):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class WorkerResult(unittest.TestResult):
-    """A worker's result: each event goes to the parent as one JSON line."""
+    """A worker's result: each event goes to the parent as one JSON line. If
+    the parent is gone, the worker ends its test and asks for no more."""
 
     def __init__(self, events: Any) -> None:
         super().__init__()
         self.events = events
+        self.orphaned = False
 
     def send(self, name: str, test: Any, *rest: Any) -> None:
-        self.events.write(json.dumps([name, test_key(test), *rest]) + "\n")
-        self.events.flush()
+        if self.orphaned:
+            return
+        try:
+            self.events.write(json.dumps([name, key_of(test), *rest]) + "\n")
+            self.events.flush()
+        except OSError:  # the parent is gone (killed by SIGTERM, say)
+            self.orphaned = True
 
     def startTest(self, test: Any) -> None:
         super().startTest(test)
@@ -8232,7 +8339,7 @@ class WorkerResult(unittest.TestResult):
     def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
         text = None if err is None else self._exc_info_to_string(err, test)
         failed = err is not None and issubclass(err[0], test.failureException)
-        self.send("addSubTest", test, str(subtest), failed, text)
+        self.send("addSubTest", test, subtest._subDescription(), failed, text)
 
 
 class AskingSuite(unittest.TestSuite):
@@ -8245,7 +8352,7 @@ class AskingSuite(unittest.TestSuite):
         self.module, self.commands, self.result = module, commands, result
 
     def __iter__(self) -> Iterator[Any]:
-        while True:
+        while not self.result.orphaned:
             self.result.send("ask", "")
             keys = self.commands.readline().split()
             if not keys:
@@ -8254,23 +8361,37 @@ class AskingSuite(unittest.TestSuite):
                 yield unittest.defaultTestLoader.loadTestsFromName(key, self.module)
 
 
-def work(path: str, name: str) -> None:
+def work(path: str, name: str, options: str) -> None:
     """A worker's life: run the tests of module ``name`` (in ``path``) the
-    parent hands out, and report every event."""
+    parent hands out, with the parent's options, and report every event."""
     commands_fd, events_fd = (int(fd) for fd in os.environ[WORKER_FDS].split(","))
     os.environ[WORKER_FDS] = "in a worker"  # a test that runs a whole suite runs it in one process
+    settings = json.loads(options)
     sys.path.insert(0, path)
     module = importlib.import_module(name)
-    with os.fdopen(commands_fd, encoding="utf-8") as commands, os.fdopen(events_fd, "w", encoding="utf-8") as events:
-        result = WorkerResult(events)
-        try:
-            AskingSuite(module, commands, result).run(result)
-        except KeyboardInterrupt:  # Ctrl-C reaches every worker: the parent says so, once
-            sys.exit(130)
+    if not sys.warnoptions:  # as unittest.main does
+        warnings.simplefilter("default")
+    events = os.fdopen(events_fd, "w", encoding="utf-8")
+    try:
+        with os.fdopen(commands_fd, encoding="utf-8") as commands:
+            result = WorkerResult(events)
+            result.buffer, result.tb_locals = settings["buffer"], settings["locals"]
+            if settings["catchbreak"]:
+                unittest.installHandler()
+                unittest.registerResult(result)
+            try:
+                AskingSuite(module, commands, result).run(result)
+            except KeyboardInterrupt:
+                result.send("interrupted", "")
+                sys.exit(130)
+            result.send("done", "")
+    finally:
+        with contextlib.suppress(OSError):  # a parent gone: the last flush fails, quietly
+            events.close()
 
 
 SAMPLE_TESTS = """
-import os, unittest
+import os, signal, unittest
 
 class Sample(unittest.TestCase):
     def test_passes(self): pass
@@ -8290,37 +8411,76 @@ class WithFixture(unittest.TestCase):
     @classmethod
     def setUpClass(cls): raise RuntimeError("no fixture")
     def test_first(self): pass
-    def test_second(self): pass
+
+class WithFixtureThatKills(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls): os._exit(4)
+    def test_never_started(self): pass
 """
+
+SAMPLE_ENDINGS = {
+    # a module fixture fails in every worker: said once, as in one process
+    "sweep": "def tearDownModule(): raise RuntimeError('the sweep found a key')",
+    # a worker dies outside any test: said, not lost
+    "dies": "import os\ndef tearDownModule(): os._exit(5)",
+    # Ctrl-C reaches a test: the run stops, as it would in one process
+    "interrupted": "import os, signal\nclass Stop(unittest.TestCase):\n    def test_interrupted(self):\n"
+    "        signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the runner inherited\n"
+    "        os.kill(os.getpid(), signal.SIGINT)",
+}
 
 
 class WorkerSuiteTests(TempFilesMixin, TestCase):
-    def test_every_outcome_comes_back_once_even_from_a_worker_that_dies(self) -> None:
-        """The parallel runner reports what a serial run reports, and a worker
-        that dies costs the test it ran, not the tests after it."""
-        path = self.write("sample_tests_of_the_runner.py", SAMPLE_TESTS.encode())
-        spec = importlib.util.spec_from_file_location("sample_tests_of_the_runner", path)
+    def run_sample(self, name: str, source: str, workers: int) -> unittest.TestResult:
+        """``source`` as module ``name``, run by ``workers`` worker processes."""
+        path = self.write(f"{name}.py", source.encode())
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        tests = unittest.defaultTestLoader.loadTestsFromModule(module)
         result = unittest.TestResult()
-        WorkerSuite(tests, module, 2).run(result)
+        WorkerSuite(unittest.defaultTestLoader.loadTestsFromModule(module), module, workers).run(result)
+        return result
 
-        def names(outcomes: Iterable[Any]) -> List[str]:
-            return sorted(str(test).split(" ")[0] for test, *_ in outcomes)
+    @staticmethod
+    def names(outcomes: Iterable[Any]) -> List[str]:
+        return sorted(str(test).split(" ")[0] for test, *_ in outcomes)
 
-        self.assertEqual(result.testsRun, 8)  # the fixture's class runs none of its tests
-        self.assertEqual(names(result.failures), ["test_fails", "test_subtests"])
-        self.assertEqual(names(result.errors), ["setUpClass", "test_errs", "test_kills_its_worker"])
-        self.assertEqual(names(result.skipped), ["test_skips"])
-        self.assertEqual(names(result.expectedFailures), ["test_fails_as_expected"])
+    def test_every_outcome_comes_back_once_even_from_a_worker_that_dies(self) -> None:
+        """The parallel runner reports what a serial run reports; a worker that
+        dies costs the test it ran (or the class whose fixture it died in),
+        not the tests after it, and is never started again and again."""
+        result = self.run_sample("sample_outcomes", SAMPLE_TESTS, 2)
+        self.assertEqual(result.testsRun, 9)  # the fixtures' classes run none of their tests but the one killed
+        self.assertEqual(self.names(result.failures), ["test_fails", "test_subtests"])
+        errors = ["setUpClass", "test_errs", "test_kills_its_worker", "test_never_started"]
+        self.assertEqual(self.names(result.errors), errors)
+        self.assertEqual(self.names(result.skipped), ["test_skips"])
+        self.assertEqual(self.names(result.expectedFailures), ["test_fails_as_expected"])
         texts = dict((str(test).split(" ")[0], text) for test, text in result.failures + result.errors)
+        self.assertTrue(texts["test_fails"].startswith("Traceback (most recent call last):"), texts["test_fails"])
         self.assertIn("AssertionError: 1 != 2", texts["test_fails"])
+        self.assertIn("(i=2)", str(next(test for test, _ in result.failures if "test_subtests" in str(test))))
         self.assertIn("2 not less than 2", texts["test_subtests"])
         self.assertIn("KeyError: 'boom'", texts["test_errs"])
         self.assertIn("RuntimeError: no fixture", texts["setUpClass"])
-        self.assertIn("ended during this test (exit status 3)", texts["test_kills_its_worker"])
+        self.assertIn("(exit status 3) during this test", texts["test_kills_its_worker"])
+        self.assertIn("(exit status 4) before this test started", texts["test_never_started"])
+
+    def test_a_module_fixture_a_death_outside_a_test_and_ctrl_c(self) -> None:
+        """A module fixture's error is said once however many workers saw it;
+        a worker that dies outside any test is an error; Ctrl-C in a test
+        stops the run with KeyboardInterrupt."""
+        head = "import unittest\nclass Fine(unittest.TestCase):\n" + "".join(
+            f"    def test_{n}(self): pass\n" for n in range(4)
+        )
+        sweep = self.run_sample("sample_sweep", head + SAMPLE_ENDINGS["sweep"], 2)
+        self.assertEqual((sweep.testsRun, self.names(sweep.errors)), (4, ["tearDownModule"]))
+        dies = self.run_sample("sample_dies", head + SAMPLE_ENDINGS["dies"], 1)
+        self.assertEqual((dies.testsRun, self.names(dies.errors)), (4, ["a"]))  # "a worker process"
+        self.assertIn("(exit status 5) outside any test", dies.errors[0][1])
+        with self.assertRaises(KeyboardInterrupt):
+            self.run_sample("sample_interrupted", head + SAMPLE_ENDINGS["interrupted"], 1)
 
 
 if __name__ == "__main__":
