@@ -20,16 +20,17 @@ Code written for the official SDK's images API runs unchanged with
 
 from __future__ import annotations
 
+import _thread
 import collections
 import io
 import os
 import sys
-import threading
 import time
 import warnings
 import weakref  # CPython loads it at start-up: importing it here costs nothing
 from dataclasses import MISSING as _NO_DEFAULT
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import FrozenInstanceError, field, fields, replace
+from dataclasses import dataclass as _dataclass
 from types import MappingProxyType
 from typing import (
     IO,
@@ -63,7 +64,9 @@ if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time
     import logging
     import socket
     import ssl
+    import threading
     import urllib.request
+    from dataclasses import dataclass
     from typing import AsyncIterator, Awaitable, Literal
 
     from typing_extensions import TypeGuard
@@ -163,6 +166,26 @@ __all__ = [  # the SDK-facing names and the documented extension points; the wir
 # =============================================================================
 # Helpers: JSON, numbers and text from servers, redaction. Used everywhere.
 # =============================================================================
+
+
+class _LazyModule:
+    """A module imported on its first use: ``threading`` costs a millisecond
+    of import that nothing needs before the first call. Its first attribute
+    read puts the module itself in its place."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        import importlib
+
+        module = importlib.import_module(self._name)
+        globals()[self._name] = module
+        return getattr(module, attribute)
+
+
+if not TYPE_CHECKING:  # type checkers see the module itself, imported above
+    threading = _LazyModule("threading")
 
 
 def _str_or_none(value: object) -> Optional[str]:
@@ -648,6 +671,15 @@ class _FrozenValue(_FieldsEqual):
     def __hash__(self) -> int:  # type: ignore[override]  # frozen: hashable, unlike _FieldsEqual
         return hash(tuple(getattr(self, name) for name in _field_names(type(self))))
 
+    def __setattr__(self, name: str, value: object) -> None:
+        """A field is set once, by ``__init__``; then it is frozen, as in a frozen dataclass."""
+        if name in self.__dict__ or name not in _field_names(type(self)):
+            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
     def __repr__(self) -> str:
         """The settings, with the value of every header or query parameter
         whose name says key, token, secret, auth, cookie or password hidden."""
@@ -656,6 +688,22 @@ class _FrozenValue(_FieldsEqual):
             if spec.repr:
                 shown.append(f"{spec.name}={_redacted_setting(getattr(self, spec.name))!r}")
         return f"{type(self).__qualname__}({', '.join(shown)})"
+
+
+if not TYPE_CHECKING:  # type checkers see dataclasses.dataclass itself
+
+    def dataclass(**options: Any) -> Callable[[type], type]:
+        """``dataclasses.dataclass`` (as type checkers see it), except that
+        ``frozen=True`` is kept by ``_FrozenValue``'s ``__setattr__`` and
+        ``__delattr__``, shared instead of generated for each class: import time."""
+        frozen = options.pop("frozen", False)
+
+        def make(cls: type) -> type:
+            if frozen and not issubclass(cls, _FrozenValue):
+                raise TypeError(f"{cls.__name__}: a frozen model is a _FrozenValue")
+            return _dataclass(**options)(cls)
+
+        return make
 
 
 def _redacted_setting(value: object) -> object:
@@ -1323,7 +1371,7 @@ class _Call:
         self._handed_over = False
         self._hook: Optional[_Hook] = None  # set by the watcher
         self._deadline: Optional[List[Any]] = None  # the watcher's heap entry
-        _WATCHER.watch(self, trigger, total)
+        _watcher().watch(self, trigger, total)
 
     @property
     def aborted(self) -> bool:
@@ -1402,7 +1450,7 @@ class _Call:
             self._finished = True
             closers, self._closers = self._closers, []
             self._sockets, self._wakers = [], []
-        _WATCHER.forget(self)
+        _watcher().forget(self)
         for close in closers:
             try:
                 close()
@@ -1569,7 +1617,18 @@ class _Watcher:
                 self._thread = None
 
 
-_WATCHER = _Watcher()
+_watcher_instance: Optional[_Watcher] = None
+_WATCHER_LOCK = _thread.allocate_lock()
+
+
+def _watcher() -> _Watcher:
+    """The one watcher, made by the first call (it needs ``threading``)."""
+    global _watcher_instance
+    with _WATCHER_LOCK:
+        if _watcher_instance is None:
+            _watcher_instance = _Watcher()
+        return _watcher_instance
+
 
 # On Windows, shutdown() does not wake a recv() blocked in another thread; only
 # closing the handle does (cpython#91913). Elsewhere shutdown() alone is right:
@@ -3056,7 +3115,7 @@ class _Network:
     does not load urllib, http.client, ssl or email."""
 
     _instance: Optional[_Network] = None
-    _lock = threading.Lock()
+    _lock = _thread.allocate_lock()  # (threading.Lock is this)
 
     @classmethod
     def get(cls) -> _Network:
@@ -3121,7 +3180,7 @@ class _Lookup:
 
 
 _LOOKUPS: Dict[Tuple[str, int], _Lookup] = {}
-_LOOKUPS_LOCK = threading.Lock()
+_LOOKUPS_LOCK = _thread.allocate_lock()  # (threading.Lock is this)
 
 
 def _resolve(call: _Call, host: str, port: int, timeout: Optional[float]) -> List[Any]:
@@ -6320,7 +6379,7 @@ _MODULE_SETTINGS = (
     "default_query",
 )
 _module_client: List[Any] = [None, None]  # the settings it was built with, and the client
-_module_lock = threading.Lock()
+_module_lock = _thread.allocate_lock()  # (threading.Lock is this)
 
 
 def _default_client() -> OpenAIClient:
