@@ -177,11 +177,25 @@ class _LazyModule:
         self._name = name
 
     def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._module(), attribute)
+
+    def __setattr__(
+        self, attribute: str, value: object
+    ) -> None:  # mock.patch.object(oi.threading, ...) patches the module
+        if attribute == "_name":
+            object.__setattr__(self, attribute, value)
+        else:
+            setattr(self._module(), attribute, value)
+
+    def __delattr__(self, attribute: str) -> None:
+        delattr(self._module(), attribute)
+
+    def _module(self) -> Any:
         import importlib
 
         module = importlib.import_module(self._name)
         globals()[self._name] = module
-        return getattr(module, attribute)
+        return module
 
 
 if not TYPE_CHECKING:  # type checkers see the module itself, imported above
@@ -672,8 +686,13 @@ class _FrozenValue(_FieldsEqual):
         return hash(tuple(getattr(self, name) for name in _field_names(type(self))))
 
     def __setattr__(self, name: str, value: object) -> None:
-        """A field is set once, by ``__init__``; then it is frozen, as in a frozen dataclass."""
-        if name in self.__dict__ or name not in _field_names(type(self)):
+        """A field is set once, by ``__init__``; then it is frozen, as in a
+        frozen dataclass, which also refuses other names on its own class
+        (not on a subclass)."""
+        if name in _field_names(type(self)):
+            if name in self.__dict__:
+                raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        elif "_frozen_class" in type(self).__dict__:
             raise FrozenInstanceError(f"cannot assign to field {name!r}")
         object.__setattr__(self, name, value)
 
@@ -699,9 +718,14 @@ if not TYPE_CHECKING:  # type checkers see dataclasses.dataclass itself
         frozen = options.pop("frozen", False)
 
         def make(cls: type) -> type:
-            if frozen and not issubclass(cls, _FrozenValue):
+            if not frozen:
+                return _dataclass(**options)(cls)
+            if not issubclass(cls, _FrozenValue):
                 raise TypeError(f"{cls.__name__}: a frozen model is a _FrozenValue")
-            return _dataclass(**options)(cls)
+            cls = _dataclass(**options)(cls)
+            cls.__dataclass_params__.frozen = True  # as dataclasses sees it (for subclasses)
+            cls._frozen_class = True  # this class, not its subclasses: see __setattr__
+            return cls
 
         return make
 
@@ -1251,8 +1275,8 @@ def _check_header(name: object, value: object, where: str = "header") -> None:
     if not name or not _TOKEN_CHARS.issuperset(name):
         raise ValueError(f"{where}: {name!r} is not a valid HTTP header name")
     if not _LATIN1_WITHOUT_BREAKS.issuperset(value):
-        what = "a line break or NUL" if _LINE_BREAKS.intersection(value) else "characters outside Latin-1"
-        raise ValueError(f"{where}: the value of header {name!r} has {what} (value not shown)")
+        what = "contains a line break or NUL" if _LINE_BREAKS.intersection(value) else "has characters outside Latin-1"
+        raise ValueError(f"{where}: the value of header {name!r} {what} (value not shown)")
 
 
 _LINE_BREAKS = frozenset("\r\n\0")
@@ -6533,24 +6557,29 @@ def load_jobs(
     else:
         entries = [(f"job {number}", f"job-{number}", item) for number, item in enumerate(source, 1)]
     shared = dict(defaults or {})
-    shared_extra = _job_extra("the defaults", shared, {})
+    shared_extra: object = shared.pop("extra_body", None) or {}
+    if not isinstance(shared_extra, dict):
+        raise ValueError("the defaults' extra_body must be a JSON object")
     for name in shared:
         _check_field_name(name, _BATCH_FIELDS, "the defaults")
-    jobs = [_job_from(where, default_id, item, shared, shared_extra) for where, default_id, item in entries]
+    jobs: List[BatchJob] = []
+    seen: Dict[Tuple[str, str], str] = {}
+    for where, default_id, item in entries:
+        job = _job_from(where, default_id, item, shared, cast("Dict[str, Any]", shared_extra))
+        _claim_names(job, where, seen)
+        jobs.append(job)
     if not jobs:
         raise ValueError("there are no jobs")
-    _check_unique(jobs)
     return jobs
 
 
-def _check_unique(jobs: Sequence[BatchJob]) -> None:
-    """An id, and every file name a job's images get, belongs to one job."""
-    seen: Dict[Tuple[str, str], str] = {}
-    for job in jobs:
-        for key in [("id", job.id)] + [("file name", stem.lower()) for stem in job.stems()]:
-            if key in seen:
-                raise ValueError(f"{job.where}: {key[0]} {key[1]!r} is taken by {seen[key]}")
-            seen[key] = job.where
+def _claim_names(job: BatchJob, where: str, seen: Dict[Tuple[str, str], str]) -> None:
+    """An id, and every file name a job's images get, belongs to one job
+    (``seen``: each claimed so far -> where its job is)."""
+    for key in [("id", job.id)] + [("file name", stem.lower()) for stem in job.stems()]:
+        if key in seen:
+            raise ValueError(f"{where}: {key[0]} {key[1]!r} is taken by {seen[key]}")
+        seen[key] = where
 
 
 def _file_entries(path: str) -> List[Tuple[str, str, object]]:

@@ -1022,6 +1022,46 @@ class ConfigTests(TestCase):
             if value is not None:
                 os.environ[name] = value
 
+    def test_settings_are_frozen_as_frozen_dataclasses_are(self) -> None:
+        """The settings and ImageReference refuse changes as frozen dataclasses
+        do, dataclasses sees them as frozen (a frozen subclass works, a
+        non-frozen one is refused), and copies, pickles, replace() and hash work."""
+        import copy
+        import pickle
+
+        values = [oi.Timeout(1), oi.RetryPolicy(), oi.OpenAIConfig(api_key=TEST_KEY), oi.ImageReference(file_id="f-1")]
+        for value in values:
+            with self.subTest(type(value).__name__):
+                name = dataclasses.fields(value)[0].name
+                with self.assertRaises(dataclasses.FrozenInstanceError):
+                    setattr(value, name, None)
+                with self.assertRaises(dataclasses.FrozenInstanceError):
+                    delattr(value, name)
+                with self.assertRaises(dataclasses.FrozenInstanceError):
+                    value.unknown = 1  # type: ignore[attr-defined]
+                self.assertTrue(type(value).__dataclass_params__.frozen)  # type: ignore[attr-defined]
+                for same in (copy.deepcopy(value), pickle.loads(pickle.dumps(value)), dataclasses.replace(value)):
+                    self.assertEqual(same, value)
+                    if not isinstance(value, oi.OpenAIConfig):  # (its mappings make it unhashable)
+                        self.assertEqual(hash(same), hash(value))
+
+        @dataclasses.dataclass(frozen=True)
+        class Tagged(oi.Timeout):
+            tag: str = ""
+
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            Tagged(1, tag="t").tag = "u"  # type: ignore[misc]
+        with self.assertRaises(TypeError):
+            dataclasses.dataclass(type("Loose", (oi.Timeout,), {"__annotations__": {"x": "int"}, "x": 0}))
+
+        class Plain(oi.Timeout):
+            pass
+
+        plain = Plain(1)
+        plain.note = 1  # type: ignore[attr-defined]  # a plain subclass may add attributes, not change fields
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            plain.read = 2  # type: ignore[misc]
+
     def test_environment_is_read_and_empty_means_unset(self) -> None:
         os.environ.update(OPENAI_API_KEY=TEST_KEY, OPENAI_BASE_URL="", OPENAI_ORG_ID="org-1", OPENAI_PROJECT_ID="")
         config = oi.OpenAIConfig.from_env()
