@@ -27,7 +27,7 @@ import os
 import sys
 import time
 import warnings
-import weakref  # CPython loads it at start-up: importing it here costs nothing
+import weakref  # (dataclasses loads it, with warnings and collections: they cost nothing more here)
 from dataclasses import MISSING as _NO_DEFAULT
 from dataclasses import FrozenInstanceError, field, fields, replace
 from dataclasses import dataclass as _dataclass

@@ -176,7 +176,7 @@ def bench_import(runs: int, sdk: Optional[str]) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         check = (
             "import sys, openai_images; print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', "
-            "'email', 'json', 'logging', 'socket') if m in sys.modules))"
+            "'email', 'json', 'logging', 'socket', 'threading') if m in sys.modules))"
         )
         loaded = subprocess.run([python, "-c", check], cwd=work, env=env, capture_output=True, text=True).stdout.strip()
 
@@ -205,7 +205,7 @@ def bench_import(runs: int, sdk: Optional[str]) -> None:
         row("the same without a .pyc (compiled at start)", f"{uncached * 1000:.1f} ms", uncached / bare, None)
         row("python -m openai_images --help", f"{helps * 1000:.1f} ms", helps / bare, None, "argparse included")
         row(
-            "modules loaded by the import (of the network stack)",
+            "modules loaded by the import (of the network stack, and threading)",
             loaded,
             None,
             None,
