@@ -1648,6 +1648,8 @@ _WATCHER_LOCK = _thread.allocate_lock()
 def _watcher() -> _Watcher:
     """The one watcher, made by the first call (it needs ``threading``)."""
     global _watcher_instance
+    if _watcher_instance is not None:  # every call comes here twice: no lock once it exists
+        return _watcher_instance
     with _WATCHER_LOCK:
         if _watcher_instance is None:
             _watcher_instance = _Watcher()
@@ -3010,6 +3012,8 @@ class _CallConnection:
 
         call = self._oi_call
         largest = 1 << 14 if hasattr(sock, "pending") else 1 << 20  # TLS: one record per send
+        ssl = sys.modules.get("ssl")
+        later = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
         while view and not call.answered_early:
             if call.aborted:  # the socket is shut down (or, on Windows, closed)
                 call.answered_early = True
@@ -3019,14 +3023,12 @@ class _CallConnection:
                 return
             if not (readable or writable):
                 raise socket.timeout("timed out")
-            view = view[self._oi_send_some(sock, view[:largest]) :]
+            view = view[self._oi_send_some(sock, view[:largest], later) :]
 
-    def _oi_send_some(self, sock: socket.socket, block: memoryview) -> int:
+    def _oi_send_some(self, sock: socket.socket, block: memoryview, later: Tuple[Type[BaseException], ...]) -> int:
         """Send what the socket takes of ``block``: 0 when its buffer is full
-        (TLS then retries the same bytes), or when the server closed it (then
-        ``answered_early``: read what it said)."""
-        ssl = sys.modules.get("ssl")
-        later = (BlockingIOError,) + ((ssl.SSLWantReadError, ssl.SSLWantWriteError) if ssl else ())
+        (``later``: TLS then retries the same bytes), or when the server closed
+        it (then ``answered_early``: read what it said)."""
         try:
             return sock.send(block)
         except later:
